@@ -1,0 +1,17 @@
+import type { DashboardState } from '../model/types.js';
+
+/** Changes a state in place; may be async. Runs under the backend's lock. */
+export type StateMutator = (state: DashboardState) => void | Promise<void>;
+
+/**
+ * What the domain layer needs from persistence. The JSON file store implements it; other
+ * backends (a database for agents on many machines) implement the same two calls and run the
+ * same contract tests.
+ */
+export interface MetricsBackend {
+  readonly projectName: string;
+  /** The current state (never an empty state because of a busy lock). */
+  load(): Promise<DashboardState>;
+  /** Atomic, durable read-modify-write; returns the state as saved. */
+  update(mutate: StateMutator): Promise<DashboardState>;
+}

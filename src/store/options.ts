@@ -1,0 +1,97 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { MetricsError } from '../errors.js';
+import { formatPath } from '../model/schema.js';
+import type { Durability } from './atomic-write.js';
+import { type FileSystem, nodeFileSystem } from './file-system.js';
+import type { RecoveryReport } from './recovery.js';
+
+export interface MetricsStoreOptions {
+  /** Name of the project, written to `project_name` of a new state. Required. */
+  projectName: string;
+  /**
+   * Folder that holds `.agent_metrics.json` and its companions; created on first write.
+   * @default process.cwd()
+   */
+  dir?: string;
+  /**
+   * Events kept in the file (oldest evicted first). Counters are lifetime sums and never drop.
+   * @default 500
+   */
+  maxEvents?: number;
+  /**
+   * Finished sessions kept in the file (oldest evicted first).
+   * @default 50
+   */
+  maxSessions?: number;
+  /**
+   * How long a write waits for the lock before it fails with `LockAcquisitionError`.
+   * @default 10000
+   */
+  lockTimeoutMs?: number;
+  /**
+   * Permissions of the files the store creates.
+   * @default 0o600
+   */
+  fileMode?: number;
+  /**
+   * `'fsync'`: a write resolves once it is on disk. `'none'`: no fsync; atomic and safe against a
+   * crash of the process, but an OS crash or power cut may lose the last acknowledged writes.
+   * @default 'fsync'
+   */
+  durability?: Durability;
+  /**
+   * Told what recovery did and why, whenever a corrupt or missing main file was replaced.
+   * @default undefined (no callback)
+   */
+  onRecover?: (report: RecoveryReport) => void;
+  /**
+   * The file-system layer. Tests inject faults through it; everyone else keeps the default.
+   * @default the real file system (node:fs and flock)
+   */
+  fileSystem?: FileSystem;
+}
+
+export interface ResolvedStoreOptions {
+  projectName: string;
+  dir: string;
+  maxEvents: number;
+  maxSessions: number;
+  lockTimeoutMs: number;
+  fileMode: number;
+  durability: Durability;
+  onRecover: ((report: RecoveryReport) => void) | undefined;
+  fileSystem: FileSystem;
+}
+
+const optionsSchema = z.object({
+  projectName: z.string().min(1),
+  dir: z.string().min(1).optional(),
+  maxEvents: z.int().positive().optional(),
+  maxSessions: z.int().positive().optional(),
+  lockTimeoutMs: z.int().nonnegative().optional(),
+  fileMode: z.int().min(0).max(0o7777).optional(),
+  durability: z.enum(['fsync', 'none']).optional(),
+  onRecover: z.function().optional(),
+  fileSystem: z.object({}).loose().optional(),
+});
+
+/** Applies the defaults in one place; never mutates the caller's object. */
+export function resolveStoreOptions(options: MetricsStoreOptions): ResolvedStoreOptions {
+  const parsed = optionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`);
+    throw new MetricsError('E_INVALID_OPTIONS', `invalid MetricsStore options: ${problems.join('; ')}`);
+  }
+  return {
+    projectName: options.projectName,
+    dir: resolve(options.dir ?? process.cwd()),
+    maxEvents: options.maxEvents ?? 500,
+    maxSessions: options.maxSessions ?? 50,
+    lockTimeoutMs: options.lockTimeoutMs ?? 10_000,
+    fileMode: options.fileMode ?? 0o600,
+    durability: options.durability ?? 'fsync',
+    onRecover: options.onRecover,
+    fileSystem: options.fileSystem ?? nodeFileSystem,
+  };
+}

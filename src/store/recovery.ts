@@ -1,0 +1,103 @@
+import { errnoCode, StorageIOError } from '../errors.js';
+import { validateState } from '../model/schema.js';
+import type { DashboardState } from '../model/types.js';
+import type { FileStat, FileSystem } from './file-system.js';
+
+/** What recovery did and why; passed to the `onRecover` option. */
+export interface RecoveryReport {
+  /**
+   * - `restored-from-backup`: the main file was unusable; the `.bak` generation is now the main file.
+   * - `started-fresh`: neither file was usable; the project starts from an empty state.
+   * - `quarantined-before-save`: a save found a corrupt main file; it was moved aside (the `.bak`
+   *   is kept as it was) and the new state written.
+   */
+  action: 'restored-from-backup' | 'started-fresh' | 'quarantined-before-save';
+  /** Why the main file was not used, e.g. `not valid JSON: Unexpected end of JSON input`. */
+  reason: string;
+  /** Where the corrupt main file was moved (`.agent_metrics.json.corrupt-<UTC timestamp>`). */
+  quarantinedPath?: string;
+  /** With `started-fresh`: why the backup was not used either. */
+  backupReason?: string;
+  /** Where a corrupt backup was moved, if it existed. */
+  quarantinedBackupPath?: string;
+}
+
+/** One file on disk, classified. `invalid` carries the reason in words. */
+export type Generation =
+  | { kind: 'missing' }
+  | { kind: 'valid'; state: DashboardState; data: Buffer; stat: FileStat }
+  | { kind: 'invalid'; reason: string };
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Parses and validates file contents; never throws. */
+export function parseGeneration(data: Buffer): { state: DashboardState } | { reason: string } {
+  if (data.length === 0) return { reason: 'empty file' };
+  let text: string;
+  try {
+    text = utf8.decode(data);
+  } catch {
+    return { reason: 'not valid UTF-8' };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    // Deeply nested input can overflow the parser's stack: that is corruption too.
+    return { reason: `not valid JSON: ${(error as Error).message}` };
+  }
+  const issues = validateState(value);
+  if (issues.length > 0) {
+    const first = issues.slice(0, 3).map((issue) => `${issue.path}: ${issue.message}`);
+    const more = issues.length > 3 ? ` (and ${issues.length - 3} more)` : '';
+    return { reason: `does not match the format: ${first.join('; ')}${more}` };
+  }
+  return { state: value as DashboardState };
+}
+
+/** Reads and classifies a file. Only a missing file is `missing`; other read errors throw E_IO. */
+export async function readGeneration(fileSystem: FileSystem, path: string): Promise<Generation> {
+  let read: { data: Buffer; stat: FileStat };
+  try {
+    read = await fileSystem.readFile(path);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return { kind: 'missing' };
+    // EACCES, EIO, …: the file may be fine; never treat an unreadable file as corrupt.
+    throw new StorageIOError('read', path, error);
+  }
+  const parsed = parseGeneration(read.data);
+  if ('reason' in parsed) return { kind: 'invalid', reason: parsed.reason };
+  return { kind: 'valid', state: parsed.state, data: read.data, stat: read.stat };
+}
+
+/** `20261123T234512.345Z`: sortable, no characters that are awkward in file names. */
+function compactTimestamp(now: Date): string {
+  return now.toISOString().replace(/[-:]/g, '');
+}
+
+/**
+ * Moves `path` aside to `<path>.corrupt-<UTC timestamp>` and returns the new path. Evidence is
+ * never deleted by us. Call only under the lock.
+ */
+export async function quarantine(fileSystem: FileSystem, path: string, now = new Date()): Promise<string> {
+  const base = `${path}.corrupt-${compactTimestamp(now)}`;
+  for (let attempt = 1; ; attempt++) {
+    const target = attempt === 1 ? base : `${base}-${attempt}`;
+    const taken = await fileSystem.stat(target).then(
+      () => true,
+      () => false,
+    );
+    if (taken) continue;
+    try {
+      await fileSystem.rename(path, target);
+    } catch (error) {
+      throw new StorageIOError('move corrupt file aside', path, error);
+    }
+    return target;
+  }
+}
+
+/** A file's identity: the same string means the same, unmodified file. */
+export function identityOf(stat: FileStat): string {
+  return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+}

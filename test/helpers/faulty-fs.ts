@@ -1,0 +1,73 @@
+import type { FileSystem } from '../../src/store/file-system.js';
+import { nodeFileSystem } from '../../src/store/file-system.js';
+
+export type FsMethod = keyof FileSystem;
+
+export interface FsCall {
+  method: FsMethod;
+  args: unknown[];
+}
+
+export interface FaultPlan {
+  /** 1-based index of the first call (among matching calls) that fails. */
+  failAt: number;
+  /** errno code of the injected error. */
+  code: string;
+  /** Fail every matching call from `failAt` on, not just that one. */
+  persistent?: boolean;
+  /** Only calls to these methods count and fail; all methods when absent. */
+  methods?: readonly FsMethod[];
+}
+
+function errnoError(code: string, method: string): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(`${code}: injected fault in ${method}`);
+  error.code = code;
+  return error;
+}
+
+/**
+ * The real file system with a call log and SQLite-style fault injection: the Nth call fails
+ * (once, or from then on). `plan` can be changed or cleared between operations.
+ */
+export class FaultyFileSystem {
+  readonly calls: FsCall[] = [];
+  plan: FaultPlan | undefined;
+  injected = 0;
+  private matching = 0;
+  readonly fs: FileSystem;
+
+  constructor(private readonly inner: FileSystem = nodeFileSystem) {
+    const wrapped: Partial<Record<FsMethod, unknown>> = {};
+    for (const method of Object.keys(inner) as FsMethod[]) {
+      wrapped[method] = (...args: unknown[]) => this.call(method, args);
+    }
+    this.fs = wrapped as FileSystem;
+  }
+
+  /** Starts counting anew with `plan` (or none). */
+  arm(plan: FaultPlan | undefined): void {
+    this.plan = plan;
+    this.matching = 0;
+    this.injected = 0;
+    this.calls.length = 0;
+  }
+
+  methodsCalled(): FsMethod[] {
+    return this.calls.map((call) => call.method);
+  }
+
+  private call(method: FsMethod, args: unknown[]): Promise<unknown> {
+    this.calls.push({ method, args });
+    const plan = this.plan;
+    if (plan && (!plan.methods || plan.methods.includes(method))) {
+      this.matching += 1;
+      const hit = plan.persistent ? this.matching >= plan.failAt : this.matching === plan.failAt;
+      if (hit) {
+        this.injected += 1;
+        return Promise.reject(errnoError(plan.code, method));
+      }
+    }
+    const fn = this.inner[method] as (...a: unknown[]) => Promise<unknown>;
+    return fn.apply(this.inner, args);
+  }
+}
