@@ -7,6 +7,7 @@ export {
   StorageIOError,
   type ValidationIssue,
 } from './errors.js';
+export { checkInvariants, type InvariantOptions } from './model/invariants.js';
 export { validateState } from './model/schema.js';
 export { applyFifoEviction, createEmptyState } from './model/state.js';
 export {
@@ -21,10 +22,10 @@ export {
   type SessionSummary,
   type SessionType,
 } from './model/types.js';
-export type { Durability } from './store/atomic-write.js';
+export { type AtomicWriteOptions, type Durability, writeFileAtomic } from './store/atomic-write.js';
 export type { MetricsBackend, StateMutator } from './store/backend.js';
-export type { FileStat, FileSystem, OpenMode } from './store/file-system.js';
+export { type FileStat, type FileSystem, nodeFileSystem, type OpenMode } from './store/file-system.js';
 export { MAX_POLL_MS as LOCK_MAX_POLL_MS } from './store/lock.js';
-export { MetricsStore, type StoreStats } from './store/metrics-store.js';
+export { BACKUP_FILE, METRICS_FILE, MetricsStore, type StoreStats } from './store/metrics-store.js';
 export type { MetricsStoreOptions } from './store/options.js';
 export type { RecoveryReport } from './store/recovery.js';

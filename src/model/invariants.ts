@@ -1,0 +1,204 @@
+import type { ValidationIssue } from '../errors.js';
+import { formatPath } from './schema.js';
+import type { AgentProfile, DashboardState } from './types.js';
+
+/**
+ * Invariants of a state that already matches the schema (`validateState` returns no issues):
+ * what the schema cannot see, because it spans several fields or records. Pure: no I/O.
+ */
+export interface InvariantOptions {
+  /**
+   * Events the project keeps (the store's `maxEvents`); more is a problem.
+   * @default 500
+   */
+  maxEvents?: number;
+  /**
+   * Finished sessions the project keeps (the store's `maxSessions`); more is a problem.
+   * @default 50
+   */
+  maxSessions?: number;
+}
+
+/** `recent_events` holds the ids of an agent's last 20 events (design.md §2). */
+export const RECENT_EVENTS_LIMIT = 20;
+
+// Sums of floats (cost, durations) are compared with a relative tolerance: the order of additions
+// differs between writers (Python sums per event, a reader sums per agent).
+function close(a: number, b: number): boolean {
+  return Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
+}
+
+function sum<T>(items: Iterable<T>, of: (item: T) => number): number {
+  let total = 0;
+  for (const item of items) total += of(item);
+  return total;
+}
+
+type Report = (path: readonly PropertyKey[], message: string) => void;
+
+function checkCaps(state: DashboardState, options: Required<InvariantOptions>, report: Report): void {
+  if (state.events.length > options.maxEvents) {
+    report(['events'], `holds ${state.events.length} events, more than the cap of ${options.maxEvents}`);
+  }
+  if (state.sessions.length > options.maxSessions) {
+    report(
+      ['sessions'],
+      `holds ${state.sessions.length} sessions, more than the cap of ${options.maxSessions}`,
+    );
+  }
+}
+
+/** Reports every element whose `key(item)` was already seen, naming the first one. */
+function checkUnique<T>(
+  items: readonly T[],
+  list: string,
+  field: string,
+  key: (item: T) => string | number,
+  report: Report,
+): void {
+  const firstIndex = new Map<string | number, number>();
+  items.forEach((item, index) => {
+    const value = key(item);
+    const first = firstIndex.get(value);
+    if (first === undefined) firstIndex.set(value, index);
+    else report([list, index, field], `duplicate of ${list}[${first}].${field} (${JSON.stringify(value)})`);
+  });
+}
+
+function endsBeforeStart(item: { started_at: string; ended_at: string }): boolean {
+  return item.ended_at !== '' && Date.parse(item.ended_at) < Date.parse(item.started_at);
+}
+
+function checkEvents(state: DashboardState, report: Report): void {
+  checkUnique(state.events, 'events', 'event_id', (event) => event.event_id, report);
+  state.events.forEach((event, index) => {
+    const expected = event.input_tokens + event.output_tokens;
+    if (event.total_tokens !== expected) {
+      report(
+        ['events', index, 'total_tokens'],
+        `expected input_tokens + output_tokens = ${expected}, found ${event.total_tokens}`,
+      );
+    }
+    if (endsBeforeStart(event)) report(['events', index, 'ended_at'], 'is earlier than started_at');
+    if (!Object.hasOwn(state.agents, event.agent_name)) {
+      report(['events', index, 'agent_name'], `no profile for ${JSON.stringify(event.agent_name)} in agents`);
+    }
+  });
+}
+
+function checkSessions(state: DashboardState, report: Report): void {
+  checkUnique(state.sessions, 'sessions', 'session_id', (session) => session.session_id, report);
+  checkUnique(state.sessions, 'sessions', 'session_number', (session) => session.session_number, report);
+  state.sessions.forEach((session, index) => {
+    if (endsBeforeStart(session)) report(['sessions', index, 'ended_at'], 'is earlier than started_at');
+  });
+  // total_sessions counts every session ever started, and numbers them.
+  const highest = Math.max(0, ...state.sessions.map((session) => session.session_number));
+  if (state.total_sessions < state.sessions.length) {
+    report(
+      ['total_sessions'],
+      `is ${state.total_sessions}, fewer than the ${state.sessions.length} sessions kept in sessions`,
+    );
+  } else if (state.total_sessions < highest) {
+    report(
+      ['total_sessions'],
+      `is ${state.total_sessions}, less than the highest session_number (${highest})`,
+    );
+  }
+}
+
+/** The derived metrics as the Python implementation computes them (0 when undefined). */
+function derivedMetrics(profile: AgentProfile): Record<string, number> {
+  const calls = profile.total_invocations;
+  const successes = profile.successful_invocations;
+  return {
+    success_rate: calls === 0 ? 0 : successes / calls,
+    avg_duration_seconds: calls === 0 ? 0 : profile.total_duration_seconds / calls,
+    avg_tokens_per_call: calls === 0 ? 0 : profile.total_tokens / calls,
+    cost_per_success_usd: successes === 0 ? 0 : profile.total_cost_usd / successes,
+  };
+}
+
+function checkProfile(name: string, profile: AgentProfile, state: DashboardState, report: Report): void {
+  const at = (field: string) => ['agents', name, field];
+  if (profile.agent_name !== name) {
+    report(
+      at('agent_name'),
+      `is ${JSON.stringify(profile.agent_name)}, but the profile is stored under ${JSON.stringify(name)}`,
+    );
+  }
+  if (profile.successful_invocations + profile.failed_invocations > profile.total_invocations) {
+    report(
+      at('total_invocations'),
+      `is ${profile.total_invocations}, less than successful_invocations + failed_invocations (${profile.successful_invocations} + ${profile.failed_invocations})`,
+    );
+  }
+  for (const [field, expected] of Object.entries(derivedMetrics(profile))) {
+    const found = profile[field] as number;
+    if (!close(found, expected)) report(at(field), `expected ${expected} from the counters, found ${found}`);
+  }
+  if (profile.current_streak > profile.best_streak) {
+    report(
+      at('best_streak'),
+      `is ${profile.best_streak}, less than current_streak (${profile.current_streak})`,
+    );
+  }
+  if (profile.recent_events.length > RECENT_EVENTS_LIMIT) {
+    report(
+      at('recent_events'),
+      `holds ${profile.recent_events.length} ids, more than ${RECENT_EVENTS_LIMIT}`,
+    );
+  }
+  // Counters are lifetime sums: never below what the events still kept add up to.
+  const kept = state.events.filter((event) => event.agent_name === name);
+  if (profile.total_invocations < kept.length) {
+    report(
+      at('total_invocations'),
+      `is ${profile.total_invocations}, fewer than the ${kept.length} events kept for this agent`,
+    );
+  }
+  const keptTokens = sum(kept, (event) => event.total_tokens);
+  if (profile.total_tokens < keptTokens) {
+    report(
+      at('total_tokens'),
+      `is ${profile.total_tokens}, less than the ${keptTokens} tokens of the events kept for this agent`,
+    );
+  }
+}
+
+function checkTotals(state: DashboardState, report: Report): void {
+  const profiles = Object.values(state.agents);
+  const tokens = sum(profiles, (profile) => profile.total_tokens);
+  if (state.total_tokens !== tokens) {
+    report(['total_tokens'], `expected the sum over agents (${tokens}), found ${state.total_tokens}`);
+  }
+  for (const field of ['total_cost_usd', 'total_duration_seconds'] as const) {
+    const expected = sum(profiles, (profile) => profile[field]);
+    if (!close(state[field], expected)) {
+      report([field], `expected the sum over agents (${expected}), found ${state[field]}`);
+    }
+  }
+  const sessionTokens = sum(state.sessions, (session) => session.total_tokens);
+  if (sessionTokens > state.total_tokens) {
+    report(
+      ['total_tokens'],
+      `is ${state.total_tokens}, less than the ${sessionTokens} tokens of the sessions kept`,
+    );
+  }
+}
+
+/**
+ * Every broken invariant of `state`, each with its path (`agents.coding.success_rate`) and what
+ * was expected. Empty when consistent. Call on a state that passed `validateState`.
+ */
+export function checkInvariants(state: DashboardState, options: InvariantOptions = {}): ValidationIssue[] {
+  const resolved = { maxEvents: options.maxEvents ?? 500, maxSessions: options.maxSessions ?? 50 };
+  const issues: ValidationIssue[] = [];
+  const report: Report = (path, message) => issues.push({ path: formatPath(path), message });
+  checkCaps(state, resolved, report);
+  checkEvents(state, report);
+  checkSessions(state, report);
+  for (const [name, profile] of Object.entries(state.agents)) checkProfile(name, profile, state, report);
+  checkTotals(state, report);
+  return issues;
+}

@@ -1,0 +1,184 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { checkInvariants } from '../../src/model/invariants.js';
+import { createEmptyState } from '../../src/model/state.js';
+import type { AgentEvent, AgentProfile, DashboardState } from '../../src/model/types.js';
+import { makeEvent, makeProfile, makeSession } from '../helpers/builders.js';
+
+const fixture = (name: string): DashboardState =>
+  JSON.parse(readFileSync(new URL(`../fixtures/python-written/${name}`, import.meta.url), 'utf8'));
+
+/** A consistent state holding `events`, built by summing them the way the formats defines. */
+function stateOf(events: AgentEvent[]): DashboardState {
+  const state = createEmptyState('p', new Date('2026-01-01T00:00:00Z'));
+  state.events = events;
+  // No prototype: an agent named `__proto__` must be a plain key here.
+  state.agents = Object.create(null);
+  for (const event of events) {
+    state.agents[event.agent_name] ??= makeProfile({
+      agent_name: event.agent_name,
+      total_invocations: 0,
+      successful_invocations: 0,
+      total_tokens: 0,
+      total_cost_usd: 0,
+      total_duration_seconds: 0,
+      current_streak: 0,
+      best_streak: 0,
+      recent_events: [],
+    });
+    const profile = state.agents[event.agent_name] as AgentProfile;
+    profile.total_invocations += 1;
+    if (event.status === 'success') profile.successful_invocations += 1;
+    else profile.failed_invocations += 1;
+    profile.total_tokens += event.total_tokens;
+    profile.total_cost_usd += event.estimated_cost_usd;
+    profile.total_duration_seconds += event.duration_seconds;
+    profile.success_rate = profile.successful_invocations / profile.total_invocations;
+    profile.avg_duration_seconds = profile.total_duration_seconds / profile.total_invocations;
+    profile.avg_tokens_per_call = profile.total_tokens / profile.total_invocations;
+    profile.cost_per_success_usd =
+      profile.successful_invocations === 0 ? 0 : profile.total_cost_usd / profile.successful_invocations;
+    state.total_tokens += event.total_tokens;
+    state.total_cost_usd += event.estimated_cost_usd;
+    state.total_duration_seconds += event.duration_seconds;
+  }
+  return state;
+}
+
+const twoEvents = () =>
+  stateOf([
+    makeEvent({ event_id: 'a', agent_name: 'coding' }),
+    makeEvent({ event_id: 'b', agent_name: 'github', status: 'error', estimated_cost_usd: 0.1 }),
+  ]);
+
+const paths = (state: DashboardState, options = {}) => checkInvariants(state, options).map((i) => i.path);
+
+describe('checkInvariants', () => {
+  it('finds nothing wrong in both files written by the Python implementation', () => {
+    expect(checkInvariants(fixture('.agent_metrics.json'))).toEqual([]);
+    expect(checkInvariants(fixture('.agent_metrics.json.bak'))).toEqual([]);
+    expect(checkInvariants(createEmptyState('p'))).toEqual([]);
+  });
+
+  it('finds nothing wrong in any state built by summing its events (property)', () => {
+    const event = fc.record({
+      agent: fc.constantFrom('coding', 'github', '__proto__', 'my agent'),
+      status: fc.constantFrom('success', 'error', 'timeout', 'blocked' as const),
+      input: fc.nat(100_000),
+      output: fc.nat(100_000),
+      cost: fc.double({ min: 0, max: 5, noNaN: true }),
+      duration: fc.double({ min: 0, max: 600, noNaN: true }),
+    });
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 40 }), (specs) => {
+        const events = specs.map((spec, index) =>
+          makeEvent({
+            event_id: `e${index}`,
+            agent_name: spec.agent,
+            status: spec.status,
+            input_tokens: spec.input,
+            output_tokens: spec.output,
+            total_tokens: spec.input + spec.output,
+            estimated_cost_usd: spec.cost,
+            duration_seconds: spec.duration,
+          }),
+        );
+        expect(checkInvariants(stateOf(events))).toEqual([]);
+      }),
+    );
+  });
+
+  it('reports caps exceeded, with the cap in the message', () => {
+    const state = twoEvents();
+    state.sessions = [makeSession({ session_id: 's1', session_number: 1, total_tokens: 0 })];
+    state.total_sessions = 1;
+    const issues = checkInvariants(state, { maxEvents: 1, maxSessions: 0 });
+    expect(issues.map((i) => i.path)).toEqual(['events', 'sessions']);
+    expect(issues[0]?.message).toBe('holds 2 events, more than the cap of 1');
+  });
+
+  it('reports duplicate event ids, bad token sums, reversed times and events without a profile', () => {
+    const state = twoEvents();
+    state.events.push(makeEvent({ event_id: 'a', agent_name: 'coding', total_tokens: 7 }));
+    (state.events[1] as AgentEvent).ended_at = '2025-12-31T00:00:00Z';
+    (state.events[0] as AgentEvent).agent_name = 'ghost';
+    const issues = checkInvariants(state);
+    expect(issues).toContainEqual({
+      path: 'events[2].event_id',
+      message: 'duplicate of events[0].event_id ("a")',
+    });
+    expect(issues).toContainEqual({
+      path: 'events[2].total_tokens',
+      message: 'expected input_tokens + output_tokens = 1200, found 7',
+    });
+    expect(issues).toContainEqual({ path: 'events[1].ended_at', message: 'is earlier than started_at' });
+    expect(issues).toContainEqual({
+      path: 'events[0].agent_name',
+      message: 'no profile for "ghost" in agents',
+    });
+  });
+
+  it('reports duplicate session ids and numbers, reversed times, and a total below the sessions', () => {
+    const state = twoEvents();
+    state.sessions = [
+      makeSession({ session_id: 's1', session_number: 1, total_tokens: 0 }),
+      makeSession({ session_id: 's1', session_number: 1, total_tokens: 0, ended_at: '2020-01-01T00:00:00Z' }),
+    ];
+    state.total_sessions = 1;
+    expect(paths(state)).toEqual([
+      'sessions[1].session_id',
+      'sessions[1].session_number',
+      'sessions[1].ended_at',
+      'total_sessions',
+    ]);
+    state.sessions = [makeSession({ session_id: 's9', session_number: 9, total_tokens: 0 })];
+    expect(checkInvariants(state)).toEqual([
+      { path: 'total_sessions', message: 'is 1, less than the highest session_number (9)' },
+    ]);
+  });
+
+  it('reports profile counters that disagree with each other, under the agent path', () => {
+    const state = twoEvents();
+    const coding = state.agents.coding as DashboardState['agents'][string];
+    coding.agent_name = 'other';
+    coding.failed_invocations = 5;
+    coding.success_rate = 0.5;
+    coding.current_streak = 3;
+    coding.recent_events = Array.from({ length: 21 }, (_, i) => `e${i}`);
+    expect(paths(state)).toEqual([
+      'agents.coding.agent_name',
+      'agents.coding.total_invocations',
+      'agents.coding.success_rate',
+      'agents.coding.best_streak',
+      'agents.coding.recent_events',
+    ]);
+  });
+
+  it('reports lifetime counters below what the kept events add up to', () => {
+    const state = twoEvents();
+    state.events.push(makeEvent({ event_id: 'c', agent_name: 'github' }));
+    expect(paths(state)).toEqual(['agents.github.total_invocations', 'agents.github.total_tokens']);
+  });
+
+  it('reports root totals that are not the sums over the agents, and sessions above them', () => {
+    const state = twoEvents();
+    state.total_tokens += 1;
+    state.total_cost_usd += 0.01;
+    state.total_duration_seconds = 0;
+    expect(paths(state)).toEqual(['total_tokens', 'total_cost_usd', 'total_duration_seconds']);
+    const sessions = twoEvents();
+    sessions.sessions = [makeSession({ session_id: 's1', session_number: 1, total_tokens: 10 ** 6 })];
+    sessions.total_sessions = 1;
+    expect(checkInvariants(sessions)).toEqual([
+      { path: 'total_tokens', message: 'is 2400, less than the 1000000 tokens of the sessions kept' },
+    ]);
+  });
+
+  it('quotes agent names that are not identifiers in paths', () => {
+    const state = stateOf([makeEvent({ agent_name: 'my agent' })]);
+    (state.agents['my agent'] as DashboardState['agents'][string]).best_streak = 0;
+    (state.agents['my agent'] as DashboardState['agents'][string]).current_streak = 1;
+    expect(paths(state)).toEqual(['agents["my agent"].best_streak']);
+  });
+});
