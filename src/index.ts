@@ -7,8 +7,28 @@ export {
   StorageIOError,
   type ValidationIssue,
 } from './errors.js';
+export { AgentMetrics, type TrackContext } from './metrics/agent-metrics.js';
+export type { EndSessionInput, EventInput, SessionInput, TimeInput } from './metrics/inputs.js';
+export type { AgentMetricsOptions, AgentMetricsSettings } from './metrics/options.js';
+export { AgentTracker } from './metrics/tracker.js';
+export {
+  ARTIFACT_RULES,
+  type ArtifactRule,
+  type Contribution,
+  type ContributionCounter,
+  contributionsOf,
+  parseArtifact,
+} from './model/artifacts.js';
 export { checkInvariants, type InvariantOptions } from './model/invariants.js';
+export {
+  costOf,
+  DEFAULT_MODEL_PRICES,
+  type ModelPrice,
+  priceOf,
+  UNKNOWN_MODEL_PRICE,
+} from './model/pricing.js';
 export { validateState } from './model/schema.js';
+export { OPEN_SESSIONS_KEY, type OpenSession } from './model/sessions.js';
 export { applyFifoEviction, createEmptyState } from './model/state.js';
 export {
   type AgentEvent,

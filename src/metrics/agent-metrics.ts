@@ -1,0 +1,220 @@
+import { randomUUID } from 'node:crypto';
+import { MetricsError } from '../errors.js';
+import { recordEvent } from '../model/record-event.js';
+import { endSession, type OpenSession, openSessionsOf, startSession } from '../model/sessions.js';
+import type {
+  AgentEvent,
+  AgentProfile,
+  DashboardState,
+  SessionStatus,
+  SessionSummary,
+} from '../model/types.js';
+import type { MetricsBackend } from '../store/backend.js';
+import { buildEvent } from './build-event.js';
+import {
+  type EndSessionInput,
+  type EventInput,
+  endSessionSchema,
+  parseInput,
+  type SessionInput,
+  sessionInputSchema,
+  toIso,
+  trackContextSchema,
+} from './inputs.js';
+import {
+  type AgentMetricsOptions,
+  type ResolvedAgentMetricsOptions,
+  resolveAgentMetricsOptions,
+} from './options.js';
+import { AgentTracker } from './tracker.js';
+
+/** What `trackAgent` needs before the work starts; tokens, artifacts and status come from the tracker. */
+export type TrackContext = Pick<EventInput, 'agentName' | 'sessionId' | 'ticketKey' | 'model' | 'artifacts'>;
+
+function asMetricsError(error: unknown): MetricsError {
+  if (error instanceof MetricsError) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new MetricsError('E_IO', `recording failed: ${reason}`, { cause: error });
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The domain API an orchestrator's session loop calls. Every recording (`startSession`,
+ * `recordEvent`, `endSession`, and the event of `trackAgent`) is one atomic, durable
+ * `backend.update()`, so any number of processes can record into one project at once.
+ *
+ * Recording calls never throw unless `strict` is set: failures go to `onError`. Reads
+ * (`getState`, `getAgentProfile`, `getLeaderboard`, `getOpenSessions`) always throw on failure,
+ * since they have nothing sensible to return instead.
+ */
+export class AgentMetrics {
+  /** Where the state is kept (a `MetricsStore` unless you passed another backend as `store`). */
+  readonly backend: MetricsBackend;
+  private readonly options: ResolvedAgentMetricsOptions;
+
+  constructor(options: AgentMetricsOptions) {
+    this.options = resolveAgentMetricsOptions(options);
+    this.backend = this.options.backend;
+  }
+
+  get projectName(): string {
+    return this.backend.projectName;
+  }
+
+  /**
+   * Starts a session and persists it at once (in the root key `sessions_in_progress`), with the
+   * next session number. Resolves to its id — also when recording failed and `strict` is false:
+   * the loop can go on, its events are still recorded, and `endSession` will report the session
+   * as unknown through `onError`.
+   */
+  async startSession(input: SessionInput = {}): Promise<string> {
+    const sessionId = (input as { sessionId?: unknown })?.sessionId;
+    const fallbackId = typeof sessionId === 'string' && sessionId !== '' ? sessionId : randomUUID();
+    return this.guard(fallbackId, async () => {
+      const parsed = parseInput(sessionInputSchema, input);
+      const startedAt = toIso(parsed.startedAt ?? this.options.clock());
+      await this.backend.update((state) => {
+        startSession(state, {
+          sessionId: fallbackId,
+          type: parsed.type ?? 'continuation',
+          startedAt,
+          maxOpenSessions: this.options.maxOpenSessions,
+        });
+      });
+      return fallbackId;
+    });
+  }
+
+  /**
+   * Records one agent invocation in one atomic update: the event, the agent's profile, the root
+   * totals and the running totals of its session (see `recordEvent` in `model/record-event.ts`).
+   * Resolves to the stored event (file format), or to `undefined` when recording failed and
+   * `strict` is false. Invalid input is rejected before anything is written.
+   */
+  async recordEvent(input: EventInput): Promise<AgentEvent | undefined> {
+    return this.guard(undefined, async () => {
+      const event = buildEvent(input, this.options.clock(), this.options);
+      await this.backend.update((state) => recordEvent(state, event));
+      return event;
+    });
+  }
+
+  /**
+   * Ends a session in progress: it moves into `sessions` with its totals. Ending an unknown
+   * session fails with E_NOT_FOUND, an ended one with E_CONFLICT. Resolves to the summary, or
+   * to `undefined` when that failed and `strict` is false.
+   */
+  async endSession(
+    sessionId: string,
+    status: SessionStatus = 'complete',
+    input: EndSessionInput = {},
+  ): Promise<SessionSummary | undefined> {
+    return this.guard(undefined, async () => {
+      const parsed = parseInput(endSessionSchema, { ...input, sessionId, status });
+      const endedAt = toIso(parsed.endedAt ?? this.options.clock());
+      let summary: SessionSummary | undefined;
+      await this.backend.update((state) => {
+        summary = endSession(state, parsed.sessionId, parsed.status, endedAt);
+      });
+      return summary;
+    });
+  }
+
+  /**
+   * Runs `work` and records it as one event when it settles: `success` with its tokens and
+   * artifacts when it returns, `error` with the thrown message when it throws (the error is then
+   * re-thrown, whatever `strict` says: it is the agent's error, not a metrics failure). The
+   * duration is measured. Resolves to what `work` returned. With `strict`, a recording failure
+   * after a successful `work` is thrown; after a failed one it goes to `onError`, and the
+   * agent's error is thrown.
+   */
+  async trackAgent<T>(context: TrackContext, work: (tracker: AgentTracker) => T | Promise<T>): Promise<T> {
+    try {
+      parseInput(trackContextSchema, context);
+    } catch (error) {
+      // Nothing can be recorded; the work still runs unless the caller asked for strictness.
+      if (this.options.strict) throw error;
+      this.report(asMetricsError(error));
+      return work(new AgentTracker());
+    }
+    const tracker = new AgentTracker();
+    const startedAt = this.options.clock();
+    const record = (status: AgentEvent['status'], errorMessage: string) =>
+      this.recordEvent({
+        ...context,
+        status,
+        errorMessage,
+        inputTokens: tracker.inputTokens,
+        outputTokens: tracker.outputTokens,
+        artifacts: [...(context.artifacts ?? []), ...tracker.artifacts],
+        startedAt,
+        endedAt: this.options.clock(),
+      });
+    let result: T;
+    try {
+      result = await work(tracker);
+    } catch (error) {
+      const status = tracker.status !== undefined && tracker.status !== 'success' ? tracker.status : 'error';
+      await record(status, tracker.errorMessage || messageOf(error)).catch((failure: unknown) =>
+        this.report(asMetricsError(failure)),
+      );
+      throw error;
+    }
+    await record(tracker.status ?? 'success', tracker.errorMessage);
+    return result;
+  }
+
+  /** The whole current state (file format). */
+  async getState(): Promise<DashboardState> {
+    return this.backend.load();
+  }
+
+  /** The agent's lifetime profile, or `undefined` for an agent never recorded. */
+  async getAgentProfile(agentName: string): Promise<AgentProfile | undefined> {
+    const { agents } = await this.backend.load();
+    return Object.hasOwn(agents, agentName) ? agents[agentName] : undefined;
+  }
+
+  /**
+   * Every agent's profile, best first: most successful invocations, then highest success rate,
+   * then fewest tokens per call, then by name.
+   */
+  async getLeaderboard(): Promise<AgentProfile[]> {
+    const { agents } = await this.backend.load();
+    return Object.values(agents).sort(
+      (a, b) =>
+        b.successful_invocations - a.successful_invocations ||
+        b.success_rate - a.success_rate ||
+        a.avg_tokens_per_call - b.avg_tokens_per_call ||
+        a.agent_name.localeCompare(b.agent_name),
+    );
+  }
+
+  /** Sessions started and not yet ended, oldest first. */
+  async getOpenSessions(): Promise<OpenSession[]> {
+    return openSessionsOf(await this.backend.load());
+  }
+
+  /** Runs a recording; on failure throws (strict) or reports and resolves to `fallback`. */
+  private async guard<T>(fallback: T, action: () => Promise<T>): Promise<T> {
+    try {
+      return await action();
+    } catch (error) {
+      const failure = asMetricsError(error);
+      if (this.options.strict) throw failure;
+      this.report(failure);
+      return fallback;
+    }
+  }
+
+  private report(error: MetricsError): void {
+    try {
+      this.options.onError(error);
+    } catch {
+      // A failing error callback must not turn a tolerated failure into a crash.
+    }
+  }
+}

@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import { InvalidInputError } from '../errors.js';
+import { costOf, type ModelPrice, priceOf } from '../model/pricing.js';
+import type { AgentEvent } from '../model/types.js';
+import { type EventInput, eventInputSchema, parseInput, toIso } from './inputs.js';
+
+export interface Pricing {
+  prices: Readonly<Record<string, ModelPrice>>;
+  unknownModelPrice: ModelPrice;
+}
+
+/**
+ * Validates `input` and turns it into the stored event (file format), or throws
+ * `InvalidInputError` naming each bad field. Times: `endedAt` defaults to `startedAt +
+ * durationSeconds` when both are given, else to `now`; `startedAt` to `endedAt - durationSeconds`
+ * (or `endedAt`); `durationSeconds` to the time between them. Cost: `costUsd`, else priced.
+ */
+export function buildEvent(input: EventInput, now: Date, pricing: Pricing): AgentEvent {
+  const parsed = parseInput(eventInputSchema, input);
+  const startMs = parsed.startedAt === undefined ? undefined : Date.parse(toIso(parsed.startedAt));
+  const duration = parsed.durationSeconds;
+  let endMs: number;
+  if (parsed.endedAt !== undefined) endMs = Date.parse(toIso(parsed.endedAt));
+  else if (startMs !== undefined && duration !== undefined) endMs = startMs + duration * 1000;
+  else endMs = now.getTime();
+  const beginMs = startMs ?? endMs - (duration ?? 0) * 1000;
+  if (Number.isNaN(new Date(endMs).getTime()) || Number.isNaN(new Date(beginMs).getTime())) {
+    throw new InvalidInputError([
+      { path: 'durationSeconds', message: 'puts the event outside the valid dates' },
+    ]);
+  }
+  if (endMs < beginMs) {
+    const path = parsed.endedAt === undefined ? 'startedAt' : 'endedAt';
+    throw new InvalidInputError([{ path, message: 'endedAt must not be before startedAt' }]);
+  }
+  const model = parsed.model ?? '';
+  const inputTokens = parsed.inputTokens ?? 0;
+  const outputTokens = parsed.outputTokens ?? 0;
+  const cost =
+    parsed.costUsd ??
+    costOf(priceOf(model, pricing.prices, pricing.unknownModelPrice), inputTokens, outputTokens);
+  const totalTokens = inputTokens + outputTokens;
+  if (!Number.isSafeInteger(totalTokens)) {
+    throw new InvalidInputError([
+      { path: 'outputTokens', message: 'inputTokens + outputTokens is too large' },
+    ]);
+  }
+  return {
+    event_id: randomUUID(),
+    agent_name: parsed.agentName,
+    session_id: parsed.sessionId ?? '',
+    ticket_key: parsed.ticketKey ?? '',
+    started_at: new Date(beginMs).toISOString(),
+    ended_at: new Date(endMs).toISOString(),
+    duration_seconds: duration ?? (endMs - beginMs) / 1000,
+    status: parsed.status,
+    input_tokens: inputTokens,
+    output_tokens: outputTokens,
+    total_tokens: totalTokens,
+    estimated_cost_usd: cost,
+    artifacts: [...(parsed.artifacts ?? [])],
+    error_message: parsed.errorMessage ?? '',
+    model_used: model,
+  };
+}

@@ -1,0 +1,140 @@
+import { z } from 'zod';
+import { InvalidInputError, type ValidationIssue } from '../errors.js';
+import { formatPath } from '../model/schema.js';
+import {
+  EVENT_STATUSES,
+  type EventStatus,
+  SESSION_STATUSES,
+  SESSION_TYPES,
+  type SessionType,
+} from '../model/types.js';
+
+/** A point in time: a `Date`, or an ISO 8601 date-time string (`Z` or an offset). */
+export type TimeInput = Date | string;
+
+/** What an agent reports about one invocation (`AgentMetrics.recordEvent`). */
+export interface EventInput {
+  /** Agent name, e.g. `coding`. Required. */
+  agentName: string;
+  /** `success`, `error`, `timeout` or `blocked`. Required. */
+  status: EventStatus;
+  /** Session the event belongs to (from `startSession`). @default '' (no session) */
+  sessionId?: string;
+  /** Ticket worked on, e.g. `AI-42`. @default '' */
+  ticketKey?: string;
+  /** Model used; prices the call. @default '' (priced as an unknown model) */
+  model?: string;
+  /** @default 0 */
+  inputTokens?: number;
+  /** @default 0 */
+  outputTokens?: number;
+  /** @default endedAt minus durationSeconds, or endedAt */
+  startedAt?: TimeInput;
+  /** @default startedAt plus durationSeconds when both are given, else now */
+  endedAt?: TimeInput;
+  /** @default endedAt minus startedAt, in seconds */
+  durationSeconds?: number;
+  /** Actual cost when the caller knows it (e.g. from the SDK). @default priced from the tokens */
+  costUsd?: number;
+  /** E.g. `commit:abc123`, `pr:#42`, `file:src/app.ts`; see `ARTIFACT_RULES`. @default [] */
+  artifacts?: readonly string[];
+  /** @default '' */
+  errorMessage?: string;
+}
+
+/** `AgentMetrics.startSession` input. */
+export interface SessionInput {
+  /** @default 'continuation' */
+  type?: SessionType;
+  /** Your own session id, when the orchestrator already has one. @default crypto.randomUUID() */
+  sessionId?: string;
+  /** @default now */
+  startedAt?: TimeInput;
+}
+
+/** `AgentMetrics.endSession` extra input. */
+export interface EndSessionInput {
+  /** @default now */
+  endedAt?: TimeInput;
+}
+
+const COUNT = 'expected a non-negative integer';
+const AMOUNT = 'expected a non-negative number';
+const TEXT = 'expected a string';
+// Up to 9 digits each: enough for any diff, and keeps the lifetime counters safe integers.
+const LINES = /^lines:\+\d{1,9}\/-\d{1,9}$/;
+
+const count = z.int({ error: COUNT }).min(0, { error: COUNT });
+const amount = z.number({ error: AMOUNT }).min(0, { error: AMOUNT });
+const text = z.string({ error: TEXT });
+// A missing required field says so, rather than "expected a string".
+const orMissing = (message: string) => (issue: { input?: unknown }) =>
+  issue.input === undefined ? 'required field is missing' : message;
+const name = z
+  .string({ error: orMissing('expected a non-empty string') })
+  .min(1, 'expected a non-empty string');
+const time = z.union([z.date(), z.iso.datetime({ offset: true })], {
+  error: 'expected a valid Date or an ISO 8601 date-time such as 2026-01-31T12:00:00Z',
+});
+const artifact = text.refine((value) => !value.startsWith('lines:') || LINES.test(value), {
+  error: 'expected lines:+<added>/-<removed>, e.g. lines:+120/-8',
+});
+const oneOf = (values: readonly string[]) => `expected one of ${values.map((v) => `'${v}'`).join(', ')}`;
+
+export const eventInputSchema = z.strictObject({
+  agentName: name,
+  status: z.enum(EVENT_STATUSES, { error: orMissing(oneOf(EVENT_STATUSES)) }),
+  sessionId: text.optional(),
+  ticketKey: text.optional(),
+  model: text.optional(),
+  inputTokens: count.optional(),
+  outputTokens: count.optional(),
+  startedAt: time.optional(),
+  endedAt: time.optional(),
+  durationSeconds: amount.optional(),
+  costUsd: amount.optional(),
+  artifacts: z.array(artifact, { error: 'expected an array of strings' }).optional(),
+  errorMessage: text.optional(),
+});
+
+/** What `trackAgent` needs up front; the rest is measured or reported through the tracker. */
+export const trackContextSchema = eventInputSchema.pick({
+  agentName: true,
+  sessionId: true,
+  ticketKey: true,
+  model: true,
+  artifacts: true,
+});
+
+export const sessionInputSchema = z.strictObject({
+  type: z.enum(SESSION_TYPES, { error: oneOf(SESSION_TYPES) }).optional(),
+  sessionId: name.optional(),
+  startedAt: time.optional(),
+});
+
+export const endSessionSchema = z.strictObject({
+  sessionId: name,
+  status: z.enum(SESSION_STATUSES, { error: orMissing(oneOf(SESSION_STATUSES)) }),
+  endedAt: time.optional(),
+});
+
+function issuesOf(error: z.ZodError): ValidationIssue[] {
+  return error.issues.flatMap((issue): ValidationIssue[] => {
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ path: formatPath([...issue.path, key]), message: 'unknown field' }));
+    }
+    return [{ path: formatPath(issue.path), message: issue.message }];
+  });
+}
+
+/** Parses `input` with `schema`, or throws `InvalidInputError` naming every bad field. */
+export function parseInput<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw new InvalidInputError(issuesOf(result.error));
+  return result.data;
+}
+
+/** `Date` or ISO string → ISO 8601 UTC with `Z`. */
+export function toIso(time: TimeInput): string {
+  return (typeof time === 'string' ? new Date(time) : time).toISOString();
+}

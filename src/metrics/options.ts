@@ -1,0 +1,131 @@
+import { z } from 'zod';
+import { MetricsError } from '../errors.js';
+import { DEFAULT_MODEL_PRICES, type ModelPrice, UNKNOWN_MODEL_PRICE } from '../model/pricing.js';
+import { formatPath } from '../model/schema.js';
+import type { MetricsBackend } from '../store/backend.js';
+import { MetricsStore } from '../store/metrics-store.js';
+import type { MetricsStoreOptions } from '../store/options.js';
+
+/** Settings of `AgentMetrics` itself, whichever backend it writes to. */
+export interface AgentMetricsSettings {
+  /**
+   * `false`: a failure to record (I/O error, lock timeout, invalid input, unknown session) is
+   * passed to `onError` and the recording call resolves without throwing (see each method for
+   * what it resolves to), so metrics never crash the agent. `true`: recording calls throw.
+   * @default false
+   */
+  strict?: boolean;
+  /**
+   * Receives every recording failure when `strict` is false (a `MetricsError`: branch on its
+   * `code`). An exception thrown by the callback itself is ignored.
+   * @default emits a Node process warning (`AgentMetricsWarning`) with the error's message and code
+   */
+  onError?: (error: MetricsError) => void;
+  /**
+   * Prices in USD per 1,000 input / output tokens, by model name; merged over the default table
+   * (entries here win). A dated snapshot name (`claude-sonnet-4-5-20250929`) uses its family's price.
+   * @default DEFAULT_MODEL_PRICES
+   */
+  prices?: Readonly<Record<string, ModelPrice>>;
+  /**
+   * Price of a model found in no table (not an error).
+   * @default UNKNOWN_MODEL_PRICE (Sonnet's: 0.003 in, 0.015 out per 1,000 tokens)
+   */
+  unknownModelPrice?: ModelPrice;
+  /**
+   * Sessions in progress kept in the file. A session loop that crashed never ends its session;
+   * beyond this many, the oldest started are dropped (their events stay counted everywhere).
+   * @default 100
+   */
+  maxOpenSessions?: number;
+  /**
+   * Source of "now" for default timestamps and `trackAgent` durations. For tests.
+   * @default () => new Date()
+   */
+  clock?: () => Date;
+}
+
+/**
+ * `AgentMetrics` options: settings, plus either the options of a `MetricsStore` (a JSON file in
+ * `dir`) or an existing backend as `store`.
+ */
+export type AgentMetricsOptions = AgentMetricsSettings &
+  ((MetricsStoreOptions & { store?: undefined }) | { store: MetricsBackend });
+
+export interface ResolvedAgentMetricsOptions {
+  backend: MetricsBackend;
+  strict: boolean;
+  onError: (error: MetricsError) => void;
+  prices: Readonly<Record<string, ModelPrice>>;
+  unknownModelPrice: ModelPrice;
+  maxOpenSessions: number;
+  clock: () => Date;
+}
+
+const price = z.strictObject({ inputPer1k: z.number().min(0), outputPer1k: z.number().min(0) });
+
+const settingsSchema = z.object({
+  strict: z.boolean().optional(),
+  onError: z.function().optional(),
+  prices: z.record(z.string(), price).optional(),
+  unknownModelPrice: price.optional(),
+  maxOpenSessions: z.int().positive().optional(),
+  clock: z.function().optional(),
+  store: z
+    .looseObject({ load: z.function(), update: z.function() }, { error: 'expected a MetricsBackend' })
+    .optional(),
+});
+
+const SETTINGS_KEYS = [
+  'strict',
+  'onError',
+  'prices',
+  'unknownModelPrice',
+  'maxOpenSessions',
+  'clock',
+  'store',
+];
+
+function invalid(problems: string[]): MetricsError {
+  return new MetricsError('E_INVALID_OPTIONS', `invalid AgentMetrics options: ${problems.join('; ')}`);
+}
+
+function warn(error: MetricsError): void {
+  process.emitWarning(error.message, { type: 'AgentMetricsWarning', code: error.code });
+}
+
+/** The store options alone: everything that is not an `AgentMetrics` setting. */
+function storeOptionsOf(options: AgentMetricsOptions): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(options).filter(([key]) => !SETTINGS_KEYS.includes(key)));
+}
+
+/**
+ * Applies the defaults in one place and builds the backend; never mutates the caller's object.
+ * Throws E_INVALID_OPTIONS (whatever `strict` says: this is a programming error, found at start).
+ */
+export function resolveAgentMetricsOptions(options: AgentMetricsOptions): ResolvedAgentMetricsOptions {
+  const parsed = settingsSchema.safeParse(options);
+  if (!parsed.success) {
+    throw invalid(parsed.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`));
+  }
+  const storeOptions = storeOptionsOf(options);
+  let backend: MetricsBackend;
+  if (options.store !== undefined) {
+    const extra = Object.keys(storeOptions).filter((key) => storeOptions[key] !== undefined);
+    if (extra.length > 0) {
+      throw invalid([`store: give either a store or store options, not both (also got ${extra.join(', ')})`]);
+    }
+    backend = options.store;
+  } else {
+    backend = new MetricsStore(storeOptions as unknown as MetricsStoreOptions);
+  }
+  return {
+    backend,
+    strict: options.strict ?? false,
+    onError: options.onError ?? warn,
+    prices: { ...DEFAULT_MODEL_PRICES, ...options.prices },
+    unknownModelPrice: options.unknownModelPrice ?? UNKNOWN_MODEL_PRICE,
+    maxOpenSessions: options.maxOpenSessions ?? 100,
+    clock: options.clock ?? (() => new Date()),
+  };
+}

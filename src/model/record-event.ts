@@ -1,0 +1,123 @@
+import { addContributions } from './artifacts.js';
+import { addToOpenSession, openSessionsOf } from './sessions.js';
+import type { AgentEvent, AgentProfile, DashboardState } from './types.js';
+
+/** `recent_events` of a profile holds the ids of the agent's last this-many events. */
+export const RECENT_EVENTS_KEPT = 20;
+
+/** A profile for an agent seen for the first time: zero counters, level 1 (as the Python side). */
+export function createProfile(agentName: string): AgentProfile {
+  return {
+    agent_name: agentName,
+    total_invocations: 0,
+    successful_invocations: 0,
+    failed_invocations: 0,
+    total_tokens: 0,
+    total_cost_usd: 0,
+    total_duration_seconds: 0,
+    commits_made: 0,
+    prs_created: 0,
+    prs_merged: 0,
+    files_created: 0,
+    files_modified: 0,
+    lines_added: 0,
+    lines_removed: 0,
+    tests_written: 0,
+    issues_created: 0,
+    issues_completed: 0,
+    messages_sent: 0,
+    reviews_completed: 0,
+    success_rate: 0,
+    avg_duration_seconds: 0,
+    avg_tokens_per_call: 0,
+    cost_per_success_usd: 0,
+    xp: 0,
+    level: 1,
+    current_streak: 0,
+    best_streak: 0,
+    achievements: [],
+    strengths: [],
+    weaknesses: [],
+    recent_events: [],
+    last_error: '',
+    last_active: '',
+  };
+}
+
+/** Recomputes the derived metrics from the lifetime counters (0 where the divisor is 0). */
+export function updateDerivedMetrics(profile: AgentProfile): void {
+  const calls = profile.total_invocations;
+  const successes = profile.successful_invocations;
+  profile.success_rate = calls === 0 ? 0 : successes / calls;
+  profile.avg_duration_seconds = calls === 0 ? 0 : profile.total_duration_seconds / calls;
+  profile.avg_tokens_per_call = calls === 0 ? 0 : profile.total_tokens / calls;
+  profile.cost_per_success_usd = successes === 0 ? 0 : profile.total_cost_usd / successes;
+}
+
+function isLater(candidate: string, current: string): boolean {
+  // Compare instants, not strings: the Python side writes microseconds, we write milliseconds.
+  return current === '' || Date.parse(candidate) >= Date.parse(current);
+}
+
+/** The agent's profile, created on first use. */
+function profileFor(state: DashboardState, agentName: string): AgentProfile {
+  if (Object.hasOwn(state.agents, agentName)) return state.agents[agentName] as AgentProfile;
+  const profile = createProfile(agentName);
+  // defineProperty, not assignment: an agent named `__proto__` must become a key, not a prototype.
+  Object.defineProperty(state.agents, agentName, {
+    value: profile,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+  return profile;
+}
+
+/**
+ * Records one complete, valid event into `state`, in place (the pure core of
+ * `AgentMetrics.recordEvent`, run inside one locked update):
+ *
+ * - appends the event to `events` (the store applies the FIFO cap when it saves);
+ * - creates the agent's profile on first use and adds to its lifetime counters: invocations
+ *   (`success` counts as successful, `error`, `timeout` and `blocked` as failed), tokens, cost,
+ *   duration and the contribution counters of the artifacts (see `ARTIFACT_RULES`);
+ * - streaks: a success extends `current_streak` (and `best_streak` when it passes it), any other
+ *   status resets it to 0;
+ * - `recent_events` keeps the last 20 ids; `last_error` is the message of the latest failed event
+ *   (its status when the message is empty) and stays until the next failure; `last_active` is the
+ *   latest `ended_at` seen;
+ * - adds tokens, cost and duration to the root totals, and tokens, cost, agent and ticket to the
+ *   event's session when that session is in progress. An event whose session is not in progress
+ *   (none given, unknown, or already ended) is still recorded everywhere else.
+ *
+ * `xp`, `level`, `achievements`, `strengths` and `weaknesses` are left as they are.
+ */
+export function recordEvent(state: DashboardState, event: AgentEvent): void {
+  const openSessions = openSessionsOf(state);
+  state.events.push(event);
+
+  const profile = profileFor(state, event.agent_name);
+
+  const succeeded = event.status === 'success';
+  profile.total_invocations += 1;
+  if (succeeded) profile.successful_invocations += 1;
+  else profile.failed_invocations += 1;
+  profile.total_tokens += event.total_tokens;
+  profile.total_cost_usd += event.estimated_cost_usd;
+  profile.total_duration_seconds += event.duration_seconds;
+  addContributions(profile, event.artifacts);
+
+  profile.current_streak = succeeded ? profile.current_streak + 1 : 0;
+  profile.best_streak = Math.max(profile.best_streak, profile.current_streak);
+  profile.recent_events = [...profile.recent_events, event.event_id].slice(-RECENT_EVENTS_KEPT);
+  if (!succeeded) profile.last_error = event.error_message === '' ? event.status : event.error_message;
+  if (isLater(event.ended_at, profile.last_active)) profile.last_active = event.ended_at;
+  updateDerivedMetrics(profile);
+
+  state.total_tokens += event.total_tokens;
+  state.total_cost_usd += event.estimated_cost_usd;
+  state.total_duration_seconds += event.duration_seconds;
+
+  const session = openSessions.find((open) => open.session_id === event.session_id);
+  if (session) addToOpenSession(session, event);
+}

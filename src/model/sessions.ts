@@ -1,0 +1,138 @@
+import { z } from 'zod';
+import { MetricsError, StateValidationError } from '../errors.js';
+import { collectIssues, sessionSummarySchema } from './schema.js';
+import type { DashboardState, SessionStatus, SessionSummary, SessionType } from './types.js';
+
+/**
+ * Sessions are persisted from the moment they start, so that a crash mid-session loses nothing:
+ * a started session lives in the extra root key `sessions_in_progress` (design.md §2 allows extra
+ * keys; the Python dashboard ignores it) until `endSession` moves it, with its totals, into
+ * `sessions`.
+ *
+ * Numbering: `total_sessions` counts sessions *started* (in progress or finished). It is the
+ * persisted counter that numbers sessions: a new session gets the next number, so numbers are
+ * unique and consecutive across processes (every start is one locked update) and are never
+ * reused after old sessions are evicted from `sessions`. Once every session has ended,
+ * `total_sessions` equals the number of sessions ever finished, as in files the Python side wrote.
+ */
+export const OPEN_SESSIONS_KEY = 'sessions_in_progress';
+
+/** A started session: a `SessionSummary` without `ended_at` and `status`. */
+export interface OpenSession {
+  session_id: string;
+  session_number: number;
+  session_type: SessionType;
+  started_at: string;
+  agents_invoked: string[];
+  total_tokens: number;
+  total_cost_usd: number;
+  tickets_worked: string[];
+  [extra: string]: unknown;
+}
+
+const openSessionSchema = sessionSummarySchema.omit({ ended_at: true, status: true });
+const openSessionsSchema = z.array(openSessionSchema);
+
+/**
+ * The sessions in progress, from the state's extra root key (created when missing). Throws
+ * `StateValidationError` (E_INVALID_STATE) naming the bad path when the key holds something else.
+ */
+export function openSessionsOf(state: DashboardState): OpenSession[] {
+  const value = state[OPEN_SESSIONS_KEY];
+  if (value === undefined) {
+    const created: OpenSession[] = [];
+    state[OPEN_SESSIONS_KEY] = created;
+    return created;
+  }
+  const issues = collectIssues(openSessionsSchema, value, [OPEN_SESSIONS_KEY]);
+  if (issues.length > 0) throw new StateValidationError(issues, 'invalid sessions in progress');
+  return value as OpenSession[];
+}
+
+export interface SessionStart {
+  sessionId: string;
+  type: SessionType;
+  /** ISO timestamp (UTC, `Z`). */
+  startedAt: string;
+  /** Sessions in progress kept; the oldest are dropped beyond it (a crashed loop never ends its own). */
+  maxOpenSessions: number;
+}
+
+/**
+ * Starts a session: gives it the next session number, counts it in `total_sessions` and adds it
+ * to the sessions in progress. Throws E_CONFLICT when the id is already in use.
+ */
+export function startSession(state: DashboardState, start: SessionStart): OpenSession {
+  const open = openSessionsOf(state);
+  const inUse =
+    open.some((session) => session.session_id === start.sessionId) ||
+    state.sessions.some((session) => session.session_id === start.sessionId);
+  if (inUse) throw new MetricsError('E_CONFLICT', `session ${start.sessionId} already exists`);
+  // The highest number seen guards against a file whose counter lags its sessions.
+  const highest = Math.max(
+    state.total_sessions,
+    ...state.sessions.map((session) => session.session_number),
+    ...open.map((session) => session.session_number),
+  );
+  const session: OpenSession = {
+    session_id: start.sessionId,
+    session_number: highest + 1,
+    session_type: start.type,
+    started_at: start.startedAt,
+    agents_invoked: [],
+    total_tokens: 0,
+    total_cost_usd: 0,
+    tickets_worked: [],
+  };
+  state.total_sessions += 1;
+  open.push(session);
+  if (open.length > start.maxOpenSessions) open.splice(0, open.length - start.maxOpenSessions);
+  return session;
+}
+
+/**
+ * Ends a session in progress: moves it into `sessions` (newest last) with its end time and
+ * status. Throws E_CONFLICT for a session that already ended, E_NOT_FOUND for an unknown one.
+ */
+export function endSession(
+  state: DashboardState,
+  sessionId: string,
+  status: SessionStatus,
+  endedAt: string,
+): SessionSummary {
+  const open = openSessionsOf(state);
+  const index = open.findIndex((session) => session.session_id === sessionId);
+  if (index < 0) {
+    if (state.sessions.some((session) => session.session_id === sessionId)) {
+      throw new MetricsError('E_CONFLICT', `session ${sessionId} has already ended`);
+    }
+    throw new MetricsError('E_NOT_FOUND', `session ${sessionId} is not in progress (unknown session id)`);
+  }
+  const [session] = open.splice(index, 1) as [OpenSession];
+  const { session_id, session_number, session_type, started_at, ...rest } = session;
+  // Same key order as the Python implementation writes; extra keys follow.
+  const summary: SessionSummary = {
+    session_id,
+    session_number,
+    session_type,
+    started_at,
+    ended_at: endedAt,
+    status,
+    ...rest,
+  };
+  state.sessions.push(summary);
+  return summary;
+}
+
+/** Adds one event's tokens, cost, agent and ticket to the session's running totals. */
+export function addToOpenSession(
+  session: OpenSession,
+  event: { agent_name: string; ticket_key: string; total_tokens: number; estimated_cost_usd: number },
+): void {
+  session.total_tokens += event.total_tokens;
+  session.total_cost_usd += event.estimated_cost_usd;
+  if (!session.agents_invoked.includes(event.agent_name)) session.agents_invoked.push(event.agent_name);
+  if (event.ticket_key !== '' && !session.tickets_worked.includes(event.ticket_key)) {
+    session.tickets_worked.push(event.ticket_key);
+  }
+}

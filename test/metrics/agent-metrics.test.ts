@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidInputError, type MetricsError } from '../../src/errors.js';
+import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
+import { validateState } from '../../src/model/schema.js';
+import { OPEN_SESSIONS_KEY } from '../../src/model/sessions.js';
+import { MetricsStore } from '../../src/store/metrics-store.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const T0 = new Date('2026-03-01T10:00:00.000Z');
+
+function metricsIn(dir = tempDir(), extra: Partial<ConstructorParameters<typeof AgentMetrics>[0]> = {}) {
+  const errors: MetricsError[] = [];
+  const metrics = new AgentMetrics({
+    projectName: 'demo',
+    dir,
+    durability: 'none',
+    onError: (error) => errors.push(error),
+    ...extra,
+  } as ConstructorParameters<typeof AgentMetrics>[0]);
+  return { metrics, errors, dir };
+}
+
+describe('AgentMetrics session loop', () => {
+  it('records a session with events into the file, with totals everywhere', async () => {
+    const { metrics, errors } = metricsIn();
+    const sessionId = await metrics.startSession({ type: 'initializer', startedAt: T0 });
+    const event = await metrics.recordEvent({
+      agentName: 'coding',
+      sessionId,
+      ticketKey: 'AI-42',
+      model: 'claude-sonnet-4-5',
+      status: 'success',
+      inputTokens: 1200,
+      outputTokens: 800,
+      startedAt: '2026-03-01T10:00:00Z',
+      endedAt: '2026-03-01T10:00:30.500Z',
+      artifacts: ['commit:abc123', 'pr:#42', 'lines:+10/-2'],
+    });
+    expect(event).toMatchObject({
+      agent_name: 'coding',
+      session_id: sessionId,
+      duration_seconds: 30.5,
+      total_tokens: 2000,
+      started_at: '2026-03-01T10:00:00.000Z',
+      ended_at: '2026-03-01T10:00:30.500Z',
+    });
+    expect(event?.estimated_cost_usd).toBeCloseTo(1200 * 0.000003 + 800 * 0.000015, 12);
+    const summary = await metrics.endSession(sessionId, 'complete', { endedAt: '2026-03-01T11:00:00Z' });
+    expect(summary).toMatchObject({
+      session_id: sessionId,
+      session_number: 1,
+      session_type: 'initializer',
+      started_at: T0.toISOString(),
+      ended_at: '2026-03-01T11:00:00.000Z',
+      status: 'complete',
+      agents_invoked: ['coding'],
+      total_tokens: 2000,
+      tickets_worked: ['AI-42'],
+    });
+
+    const state = await metrics.getState();
+    expect(validateState(state)).toEqual([]);
+    expect(state.total_sessions).toBe(1);
+    expect(state.total_tokens).toBe(2000);
+    expect(state.events.map((e) => e.event_id)).toEqual([event?.event_id]);
+    expect(state.sessions).toHaveLength(1);
+    expect(state[OPEN_SESSIONS_KEY]).toEqual([]);
+    const profile = await metrics.getAgentProfile('coding');
+    expect(profile).toMatchObject({
+      total_invocations: 1,
+      successful_invocations: 1,
+      commits_made: 1,
+      prs_created: 1,
+      lines_added: 10,
+      lines_removed: 2,
+      current_streak: 1,
+      recent_events: [event?.event_id],
+      last_active: '2026-03-01T10:00:30.500Z',
+      level: 1,
+      xp: 0,
+    });
+    expect(await metrics.getAgentProfile('nobody')).toBeUndefined();
+    expect(errors).toEqual([]);
+  });
+
+  it('persists a session from its start, before it ends', async () => {
+    const { metrics, dir } = metricsIn();
+    const sessionId = await metrics.startSession({ type: 'continuation' });
+    const reader = new MetricsStore({ projectName: 'demo', dir });
+    const state = await reader.load();
+    expect(state[OPEN_SESSIONS_KEY]).toEqual([
+      expect.objectContaining({ session_id: sessionId, session_number: 1, session_type: 'continuation' }),
+    ]);
+    expect(state.total_sessions).toBe(1);
+    expect(await metrics.getOpenSessions()).toHaveLength(1);
+  });
+
+  it('rejects invalid event input naming the field, and writes nothing', async () => {
+    const { metrics, errors } = metricsIn(tempDir(), { strict: true });
+    const bad = metrics.recordEvent({ agentName: 'coding', status: 'success', inputTokens: -1 });
+    await expect(bad).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(bad).rejects.toThrow('inputTokens: expected a non-negative integer');
+    expect((await metrics.getState()).events).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
+  it('ranks the leaderboard by successful invocations', async () => {
+    const { metrics } = metricsIn();
+    await metrics.recordEvent({ agentName: 'linear', status: 'success' });
+    await metrics.recordEvent({ agentName: 'coding', status: 'success' });
+    await metrics.recordEvent({ agentName: 'coding', status: 'success' });
+    await metrics.recordEvent({ agentName: 'github', status: 'error' });
+    const board = await metrics.getLeaderboard();
+    expect(board.map((p) => p.agent_name)).toEqual(['coding', 'linear', 'github']);
+  });
+});
