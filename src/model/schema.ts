@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ValidationIssue } from '../errors.js';
-import { type DashboardState, EVENT_STATUSES, SESSION_STATUSES, SESSION_TYPES } from './types.js';
+import { EVENT_STATUSES, SESSION_STATUSES, SESSION_TYPES } from './types.js';
 
 /**
  * Schema of the shared file format (design.md §2). Objects are "loose": unknown keys are allowed
@@ -148,8 +148,4 @@ export function collectIssues(schema: z.ZodType, value: unknown, prefix: readonl
 /** Every problem in a whole state, each with its path (`events[3].status`). Empty when valid. */
 export function validateState(value: unknown): ValidationIssue[] {
   return collectIssues(dashboardStateSchema, value);
-}
-
-export function isDashboardState(value: unknown): value is DashboardState {
-  return dashboardStateSchema.safeParse(value).success;
 }

@@ -124,6 +124,7 @@ export async function fsyncDirectory(fileSystem: FileSystem, dir: string): Promi
   try {
     await fileSystem.fsync(fd);
   } finally {
-    await fileSystem.close(fd);
+    // Once the fsync has answered, a failing close of a read-only folder descriptor changes nothing.
+    await fileSystem.close(fd).catch(() => undefined);
   }
 }

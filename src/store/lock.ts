@@ -88,12 +88,11 @@ export class FileLock {
       throw error;
     }
     return async () => {
-      try {
-        // Closing the descriptor releases the flock.
-        await this.fileSystem.close(fd);
-      } finally {
-        leaveQueue();
-      }
+      // Closing the descriptor releases the flock. close() frees the descriptor even when it
+      // reports an error, and the work done under the lock is already committed: failing here
+      // would make callers retry a write that happened.
+      await this.fileSystem.close(fd).catch(() => undefined);
+      leaveQueue();
     };
   }
 

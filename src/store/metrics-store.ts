@@ -202,6 +202,10 @@ export class MetricsStore implements MetricsBackend {
         return;
       }
     }
+    // After a write that failed past the backup step, the .bak already is this very file; a
+    // rename between two links of one inode does nothing and would leave the temp link behind.
+    const backup = await fileSystem.stat(this.backupPath).catch(() => undefined);
+    if (backup && backup.ino === current.ino && backup.dev === current.dev) return;
     try {
       await this.linkAsBackup();
     } catch (error) {

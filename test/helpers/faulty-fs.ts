@@ -64,7 +64,10 @@ export class FaultyFileSystem {
       const hit = plan.persistent ? this.matching >= plan.failAt : this.matching === plan.failAt;
       if (hit) {
         this.injected += 1;
-        return Promise.reject(errnoError(plan.code, method));
+        const error = errnoError(plan.code, method);
+        // Like Linux, a failed close() still releases the descriptor (and any flock on it).
+        if (method === 'close') return this.inner.close(args[0] as number).then(() => Promise.reject(error));
+        return Promise.reject(error);
       }
     }
     const fn = this.inner[method] as (...a: unknown[]) => Promise<unknown>;

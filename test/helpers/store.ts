@@ -1,0 +1,34 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MetricsStore } from '../../src/store/metrics-store.js';
+import type { MetricsStoreOptions } from '../../src/store/options.js';
+import type { RecoveryReport } from '../../src/store/recovery.js';
+
+/** A store in `dir` that collects its recovery reports. */
+export function storeIn(dir: string, options: Partial<MetricsStoreOptions> = {}) {
+  const reports: RecoveryReport[] = [];
+  const store = new MetricsStore({
+    projectName: 'test-project',
+    dir,
+    onRecover: (report) => reports.push(report),
+    ...options,
+  });
+  return { store, reports };
+}
+
+/** Names of temp files in `dir` (`*.tmp-*`). */
+export function tempFilesIn(dir: string): string[] {
+  return readdirSync(dir).filter((name) => name.includes('.tmp-'));
+}
+
+export function corruptFilesIn(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((name) => name.includes('.corrupt-'))
+    .sort();
+}
+
+export function readJson(path: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(path, 'utf8'));
+}
+
+export const file = (dir: string, name: string) => join(dir, name);

@@ -1,0 +1,79 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { formatPath, validateState } from '../../src/model/schema.js';
+import { createEmptyState } from '../../src/model/state.js';
+import { makeEvent, makeState } from '../helpers/builders.js';
+
+const fixture = (name: string) =>
+  JSON.parse(readFileSync(new URL(`../fixtures/python-written/${name}`, import.meta.url), 'utf8'));
+
+describe('validateState', () => {
+  it('accepts an empty state and both files written by the Python implementation', () => {
+    expect(validateState(createEmptyState('p'))).toEqual([]);
+    expect(validateState(fixture('.agent_metrics.json'))).toEqual([]);
+    expect(validateState(fixture('.agent_metrics.json.bak'))).toEqual([]);
+  });
+
+  it('names each bad path inside events, sessions and agent profiles', () => {
+    const state = makeState(5, 2) as unknown as Record<string, unknown> & ReturnType<typeof makeState>;
+    (state.events[3] as Record<string, unknown>).status = 'exploded';
+    (state.sessions[1] as Record<string, unknown>).session_type = 'other';
+    (state.agents.coding as Record<string, unknown>).total_tokens = -1;
+    const paths = validateState(state).map((issue) => issue.path);
+    expect(paths).toEqual(['agents.coding.total_tokens', 'events[3].status', 'sessions[1].session_type']);
+    const status = validateState(state).find((issue) => issue.path === 'events[3].status');
+    expect(status?.message).toMatch(/success/);
+  });
+
+  it('reports a missing root key as required, and a non-object as the root', () => {
+    const { total_tokens: _, ...withoutTokens } = createEmptyState('p');
+    expect(validateState(withoutTokens)).toEqual([
+      { path: 'total_tokens', message: 'required number is missing' },
+    ]);
+    expect(validateState(null)[0]?.path).toBe('(root)');
+    expect(validateState([])[0]?.path).toBe('(root)');
+  });
+
+  it('rejects fractional counters, NaN, negative money and malformed timestamps', () => {
+    const state = makeState(1, 0);
+    state.total_sessions = 1.5;
+    state.total_cost_usd = Number.NaN;
+    state.events[0] = makeEvent({ estimated_cost_usd: -0.01, started_at: 'yesterday' });
+    const paths = validateState(state).map((issue) => issue.path);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'total_sessions',
+        'total_cost_usd',
+        'events[0].estimated_cost_usd',
+        'events[0].started_at',
+      ]),
+    );
+  });
+
+  it('allows extra keys anywhere (other versions of the format add them)', () => {
+    const state = makeState(1, 1) as ReturnType<typeof makeState> & Record<string, unknown>;
+    state.sessions_in_progress = [{ anything: true }];
+    (state.events[0] as Record<string, unknown>).trace_id = 'abc';
+    expect(validateState(state)).toEqual([]);
+  });
+
+  it('finds a wrong type at any randomly chosen field of an event', () => {
+    const keys = Object.keys(makeEvent());
+    fc.assert(
+      fc.property(fc.nat({ max: 9 }), fc.constantFrom(...keys), (index, key) => {
+        const state = makeState(10, 0);
+        (state.events[index] as Record<string, unknown>)[key] = { wrong: 'type' };
+        expect(validateState(state).map((issue) => issue.path)).toContain(`events[${index}].${key}`);
+      }),
+    );
+  });
+});
+
+describe('formatPath', () => {
+  it('writes indices in brackets and quotes keys that are not identifiers', () => {
+    expect(formatPath(['events', 3, 'status'])).toBe('events[3].status');
+    expect(formatPath(['agents', 'my agent', 'xp'])).toBe('agents["my agent"].xp');
+    expect(formatPath([])).toBe('(root)');
+  });
+});

@@ -1,0 +1,177 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { MetricsError, StateValidationError } from '../../src/errors.js';
+import type { DashboardState } from '../../src/model/types.js';
+import { MetricsStore } from '../../src/store/metrics-store.js';
+import { makeEvent, makeState } from '../helpers/builders.js';
+import { FaultyFileSystem } from '../helpers/faulty-fs.js';
+import { readJson, storeIn, tempFilesIn } from '../helpers/store.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+describe('validation on save', () => {
+  it('rejects an invalid state naming every bad path, and writes nothing', async () => {
+    const dir = tempDir();
+    const { store } = storeIn(dir);
+    await store.save(makeState(2, 0));
+    const before = readFileSync(store.metricsPath);
+    const bad = makeState(5, 1);
+    (bad.events[3] as Record<string, unknown>).status = 'exploded';
+    (bad.sessions[0] as Record<string, unknown>).total_tokens = 'lots';
+    const error = await store.save(bad).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StateValidationError);
+    expect((error as StateValidationError).code).toBe('E_INVALID_STATE');
+    expect((error as StateValidationError).paths).toEqual(['events[3].status', 'sessions[0].total_tokens']);
+    expect((error as Error).message).toContain('events[3].status: Invalid option');
+    expect(readFileSync(store.metricsPath)).toEqual(before);
+    expect(tempFilesIn(dir)).toEqual([]);
+  });
+
+  it('rejects an update whose mutator breaks the state, writing nothing', async () => {
+    const { store } = storeIn(tempDir());
+    await store.save(makeState(1, 0));
+    await expect(
+      store.update((state) => {
+        (state as Record<string, unknown>).total_tokens = -5;
+      }),
+    ).rejects.toMatchObject({ code: 'E_INVALID_STATE', issues: [{ path: 'total_tokens' }] });
+    expect((await store.load()).total_tokens).toBe(0);
+  });
+
+  it('rejects extra keys JSON cannot hold with a coded error', async () => {
+    const { store } = storeIn(tempDir());
+    const state = makeState(1, 0) as DashboardState;
+    state.extra = 10n;
+    await expect(store.save(state)).rejects.toMatchObject({ code: 'E_INVALID_STATE' });
+    expect(existsSync(store.metricsPath)).toBe(false);
+  });
+});
+
+describe('FIFO eviction on save', () => {
+  it('keeps only the newest maxEvents events', async () => {
+    const { store } = storeIn(tempDir(), { maxEvents: 3 });
+    const saved = await store.save(makeState(8, 0));
+    expect(saved.events.map((e) => e.event_id)).toEqual(['evt-5', 'evt-6', 'evt-7']);
+    expect((await store.load()).events).toHaveLength(3);
+  });
+
+  it('keeps only the newest maxSessions sessions', async () => {
+    const { store } = storeIn(tempDir(), { maxSessions: 2 });
+    await store.save(makeState(0, 5));
+    expect((await store.load()).sessions.map((s) => s.session_number)).toEqual([4, 5]);
+  });
+
+  it('evicts across updates without lowering lifetime counters', async () => {
+    const { store } = storeIn(tempDir(), { maxEvents: 5 });
+    for (let i = 0; i < 12; i++) {
+      await store.update((state) => {
+        state.events.push(makeEvent({ event_id: `e${i}` }));
+        state.total_tokens += 1200;
+      });
+    }
+    const state = await store.load();
+    expect(state.events.map((e) => e.event_id)).toEqual(['e7', 'e8', 'e9', 'e10', 'e11']);
+    expect(state.total_tokens).toBe(12 * 1200);
+  });
+});
+
+describe('getStats', () => {
+  it('reports no files and zero counts for a new project', async () => {
+    const { store } = storeIn(tempDir());
+    expect(await store.getStats()).toEqual({
+      metricsFileExists: false,
+      backupFileExists: false,
+      metricsFileSizeBytes: 0,
+      backupFileSizeBytes: 0,
+      eventCount: 0,
+      sessionCount: 0,
+      agentCount: 0,
+      metricsFileValid: false,
+    });
+  });
+
+  it('reports sizes and counts of a project with data', async () => {
+    const { store } = storeIn(tempDir());
+    await store.save(makeState(4, 2));
+    await store.save(makeState(6, 3));
+    const stats = await store.getStats();
+    expect(stats).toMatchObject({
+      metricsFileExists: true,
+      backupFileExists: true,
+      eventCount: 6,
+      sessionCount: 3,
+      agentCount: 1,
+      metricsFileValid: true,
+    });
+    expect(stats.metricsFileSizeBytes).toBe(readFileSync(store.metricsPath).length);
+    expect(stats.backupFileSizeBytes).toBe(readFileSync(store.backupPath).length);
+  });
+
+  it('never throws on a corrupt or unreadable main file', async () => {
+    const { store } = storeIn(tempDir());
+    await store.save(makeState(4, 2));
+    writeFileSync(store.metricsPath, '{"truncated');
+    expect(await store.getStats()).toMatchObject({ metricsFileExists: true, eventCount: 0, metricsFileValid: false });
+    const faulty = new FaultyFileSystem();
+    faulty.arm({ failAt: 1, code: 'EIO', persistent: true });
+    const broken = new MetricsStore({ projectName: 'p', dir: store.dir, fileSystem: faulty.fs });
+    expect(await broken.getStats()).toMatchObject({ metricsFileExists: false, metricsFileValid: false });
+  });
+});
+
+describe('options', () => {
+  it('rejects bad options with E_INVALID_OPTIONS naming each one', () => {
+    const make = (options: object) => () => new MetricsStore(options as never);
+    expect(make({ projectName: '' })).toThrow(/projectName/);
+    expect(make({ projectName: 'p', maxEvents: 0 })).toThrow(/maxEvents/);
+    expect(make({ projectName: 'p', durability: 'sometimes' })).toThrow(/durability/);
+    expect(make({ projectName: 'p', lockTimeoutMs: -1, fileMode: 0o77777 })).toThrow(/lockTimeoutMs.*fileMode/);
+    try {
+      make({ projectName: 'p', maxSessions: 1.5 })();
+    } catch (error) {
+      expect(error).toBeInstanceOf(MetricsError);
+      expect((error as MetricsError).code).toBe('E_INVALID_OPTIONS');
+    }
+  });
+
+  it('defaults dir to the current folder and does not modify the options object', () => {
+    const options = Object.freeze({ projectName: 'p' });
+    const store = new MetricsStore(options);
+    expect(store.dir).toBe(process.cwd());
+    expect(store.projectName).toBe('p');
+    expect(options).toEqual({ projectName: 'p' });
+  });
+});
+
+describe('complex scenarios', () => {
+  it('full workflow: create, update, corrupt, recover, continue, with nothing acknowledged lost', async () => {
+    const dir = tempDir();
+    const { store, reports } = storeIn(dir);
+    expect((await store.load()).events).toEqual([]);
+    for (let i = 0; i < 5; i++) {
+      await store.update((state) => {
+        state.events.push(makeEvent({ event_id: `e${i}` }));
+        state.total_sessions += 1;
+      });
+    }
+    writeFileSync(store.metricsPath, readFileSync(store.metricsPath).subarray(0, 100)); // torn main
+    const recovered = await store.load();
+    expect(recovered.total_sessions).toBe(4); // the .bak generation
+    expect(reports.map((r) => r.action)).toEqual(['restored-from-backup']);
+    await store.update((state) => {
+      state.total_sessions += 1;
+    });
+    expect((await storeIn(dir).store.load()).total_sessions).toBe(5);
+    expect(readJson(store.backupPath).total_sessions).toBe(4);
+  });
+
+  it('multi-agent stats: counts agents, events and sessions from the saved state', async () => {
+    const { store } = storeIn(tempDir());
+    const state = makeState(0, 2);
+    for (const agent of ['coding', 'github', 'linear']) {
+      state.events.push(makeEvent({ event_id: `${agent}-1`, agent_name: agent }));
+      state.agents[agent] = { ...(state.agents.coding as DashboardState['agents'][string]), agent_name: agent };
+    }
+    await store.save(state);
+    expect(await store.getStats()).toMatchObject({ agentCount: 3, eventCount: 3, sessionCount: 2 });
+  });
+});
