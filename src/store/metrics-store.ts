@@ -1,11 +1,11 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { errnoCode, MetricsError, StateValidationError, StorageIOError } from '../errors.js';
 import { validateState } from '../model/schema.js';
 import { applyFifoEviction, createEmptyState, toTimestamp } from '../model/state.js';
 import type { DashboardState } from '../model/types.js';
 import { sweepTempFiles, tempPathFor, writeFileAtomic } from './atomic-write.js';
 import type { MetricsBackend, StateMutator } from './backend.js';
-import type { FileStat } from './file-system.js';
+import { type FileStat, fsyncDirectory } from './file-system.js';
 import { FileLock } from './lock.js';
 import { type MetricsStoreOptions, type ResolvedStoreOptions, resolveStoreOptions } from './options.js';
 import { type Generation, identityOf, quarantine, type RecoveryReport, readGeneration } from './recovery.js';
@@ -264,11 +264,26 @@ export class MetricsStore implements MetricsBackend {
   private async ensureDir(): Promise<void> {
     if (this.dirReady) return;
     try {
+      const created = await this.missingFolders();
       await this.options.fileSystem.mkdir(this.dir);
+      // A new folder's name lives in its parent: unless the parent is fsynced too, a power cut can
+      // take the folder away, and every write acknowledged inside it (found by the power-cut test).
+      if (this.options.durability === 'fsync') {
+        for (const dir of created) await fsyncDirectory(this.options.fileSystem, dirname(dir));
+      }
     } catch (error) {
       throw new StorageIOError('create folder', this.dir, error);
     }
     this.dirReady = true;
+  }
+
+  /** The project folder and those of its parents that do not exist yet, deepest first. */
+  private async missingFolders(): Promise<string[]> {
+    const missing: string[] = [];
+    for (let dir = this.dir; dirname(dir) !== dir && !(await this.exists(dir)); dir = dirname(dir)) {
+      missing.push(dir);
+    }
+    return missing;
   }
 
   private async exists(path: string): Promise<boolean> {

@@ -1,0 +1,248 @@
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { DashboardState } from '../../src/model/types.js';
+import { MetricsStore } from '../../src/store/metrics-store.js';
+import type { RecoveryReport } from '../../src/store/recovery.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { applyStep, prefixProblem } from './sequence.js';
+import { numbersAfter, startTortureWorker } from './spawn.js';
+import { between, prng, reportScenario, SEED, size, Violations } from './torture-mode.js';
+
+/**
+ * Crash loop (issue 4, part 1): real `node` workers update the project and print each
+ * acknowledged update; they are SIGKILLed right before and right after every file-system call of
+ * the write protocol (lock, sweep, backup link, temp write, fsync, rename, folder fsync, unlock),
+ * in a fresh folder, in steady state and while recovering a corrupt main file, and then at random
+ * moments with two workers competing for the lock. After each kill a fresh store must load the
+ * project without error and without recovery (unless a corrupt file was planted), every
+ * acknowledged update must be there, the state must be exactly some prefix of the updates, and
+ * temp files must stay bounded.
+ */
+
+const WORKER = 'torture-crash-child.mjs';
+const MAX_EVENTS = 5;
+/** At most one temp file per interrupted save, and every save sweeps before it creates one. */
+const MAX_TEMP_FILES = 2;
+
+type Variant = 'fresh' | 'steady' | 'recovery';
+
+interface Figures {
+  runs: number;
+  kills: number;
+  acked: number;
+  lost: number;
+  maxTemp: number;
+  recoveries: number;
+}
+
+/** What the project folder is known to hold: every update up to `floor` was acknowledged. */
+interface Project {
+  dir: string;
+  floor: number;
+}
+
+function tempFiles(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((name) => name.includes('.tmp-'));
+  } catch {
+    return [];
+  }
+}
+
+async function runWorker(config: Record<string, unknown>, killAfterReadyMs?: number) {
+  const child = startTortureWorker(WORKER, [JSON.stringify(config)]);
+  if (killAfterReadyMs !== undefined) {
+    void child.line('ready').then((ready) => {
+      if (ready !== undefined) setTimeout(() => child.process.kill('SIGKILL'), killAfterReadyMs);
+    });
+  }
+  const exit = await child.exited;
+  return { ...exit, lines: child.lines };
+}
+
+/** Loads the project after a crash and records every broken promise in `violations`. */
+async function checkAfterCrash(
+  project: Project,
+  inFlight: number,
+  acks: readonly number[],
+  allowRecovery: boolean,
+  figures: Figures,
+  violations: Violations,
+  context: string,
+): Promise<void> {
+  const temps = tempFiles(project.dir);
+  figures.maxTemp = Math.max(figures.maxTemp, temps.length);
+  violations.check(temps.length <= MAX_TEMP_FILES, () => `${context}: ${temps.length} temp files: ${temps}`);
+  const reports: RecoveryReport[] = [];
+  const store = new MetricsStore({
+    projectName: 'torture',
+    dir: project.dir,
+    maxEvents: MAX_EVENTS,
+    onRecover: (report) => reports.push(report),
+  });
+  let state: DashboardState;
+  try {
+    state = await store.load();
+  } catch (error) {
+    violations.add(`${context}: load failed: ${(error as Error).message}`);
+    return;
+  }
+  figures.recoveries += reports.length;
+  violations.check(
+    allowRecovery || reports.length === 0,
+    () => `${context}: unexpected recovery ${JSON.stringify(reports)}`,
+  );
+  const problem = prefixProblem(state, MAX_EVENTS);
+  violations.check(problem === undefined, () => `${context}: not a prefix of the updates: ${problem}`);
+  const n = state.total_sessions;
+  const newestAck = Math.max(project.floor, ...acks);
+  figures.acked += acks.length;
+  if (n < newestAck) {
+    figures.lost += acks.filter((ack) => ack > n).length + (project.floor > n ? 1 : 0);
+    violations.add(`${context}: acknowledged update ${newestAck} lost, state has ${n}`);
+  }
+  violations.check(
+    n <= newestAck + inFlight,
+    () => `${context}: state has ${n} updates, only ${newestAck} acknowledged and ${inFlight} in flight`,
+  );
+  project.floor = Math.max(newestAck, n);
+}
+
+/** Overwrites the main file with garbage (its `.bak` is valid): the next update must recover. */
+function plantCorruptMain(project: Project): void {
+  const backup = JSON.parse(readFileSync(join(project.dir, '.agent_metrics.json.bak'), 'utf8'));
+  writeFileSync(join(project.dir, '.agent_metrics.json'), '{"version": 1, "project_na');
+  // The corrupt generation is gone by our own hand; the backup's generation is what must survive.
+  project.floor = backup.total_sessions;
+}
+
+/** Runs `tasks` with at most `limit` at a time (the machine has few cores; workers are processes). */
+async function pool(tasks: Array<() => Promise<void>>, limit: number): Promise<void> {
+  const queue = [...tasks];
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      for (let task = queue.shift(); task; task = queue.shift()) await task();
+    }),
+  );
+}
+
+/** A project folder in the state `variant` starts from; each kill gets its own. */
+async function prepare(variant: Variant, root: string, name: string): Promise<Project> {
+  const project: Project = { dir: join(root, variant, name, 'project'), floor: 0 };
+  if (variant === 'fresh') return project; // not even the folder exists yet
+  // Two clean generations: main and .bak.
+  const store = new MetricsStore({ projectName: 'torture', dir: project.dir, maxEvents: MAX_EVENTS });
+  for (let i = 0; i < 2; i++) project.floor = (await store.update(applyStep)).total_sessions;
+  if (variant === 'recovery') plantCorruptMain(project);
+  return project;
+}
+
+/**
+ * Kills a worker right before and right after each file-system call of one update (in short mode
+ * one of the two, alternating). Returns the calls of that update, in order.
+ */
+async function systematicKills(
+  variant: Variant,
+  root: string,
+  figures: Figures,
+  violations: Violations,
+): Promise<string[]> {
+  // In steady state the killed update is the worker's second: the store instance is warm.
+  const warmup = variant === 'steady' ? 1 : 0;
+  const config = { warmup, maxEvents: MAX_EVENTS, updates: warmup + 1 };
+  const probeProject = await prepare(variant, root, 'probe');
+  const probe = await runWorker({ ...config, dir: probeProject.dir, killAtCall: 0 });
+  figures.runs += 1;
+  const probeLine = probe.lines.find((line) => line.startsWith('calls '));
+  if (probe.code !== 0 || probeLine === undefined) {
+    violations.add(`${variant}: probe failed (${probe.code ?? probe.signal}): ${probe.stderr}`);
+    return [];
+  }
+  const allowRecovery = variant === 'recovery';
+  const acks = numbersAfter(probe.lines, 'ack');
+  await checkAfterCrash(probeProject, 0, acks, allowRecovery, figures, violations, `${variant} probe`);
+  const methods = (probeLine.split(' ')[2] ?? '').split(',');
+
+  const tasks: Array<() => Promise<void>> = [];
+  // Short mode: every call in steady state, every third elsewhere (which third depends on the seed).
+  const stride = size(variant === 'steady' ? 1 : 3, 1);
+  methods.forEach((method, index) => {
+    const call = index + 1;
+    if ((call + SEED) % stride !== 0) return;
+    const moments = size([call % 2 === 0 ? 'before' : 'after'], ['before', 'after']);
+    for (const killWhen of moments) {
+      tasks.push(async () => {
+        const project = await prepare(variant, root, `${killWhen}-${call}`);
+        const result = await runWorker({ ...config, dir: project.dir, killAtCall: call, killWhen });
+        figures.runs += 1;
+        const context = `${variant}: kill ${killWhen} call ${call} (${method})`;
+        if (result.signal === 'SIGKILL') figures.kills += 1;
+        else violations.add(`${context}: worker was not killed (${result.code}): ${result.stderr}`);
+        const acks = numbersAfter(result.lines, 'ack');
+        await checkAfterCrash(project, 1, acks, allowRecovery, figures, violations, context);
+      });
+    }
+  });
+  await pool(tasks, 2);
+  return methods;
+}
+
+/** Two workers race for the lock on one project; each is SIGKILLed at a random moment. */
+async function randomKills(
+  rounds: number,
+  root: string,
+  figures: Figures,
+  violations: Violations,
+): Promise<void> {
+  const random = prng(SEED);
+  const project: Project = { dir: join(root, 'random'), floor: 0 };
+  mkdirSync(project.dir, { recursive: true });
+  for (let round = 0; round < rounds; round++) {
+    const results = await Promise.all(
+      [0, 1].map(() => runWorker({ dir: project.dir, maxEvents: MAX_EVENTS }, between(random, 0, 60))),
+    );
+    figures.runs += results.length;
+    figures.kills += results.filter((result) => result.signal === 'SIGKILL').length;
+    const acks = results.flatMap((result) => numbersAfter(result.lines, 'ack'));
+    for (const result of results) {
+      violations.check(
+        result.signal === 'SIGKILL',
+        () => `random round ${round}: worker ended ${result.code}: ${result.stderr}`,
+      );
+    }
+    await checkAfterCrash(project, results.length, acks, false, figures, violations, `random round ${round}`);
+  }
+}
+
+describe('torture: crash loop', () => {
+  it(
+    'keeps every acknowledged update through SIGKILLs inside every step of the write protocol',
+    async () => {
+      const root = tempDir('torture-crash-');
+      const figures: Figures = { runs: 0, kills: 0, acked: 0, lost: 0, maxTemp: 0, recoveries: 0 };
+      const violations = new Violations();
+      const steps: Record<string, number> = {};
+      for (const variant of ['fresh', 'steady', 'recovery'] as const) {
+        steps[variant] = (await systematicKills(variant, root, figures, violations)).length;
+      }
+      await randomKills(size(8, 450), root, figures, violations);
+      reportScenario('crash-loop', {
+        runs: figures.runs,
+        kills: figures.kills,
+        kill_points: Object.entries(steps)
+          .map(([variant, count]) => `${variant}:${count}x${size(1, 2)}`)
+          .join('/'),
+        acked_checked: figures.acked,
+        lost: figures.lost,
+        max_temp_files: figures.maxTemp,
+        expected_recoveries: figures.recoveries,
+        violations: violations.list.length,
+        seed: SEED,
+      });
+      expect(violations.first).toEqual([]);
+      expect(figures.kills).toBeGreaterThanOrEqual(size(40, 1000));
+    },
+    size(120_000, 1_800_000),
+  );
+});

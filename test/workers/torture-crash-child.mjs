@@ -1,0 +1,77 @@
+// Crash-loop worker. Performs updates on the project in `dir`; each update adds the next step of a
+// known sequence (see step()), and its number is written to stdout (`ack <n>`) only after update()
+// resolved: the parent checks every acknowledged number survives the SIGKILL it sends.
+//
+// With `killAtCall` k > 0, update number `warmup + 1` counts its file-system calls and the worker
+// SIGKILLs itself right before (or after) call k: a crash inside each step of the write protocol.
+// With k = 0 it reports `calls <n> <method,…>` for that update instead (the parent's probe).
+import { writeSync } from 'node:fs';
+import { MetricsStore } from '../../dist/index.js';
+import { nodeFileSystem } from '../../dist/store/file-system.js';
+
+const config = JSON.parse(process.argv[2]);
+const { dir, warmup = 0, killAtCall = -1, killWhen = 'before', updates = Number.POSITIVE_INFINITY } = config;
+
+const say = (line) => writeSync(1, `${line}\n`);
+const die = () => process.kill(process.pid, 'SIGKILL');
+
+let armed = false;
+const methods = [];
+const fileSystem = {};
+for (const [name, call] of Object.entries(nodeFileSystem)) {
+  fileSystem[name] = async (...args) => {
+    const index = armed ? methods.push(name) : -1;
+    if (index === killAtCall && killWhen === 'before') die();
+    try {
+      return await call.apply(nodeFileSystem, args);
+    } finally {
+      // After the call settled, whether it succeeded or not (ENOENT is part of the protocol).
+      if (index === killAtCall && killWhen === 'after') die();
+    }
+  };
+}
+
+const store = new MetricsStore({
+  projectName: 'torture',
+  dir,
+  maxEvents: config.maxEvents,
+  lockTimeoutMs: 60_000,
+  fileSystem,
+});
+
+/** Update n adds n to total_tokens and event `t-<n>`: any prefix of the sequence is recognisable. */
+function step(state) {
+  const n = state.total_sessions + 1;
+  const now = new Date().toISOString();
+  state.total_sessions = n;
+  state.total_tokens += n;
+  state.events.push({
+    event_id: `t-${n}`,
+    agent_name: 'torture',
+    session_id: `pid-${process.pid}`,
+    ticket_key: '',
+    started_at: now,
+    ended_at: now,
+    duration_seconds: 0,
+    status: 'success',
+    input_tokens: n,
+    output_tokens: 0,
+    total_tokens: n,
+    estimated_cost_usd: 0,
+    artifacts: [],
+    error_message: '',
+    model_used: 'none',
+  });
+}
+
+say('ready');
+for (let i = 0; i < updates; i++) {
+  armed = i === warmup && killAtCall >= 0;
+  const saved = await store.update(step);
+  say(`ack ${saved.total_sessions}`);
+  if (armed) {
+    armed = false;
+    say(`calls ${methods.length} ${methods.join(',')}`);
+  }
+}
+say('done');
