@@ -1,0 +1,195 @@
+import {
+  type AgentEvent,
+  AgentMetrics,
+  createEmptyState,
+  type EventInput,
+  InvalidInputError,
+  type MetricsBackend,
+  type ValidationIssue,
+} from '../../index.js';
+import { type Context, openMetrics, type StoreFlags } from '../context.js';
+import { EXIT, UsageError } from '../errors.js';
+import { readAll } from '../io.js';
+
+export interface RecordFlags extends StoreFlags {
+  agent?: string;
+  status?: EventInput['status'];
+  inputTokens?: number;
+  outputTokens?: number;
+  model?: string;
+  ticket?: string;
+  session?: string;
+  duration?: number;
+  startedAt?: string;
+  endedAt?: string;
+  artifact?: string[];
+  error?: string;
+  json?: boolean | string;
+}
+
+/** Each event field and the flag that sets it, so errors name what the user typed. */
+const FLAG_OF: Record<string, string> = {
+  agentName: '--agent',
+  status: '--status',
+  inputTokens: '--input-tokens',
+  outputTokens: '--output-tokens',
+  model: '--model',
+  ticketKey: '--ticket',
+  sessionId: '--session',
+  durationSeconds: '--duration',
+  startedAt: '--started-at',
+  endedAt: '--ended-at',
+  artifacts: '--artifact',
+  errorMessage: '--error',
+};
+const EVENT_FLAGS = [
+  'agent',
+  'status',
+  'inputTokens',
+  'outputTokens',
+  'model',
+  'ticket',
+  'session',
+  'duration',
+  'startedAt',
+  'endedAt',
+  'artifact',
+  'error',
+] as const;
+
+function inputFromFlags(flags: RecordFlags): EventInput {
+  if (flags.agent === undefined) {
+    throw new UsageError("--agent <name> is required (or pipe events into 'agent-metrics record --json -')");
+  }
+  const input: Record<string, unknown> = {
+    agentName: flags.agent,
+    status: flags.status ?? 'success',
+    inputTokens: flags.inputTokens,
+    outputTokens: flags.outputTokens,
+    model: flags.model,
+    ticketKey: flags.ticket,
+    sessionId: flags.session,
+    durationSeconds: flags.duration,
+    startedAt: flags.startedAt,
+    endedAt: flags.endedAt,
+    artifacts: flags.artifact,
+    errorMessage: flags.error,
+  };
+  for (const key of Object.keys(input)) if (input[key] === undefined) delete input[key];
+  return input as unknown as EventInput;
+}
+
+/** `artifacts[1]` → `--artifact`: the flag, not the field, in messages about flags. */
+function withFlagNames(error: InvalidInputError): InvalidInputError {
+  return new InvalidInputError(
+    error.issues.map((issue) => {
+      const field = /^[A-Za-z]+/.exec(issue.path)?.[0] ?? '';
+      return { path: FLAG_OF[field] ?? issue.path, message: issue.message };
+    }),
+  );
+}
+
+/** One JSON object (pretty-printed or not), or NDJSON: one object per non-empty line. */
+export function parseEventsText(text: string): unknown[] {
+  if (text.trim() === '')
+    throw new UsageError('--json -: stdin is empty; expected one JSON object, or one per line (NDJSON)');
+  let whole: unknown;
+  try {
+    whole = JSON.parse(text);
+  } catch {
+    whole = undefined; // not one document: read it as NDJSON below
+  }
+  if (whole !== undefined) return [assertObject(whole, 'stdin')];
+  const events: unknown[] = [];
+  text.split('\n').forEach((line, index) => {
+    if (line.trim() === '') return;
+    const where = `stdin line ${index + 1}`;
+    try {
+      events.push(assertObject(JSON.parse(line), where));
+    } catch (error) {
+      if (error instanceof UsageError) throw error;
+      throw new UsageError(`--json -: ${where}: not valid JSON: ${(error as Error).message}`);
+    }
+  });
+  return events;
+}
+
+function assertObject(value: unknown, where: string): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new UsageError(
+      `--json -: ${where}: expected a JSON object with camelCase keys such as {"agentName":"coding","status":"success"}`,
+    );
+  }
+  return value;
+}
+
+/** A backend that keeps the state in memory: events are tried here first, so none is written unless all are valid. */
+function scratchBackend(): MetricsBackend {
+  const state = createEmptyState('validation');
+  return {
+    projectName: 'validation',
+    load: async () => state,
+    update: async (mutate) => {
+      await mutate(state);
+      return state;
+    },
+  };
+}
+
+async function validateAll(inputs: readonly unknown[]): Promise<void> {
+  const scratch = new AgentMetrics({ store: scratchBackend(), strict: true });
+  const issues: ValidationIssue[] = [];
+  for (const [index, input] of inputs.entries()) {
+    try {
+      await scratch.recordEvent(input as EventInput);
+    } catch (error) {
+      if (!(error instanceof InvalidInputError)) throw error;
+      const where = inputs.length === 1 ? 'stdin' : `stdin event ${index + 1}`;
+      issues.push(
+        ...error.issues.map((issue) => ({ path: `${where}: ${issue.path}`, message: issue.message })),
+      );
+    }
+  }
+  if (issues.length > 0) throw new InvalidInputError(issues);
+}
+
+async function recordFromStdin(context: Context, flags: RecordFlags): Promise<number> {
+  const given = EVENT_FLAGS.filter((flag) => flags[flag] !== undefined);
+  if (given.length > 0) {
+    const flag = `--${given[0]?.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+    throw new UsageError(`${flag} cannot be combined with --json -: the events come from stdin`);
+  }
+  const inputs = parseEventsText(await readAll(context.io.stdin));
+  await validateAll(inputs);
+  const metrics = openMetrics(context, flags);
+  for (const [index, input] of inputs.entries()) {
+    try {
+      const event = (await metrics.recordEvent(input as EventInput)) as AgentEvent;
+      context.out.ndjson([event]);
+    } catch (error) {
+      if (index > 0)
+        context.io.stderr.write(`recorded ${index} of ${inputs.length} events before this failure:\n`);
+      throw error;
+    }
+  }
+  return EXIT.ok;
+}
+
+export async function runRecord(context: Context, flags: RecordFlags): Promise<number> {
+  if (typeof flags.json === 'string') {
+    if (flags.json !== '-') {
+      throw new UsageError(`--json: takes no value, or '-' to read events from stdin (got '${flags.json}')`);
+    }
+    return recordFromStdin(context, flags);
+  }
+  const input = inputFromFlags(flags);
+  let event: AgentEvent;
+  try {
+    event = (await openMetrics(context, flags).recordEvent(input)) as AgentEvent;
+  } catch (error) {
+    throw error instanceof InvalidInputError ? withFlagNames(error) : error;
+  }
+  if (flags.json) context.out.json(event);
+  else context.out.line(event.event_id);
+  return EXIT.ok;
+}

@@ -1,0 +1,65 @@
+import { basename, resolve } from 'node:path';
+import { AgentMetrics, type Durability, MetricsStore, type RecoveryReport } from '../index.js';
+import type { CliIo } from './io.js';
+import { Output } from './output.js';
+
+/** Options every command that opens the project takes (see `addStoreOptions`). */
+export interface StoreFlags {
+  dir: string;
+  project?: string;
+  lockTimeout: number;
+  /** Not a flag: `demo` writes throwaway data and skips the fsyncs. @default 'fsync' */
+  durability?: Durability;
+}
+
+/** What a command needs to run: the io and an `Output` bound to it. */
+export interface Context {
+  io: CliIo;
+  out: Output;
+}
+
+export function createContext(io: CliIo): Context {
+  return { io, out: new Output(io) };
+}
+
+/** `--dir`, resolved against the io's working folder. */
+export function projectDir(context: Context, flags: StoreFlags): string {
+  return resolve(context.io.cwd, flags.dir);
+}
+
+export function describeRecovery(report: RecoveryReport): string {
+  const parts = [`${report.action}: ${report.reason}`];
+  if (report.quarantinedPath) parts.push(`corrupt main file kept as ${report.quarantinedPath}`);
+  if (report.backupReason) parts.push(`backup not used: ${report.backupReason}`);
+  if (report.quarantinedBackupPath) parts.push(`corrupt backup kept as ${report.quarantinedBackupPath}`);
+  return parts.join('; ');
+}
+
+/**
+ * The project's store. The project name only matters when the store is created: by default the
+ * folder's name. A recovery that happens while loading is reported on stderr (stdout stays
+ * clean for `--json`), unless the caller listens itself (`repair`).
+ */
+export function openStore(
+  context: Context,
+  flags: StoreFlags,
+  onRecover: (report: RecoveryReport) => void = (report) =>
+    context.out.warn(`recovered the project: ${describeRecovery(report)}`),
+): MetricsStore {
+  const dir = projectDir(context, flags);
+  return new MetricsStore({
+    projectName: flags.project ?? (basename(dir) || 'project'),
+    dir,
+    lockTimeoutMs: flags.lockTimeout,
+    durability: flags.durability ?? 'fsync',
+    onRecover,
+  });
+}
+
+/**
+ * The domain API on the project's store, strict: a failure to record throws, so the exit code
+ * says whether it was recorded (the library default is to report it and carry on).
+ */
+export function openMetrics(context: Context, flags: StoreFlags): AgentMetrics {
+  return new AgentMetrics({ store: openStore(context, flags), strict: true });
+}

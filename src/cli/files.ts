@@ -1,0 +1,91 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import {
+  BACKUP_FILE,
+  checkInvariants,
+  type DashboardState,
+  type InvariantOptions,
+  METRICS_FILE,
+  StorageIOError,
+  type ValidationIssue,
+  validateState,
+} from '../index.js';
+
+/**
+ * Read-only look at a project's files, for `verify` and `repair --dry-run`: never locks, never
+ * writes, never recovers (the store's `load()` would repair what it reads).
+ *
+ * - `missing`: no such file.
+ * - `corrupt`: not UTF-8 JSON matching the format; the store would move it aside. Issues have paths.
+ * - `valid`: the store would use it; `issues` are broken invariants, which no recovery changes.
+ */
+export type FileCheck =
+  | { kind: 'missing' }
+  | { kind: 'corrupt'; issues: ValidationIssue[] }
+  | { kind: 'valid'; state: DashboardState; issues: ValidationIssue[] };
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const WHOLE_FILE = '(file)';
+
+export async function checkFile(path: string, options: InvariantOptions = {}): Promise<FileCheck> {
+  let data: Buffer;
+  try {
+    data = await readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
+    throw new StorageIOError('read', path, error);
+  }
+  const corrupt = (message: string): FileCheck => ({
+    kind: 'corrupt',
+    issues: [{ path: WHOLE_FILE, message }],
+  });
+  if (data.length === 0) return corrupt('empty file');
+  let text: string;
+  try {
+    text = utf8.decode(data);
+  } catch {
+    return corrupt('not valid UTF-8');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return corrupt(`not valid JSON: ${(error as Error).message}`);
+  }
+  const schemaIssues = validateState(value);
+  if (schemaIssues.length > 0) return { kind: 'corrupt', issues: schemaIssues };
+  const state = value as DashboardState;
+  return { kind: 'valid', state, issues: checkInvariants(state, options) };
+}
+
+export interface ProjectFiles {
+  dir: string;
+  mainPath: string;
+  backupPath: string;
+  /** Corrupt files moved aside by recovery (`.corrupt-<time>`), oldest first. */
+  quarantined: string[];
+  /** Temp files of writers that crashed (or are writing right now). */
+  temp: string[];
+}
+
+/** The project's files by name; a missing folder has none. */
+export async function listProjectFiles(dir: string): Promise<ProjectFiles> {
+  const absolute = resolve(dir);
+  let names: string[] = [];
+  try {
+    names = (await readdir(absolute)).sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new StorageIOError('list', absolute, error);
+  }
+  const ours = (marker: string) =>
+    names
+      .filter((name) => name.startsWith(METRICS_FILE) && name.includes(marker))
+      .map((name) => join(absolute, name));
+  return {
+    dir: absolute,
+    mainPath: join(absolute, METRICS_FILE),
+    backupPath: join(absolute, BACKUP_FILE),
+    quarantined: ours('.corrupt-'),
+    temp: ours('.tmp-'),
+  };
+}
