@@ -58,6 +58,7 @@ export interface EndSessionInput {
   endedAt?: TimeInput;
 }
 
+const OBJECT = 'expected an object';
 const COUNT = 'expected a non-negative integer';
 const AMOUNT = 'expected a non-negative number';
 const TEXT = 'expected a string';
@@ -73,29 +74,33 @@ const orMissing = (message: string) => (issue: { input?: unknown }) =>
 const name = z
   .string({ error: orMissing('expected a non-empty string') })
   .min(1, 'expected a non-empty string');
-const time = z.union([z.date(), z.iso.datetime({ offset: true })], {
-  error: 'expected a valid Date or an ISO 8601 date-time such as 2026-01-31T12:00:00Z',
+const TIME = 'expected a valid Date or an ISO 8601 date-time such as 2026-01-31T12:00:00Z';
+const time = z.union([z.date({ error: TIME }), z.iso.datetime({ offset: true, error: TIME })], {
+  error: TIME,
 });
 const artifact = text.refine((value) => !value.startsWith('lines:') || LINES.test(value), {
   error: 'expected lines:+<added>/-<removed>, e.g. lines:+120/-8',
 });
 const oneOf = (values: readonly string[]) => `expected one of ${values.map((v) => `'${v}'`).join(', ')}`;
 
-export const eventInputSchema = z.strictObject({
-  agentName: name,
-  status: z.enum(EVENT_STATUSES, { error: orMissing(oneOf(EVENT_STATUSES)) }),
-  sessionId: text.optional(),
-  ticketKey: text.optional(),
-  model: text.optional(),
-  inputTokens: count.optional(),
-  outputTokens: count.optional(),
-  startedAt: time.optional(),
-  endedAt: time.optional(),
-  durationSeconds: amount.optional(),
-  costUsd: amount.optional(),
-  artifacts: z.array(artifact, { error: 'expected an array of strings' }).optional(),
-  errorMessage: text.optional(),
-});
+export const eventInputSchema = z.strictObject(
+  {
+    agentName: name,
+    status: z.enum(EVENT_STATUSES, { error: orMissing(oneOf(EVENT_STATUSES)) }),
+    sessionId: text.optional(),
+    ticketKey: text.optional(),
+    model: text.optional(),
+    inputTokens: count.optional(),
+    outputTokens: count.optional(),
+    startedAt: time.optional(),
+    endedAt: time.optional(),
+    durationSeconds: amount.optional(),
+    costUsd: amount.optional(),
+    artifacts: z.array(artifact, { error: 'expected an array of strings' }).optional(),
+    errorMessage: text.optional(),
+  },
+  { error: OBJECT },
+);
 
 /** What `trackAgent` needs up front; the rest is measured or reported through the tracker. */
 export const trackContextSchema = eventInputSchema.pick({
@@ -106,17 +111,23 @@ export const trackContextSchema = eventInputSchema.pick({
   artifacts: true,
 });
 
-export const sessionInputSchema = z.strictObject({
-  type: z.enum(SESSION_TYPES, { error: oneOf(SESSION_TYPES) }).optional(),
-  sessionId: name.optional(),
-  startedAt: time.optional(),
-});
+export const sessionInputSchema = z.strictObject(
+  {
+    type: z.enum(SESSION_TYPES, { error: oneOf(SESSION_TYPES) }).optional(),
+    sessionId: name.optional(),
+    startedAt: time.optional(),
+  },
+  { error: OBJECT },
+);
 
-export const endSessionSchema = z.strictObject({
-  sessionId: name,
-  status: z.enum(SESSION_STATUSES, { error: orMissing(oneOf(SESSION_STATUSES)) }),
-  endedAt: time.optional(),
-});
+export const endSessionSchema = z.strictObject(
+  {
+    sessionId: name,
+    status: z.enum(SESSION_STATUSES, { error: orMissing(oneOf(SESSION_STATUSES)) }),
+    endedAt: time.optional(),
+  },
+  { error: OBJECT },
+);
 
 function issuesOf(error: z.ZodError): ValidationIssue[] {
   return error.issues.flatMap((issue): ValidationIssue[] => {

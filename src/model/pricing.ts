@@ -1,6 +1,7 @@
 /**
- * Cost of a call from its token counts. Prices are USD per 1,000 tokens, as the Python
- * implementation computes them (`input_tokens * input / 1000 + output_tokens * output / 1000`).
+ * Cost of a call from its token counts. Prices are USD per 1,000 tokens, and the cost is computed
+ * as the Python implementation does: `round(input_tokens * input / 1000 + output_tokens * output
+ * / 1000, 6)`.
  */
 export interface ModelPrice {
   /** USD per 1,000 input tokens. */
@@ -53,7 +54,14 @@ export function priceOf(
   return fallback;
 }
 
-/** USD for one call; same arithmetic, in the same order, as the Python implementation. */
+/** Costs are stored in whole micro-dollars (6 decimals), as the Python implementation rounds them. */
+export const COST_DECIMALS = 6;
+
+/**
+ * USD for one call: the same arithmetic, in the same order, as the Python implementation, rounded
+ * to 6 decimals like its `round(cost, 6)` (both round the exact binary value).
+ */
 export function costOf(price: ModelPrice, inputTokens: number, outputTokens: number): number {
-  return (inputTokens * price.inputPer1k) / 1000 + (outputTokens * price.outputPer1k) / 1000;
+  const raw = (inputTokens * price.inputPer1k) / 1000 + (outputTokens * price.outputPer1k) / 1000;
+  return Number(raw.toFixed(COST_DECIMALS));
 }

@@ -1,24 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidInputError, type MetricsError } from '../../src/errors.js';
-import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
+import { InvalidInputError } from '../../src/errors.js';
 import { validateState } from '../../src/model/schema.js';
 import { OPEN_SESSIONS_KEY } from '../../src/model/sessions.js';
 import { MetricsStore } from '../../src/store/metrics-store.js';
-import { tempDir } from '../helpers/temp-dir.js';
-
-const T0 = new Date('2026-03-01T10:00:00.000Z');
-
-function metricsIn(dir = tempDir(), extra: Partial<ConstructorParameters<typeof AgentMetrics>[0]> = {}) {
-  const errors: MetricsError[] = [];
-  const metrics = new AgentMetrics({
-    projectName: 'demo',
-    dir,
-    durability: 'none',
-    onError: (error) => errors.push(error),
-    ...extra,
-  } as ConstructorParameters<typeof AgentMetrics>[0]);
-  return { metrics, errors, dir };
-}
+import { metricsIn, T0 } from './helpers.js';
 
 describe('AgentMetrics session loop', () => {
   it('records a session with events into the file, with totals everywhere', async () => {
@@ -96,7 +81,7 @@ describe('AgentMetrics session loop', () => {
   });
 
   it('rejects invalid event input naming the field, and writes nothing', async () => {
-    const { metrics, errors } = metricsIn(tempDir(), { strict: true });
+    const { metrics, errors } = metricsIn({ strict: true });
     const bad = metrics.recordEvent({ agentName: 'coding', status: 'success', inputTokens: -1 });
     await expect(bad).rejects.toBeInstanceOf(InvalidInputError);
     await expect(bad).rejects.toThrow('inputTokens: expected a non-negative integer');
@@ -104,13 +89,18 @@ describe('AgentMetrics session loop', () => {
     expect(errors).toEqual([]);
   });
 
-  it('ranks the leaderboard by successful invocations', async () => {
+  it('ranks the leaderboard by successes, then success rate, then fewest tokens per call, then name', async () => {
     const { metrics } = metricsIn();
-    await metrics.recordEvent({ agentName: 'linear', status: 'success' });
-    await metrics.recordEvent({ agentName: 'coding', status: 'success' });
-    await metrics.recordEvent({ agentName: 'coding', status: 'success' });
-    await metrics.recordEvent({ agentName: 'github', status: 'error' });
+    const record = (agentName: string, status: 'success' | 'error', inputTokens = 0) =>
+      metrics.recordEvent({ agentName, status, inputTokens });
+    await record('coding', 'success');
+    await record('coding', 'success');
+    await record('linear', 'success', 10);
+    await record('github', 'success', 10);
+    await record('github', 'error');
+    await record('beta', 'success', 5);
+    await record('alpha', 'success', 5);
     const board = await metrics.getLeaderboard();
-    expect(board.map((p) => p.agent_name)).toEqual(['coding', 'linear', 'github']);
+    expect(board.map((p) => p.agent_name)).toEqual(['coding', 'alpha', 'beta', 'linear', 'github']);
   });
 });

@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidInputError } from '../../src/errors.js';
+import { buildEvent, type Pricing } from '../../src/metrics/build-event.js';
+import type { EventInput } from '../../src/metrics/inputs.js';
+import { DEFAULT_MODEL_PRICES, UNKNOWN_MODEL_PRICE } from '../../src/model/pricing.js';
+import { agentEventSchema } from '../../src/model/schema.js';
+
+const NOW = new Date('2026-03-01T12:00:00.000Z');
+const PRICING: Pricing = { prices: DEFAULT_MODEL_PRICES, unknownModelPrice: UNKNOWN_MODEL_PRICE };
+const build = (input: Partial<EventInput> | Record<string, unknown>) =>
+  buildEvent({ agentName: 'coding', status: 'success', ...input } as EventInput, NOW, PRICING);
+
+function issuesOf(input: Record<string, unknown>): string[] {
+  try {
+    buildEvent(input as unknown as EventInput, NOW, PRICING);
+  } catch (error) {
+    expect(error).toBeInstanceOf(InvalidInputError);
+    return (error as InvalidInputError).issues.map((issue) => `${issue.path}: ${issue.message}`);
+  }
+  throw new Error('expected InvalidInputError');
+}
+
+describe('buildEvent', () => {
+  it('fills defaults: ends now, zero duration, no session, no tokens, unknown-model price', () => {
+    const event = build({});
+    expect(agentEventSchema.safeParse(event).success).toBe(true);
+    expect(event).toMatchObject({
+      session_id: '',
+      ticket_key: '',
+      started_at: NOW.toISOString(),
+      ended_at: NOW.toISOString(),
+      duration_seconds: 0,
+      total_tokens: 0,
+      estimated_cost_usd: 0,
+      artifacts: [],
+      error_message: '',
+      model_used: '',
+    });
+    expect(event.event_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(build({}).event_id).not.toBe(event.event_id);
+  });
+
+  it('derives times from each other and converts offsets to UTC with Z', () => {
+    expect(build({ durationSeconds: 90 })).toMatchObject({
+      started_at: '2026-03-01T11:58:30.000Z',
+      ended_at: NOW.toISOString(),
+      duration_seconds: 90,
+    });
+    expect(build({ startedAt: '2026-03-01T13:00:00+02:00', durationSeconds: 60 })).toMatchObject({
+      started_at: '2026-03-01T11:00:00.000Z',
+      ended_at: '2026-03-01T11:01:00.000Z',
+    });
+    expect(build({ startedAt: new Date('2026-03-01T11:59:00.250Z') }).duration_seconds).toBe(59.75);
+    // A given duration wins over the timestamps (the Python file has such events).
+    expect(build({ startedAt: NOW, endedAt: NOW, durationSeconds: 3 }).duration_seconds).toBe(3);
+  });
+
+  it('prices by model unless costUsd is given; unknown models use the documented default', () => {
+    expect(
+      build({ model: 'claude-haiku-4-5', inputTokens: 26075, outputTokens: 841 }).estimated_cost_usd,
+    ).toBe(0.03028);
+    expect(build({ model: 'some-new-model', inputTokens: 1000, outputTokens: 1000 }).estimated_cost_usd).toBe(
+      0.018,
+    );
+    expect(build({ model: 'claude-haiku-4-5', inputTokens: 1000, costUsd: 0.5 }).estimated_cost_usd).toBe(
+      0.5,
+    );
+  });
+
+  it('names every bad field by its camelCase input name', () => {
+    expect(
+      issuesOf({
+        agentName: 'coding',
+        status: 'done',
+        inputTokens: 1.5,
+        outputTokens: -1,
+        startedAt: 'yesterday',
+        costUsd: -1,
+        artifacts: ['commit:a', 7, 'lines:many'],
+        errorMessage: 3,
+        inputToken: 5,
+      }),
+    ).toEqual([
+      "status: expected one of 'success', 'error', 'timeout', 'blocked'",
+      'inputTokens: expected a non-negative integer',
+      'outputTokens: expected a non-negative integer',
+      'startedAt: expected a valid Date or an ISO 8601 date-time such as 2026-01-31T12:00:00Z',
+      'costUsd: expected a non-negative number',
+      'artifacts[1]: expected a string',
+      'artifacts[2]: expected lines:+<added>/-<removed>, e.g. lines:+120/-8',
+      'errorMessage: expected a string',
+      'inputToken: unknown field',
+    ]);
+    expect(issuesOf({})).toEqual([
+      'agentName: required field is missing',
+      'status: required field is missing',
+    ]);
+    expect(issuesOf(null as never)).toEqual(['(root): expected an object']);
+    expect(issuesOf({ agentName: 'a', status: 'success', endedAt: new Date('nope') })[0]).toMatch(
+      /^endedAt: /,
+    );
+  });
+
+  it('rejects an event that ends before it starts, naming the field that was given', () => {
+    expect(
+      issuesOf({ agentName: 'a', status: 'success', startedAt: NOW, endedAt: '2026-03-01T11:00:00Z' }),
+    ).toEqual(['endedAt: endedAt must not be before startedAt']);
+    expect(issuesOf({ agentName: 'a', status: 'success', startedAt: '2026-03-02T00:00:00Z' })).toEqual([
+      'startedAt: endedAt must not be before startedAt',
+    ]);
+    expect(issuesOf({ agentName: 'a', status: 'success', durationSeconds: 1e300 })).toEqual([
+      'durationSeconds: puts the event outside the valid dates',
+    ]);
+    expect(
+      issuesOf({ agentName: 'a', status: 'success', inputTokens: Number.MAX_SAFE_INTEGER, outputTokens: 2 }),
+    ).toEqual(['outputTokens: inputTokens + outputTokens is too large']);
+  });
+});

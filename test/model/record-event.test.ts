@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { createProfile, recordEvent, updateDerivedMetrics } from '../../src/model/record-event.js';
+import { createEmptyState } from '../../src/model/state.js';
+import { makeEvent, makeProfile } from '../helpers/builders.js';
+
+describe('recordEvent', () => {
+  it('keeps xp, level, achievements, strengths and weaknesses as the file holds them', () => {
+    const state = createEmptyState('p');
+    state.agents.coding = makeProfile({
+      xp: 120,
+      level: 3,
+      achievements: ['first-commit'],
+      strengths: ['tests'],
+      weaknesses: ['timeouts'],
+      custom_python_key: 'kept',
+    });
+    recordEvent(state, makeEvent({ event_id: 'new', status: 'error', error_message: '' }));
+    expect(state.agents.coding).toMatchObject({
+      xp: 120,
+      level: 3,
+      achievements: ['first-commit'],
+      strengths: ['tests'],
+      weaknesses: ['timeouts'],
+      custom_python_key: 'kept',
+      total_invocations: 2,
+      failed_invocations: 1,
+      current_streak: 0,
+      best_streak: 1,
+      last_error: 'error',
+    });
+  });
+
+  it('does not move last_active back for an event that ended earlier (Python microsecond stamps)', () => {
+    const state = createEmptyState('p');
+    state.agents.coding = makeProfile({ last_active: '2026-02-15T10:02:44.500000Z' });
+    recordEvent(state, makeEvent({ event_id: 'a', ended_at: '2026-02-15T10:02:44.400Z' }));
+    expect(state.agents.coding?.last_active).toBe('2026-02-15T10:02:44.500000Z');
+    recordEvent(state, makeEvent({ event_id: 'b', ended_at: '2026-02-15T10:02:44.600Z' }));
+    expect(state.agents.coding?.last_active).toBe('2026-02-15T10:02:44.600Z');
+  });
+
+  it('stores an agent named __proto__ as a key, not as a prototype', () => {
+    const state = createEmptyState('p');
+    recordEvent(state, makeEvent({ agent_name: '__proto__' }));
+    expect(Object.keys(state.agents)).toEqual(['__proto__']);
+    const written = JSON.parse(JSON.stringify(state)).agents;
+    expect(Object.getOwnPropertyDescriptor(written, '__proto__')?.value.total_invocations).toBe(1);
+  });
+
+  it('creates new profiles with zero counters and level 1', () => {
+    expect(createProfile('x')).toMatchObject({ total_invocations: 0, xp: 0, level: 1, last_active: '' });
+  });
+
+  it('derives 0, not NaN, from zero counters', () => {
+    const profile = makeProfile({ total_invocations: 0, successful_invocations: 0, success_rate: 0.5 });
+    updateDerivedMetrics(profile);
+    expect(profile).toMatchObject({
+      success_rate: 0,
+      avg_duration_seconds: 0,
+      avg_tokens_per_call: 0,
+      cost_per_success_usd: 0,
+    });
+  });
+});

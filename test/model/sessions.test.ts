@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { type MetricsError, StateValidationError } from '../../src/errors.js';
+import { endSession, OPEN_SESSIONS_KEY, openSessionsOf, startSession } from '../../src/model/sessions.js';
+import { createEmptyState } from '../../src/model/state.js';
+import { makeSession } from '../helpers/builders.js';
+
+const AT = '2026-01-01T10:00:00.000Z';
+const start = (sessionId: string, maxOpenSessions = 100) => ({
+  sessionId,
+  type: 'initializer' as const,
+  startedAt: AT,
+  maxOpenSessions,
+});
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (error) {
+    return (error as MetricsError).code;
+  }
+  return undefined;
+}
+
+describe('sessions', () => {
+  it('numbers sessions after the highest known number, even when total_sessions lags', () => {
+    const state = createEmptyState('p');
+    state.sessions = [makeSession({ session_id: 'old', session_number: 7 })];
+    state.total_sessions = 3;
+    expect(startSession(state, start('a')).session_number).toBe(8);
+    expect(startSession(state, start('b')).session_number).toBe(9);
+    expect(state.total_sessions).toBe(5);
+  });
+
+  it('never reuses a number after finished sessions were evicted', () => {
+    const state = createEmptyState('p');
+    startSession(state, start('a'));
+    endSession(state, 'a', 'complete', AT);
+    state.sessions = []; // evicted by the FIFO cap
+    expect(startSession(state, start('b')).session_number).toBe(2);
+  });
+
+  it('moves an ended session into sessions in the Python key order', () => {
+    const state = createEmptyState('p');
+    startSession(state, start('a'));
+    const summary = endSession(state, 'a', 'error', '2026-01-01T11:00:00.000Z');
+    expect(Object.keys(summary)).toEqual(Object.keys(makeSession()));
+    expect(state.sessions).toEqual([summary]);
+    expect(state[OPEN_SESSIONS_KEY]).toEqual([]);
+  });
+
+  it('rejects a duplicate id, an unknown session and a session ended twice with coded errors', () => {
+    const state = createEmptyState('p');
+    startSession(state, start('a'));
+    expect(codeOf(() => startSession(state, start('a')))).toBe('E_CONFLICT');
+    expect(codeOf(() => endSession(state, 'nope', 'complete', AT))).toBe('E_NOT_FOUND');
+    endSession(state, 'a', 'complete', AT);
+    expect(codeOf(() => endSession(state, 'a', 'complete', AT))).toBe('E_CONFLICT');
+    expect(codeOf(() => startSession(state, start('a')))).toBe('E_CONFLICT');
+  });
+
+  it('drops the oldest sessions in progress beyond maxOpenSessions', () => {
+    const state = createEmptyState('p');
+    for (const id of ['a', 'b', 'c']) startSession(state, start(id, 2));
+    expect(openSessionsOf(state).map((s) => s.session_id)).toEqual(['b', 'c']);
+    expect(state.total_sessions).toBe(3);
+  });
+
+  it('names the bad path when the extra key holds something else', () => {
+    const state = createEmptyState('p');
+    state[OPEN_SESSIONS_KEY] = [{ session_id: 'a', session_number: 'one' }];
+    expect(() => openSessionsOf(state)).toThrow(StateValidationError);
+    try {
+      openSessionsOf(state);
+    } catch (error) {
+      expect((error as StateValidationError).paths).toContain('sessions_in_progress[0].session_number');
+    }
+  });
+});
