@@ -117,7 +117,7 @@ export class AgentMetrics {
       const endedAt = toIso(parsed.endedAt ?? this.options.clock());
       let summary: SessionSummary | undefined;
       await this.backend.update((state) => {
-        summary = endSession(state, parsed.sessionId, parsed.status, endedAt);
+        summary = endSession(state, parsed.sessionId, parsed.status, endedAt, parsed.endedAt !== undefined);
       });
       return summary;
     });
@@ -151,7 +151,9 @@ export class AgentMetrics {
         outputTokens: tracker.outputTokens,
         artifacts: [...(context.artifacts ?? []), ...tracker.artifacts],
         startedAt,
-        endedAt: this.options.clock(),
+        // The end is derived from the duration: a wall clock set back meanwhile gives a zero
+        // duration, not an event that ends before it starts (which would be rejected).
+        durationSeconds: Math.max(0, this.options.clock().getTime() - startedAt.getTime()) / 1000,
       });
     let result: T;
     try {

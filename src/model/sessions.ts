@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MetricsError, StateValidationError } from '../errors.js';
+import { InvalidInputError, MetricsError, StateValidationError } from '../errors.js';
 import { collectIssues, sessionSummarySchema } from './schema.js';
 import type { DashboardState, SessionStatus, SessionSummary, SessionType } from './types.js';
 
@@ -93,12 +93,16 @@ export function startSession(state: DashboardState, start: SessionStart): OpenSe
 /**
  * Ends a session in progress: moves it into `sessions` (newest last) with its end time and
  * status. Throws E_CONFLICT for a session that already ended, E_NOT_FOUND for an unknown one.
+ * An end before the start is an input error when the caller gave it (`endedAtGiven`); when it
+ * is "now" from a clock behind the one of the process that started the session, the session
+ * ends at its start instead.
  */
 export function endSession(
   state: DashboardState,
   sessionId: string,
   status: SessionStatus,
   endedAt: string,
+  endedAtGiven = true,
 ): SessionSummary {
   const open = openSessionsOf(state);
   const index = open.findIndex((session) => session.session_id === sessionId);
@@ -108,7 +112,17 @@ export function endSession(
     }
     throw new MetricsError('E_NOT_FOUND', `session ${sessionId} is not in progress (unknown session id)`);
   }
-  const [session] = open.splice(index, 1) as [OpenSession];
+  const session = open[index] as OpenSession;
+  let end = endedAt;
+  if (Date.parse(endedAt) < Date.parse(session.started_at)) {
+    if (endedAtGiven) {
+      throw new InvalidInputError([
+        { path: 'endedAt', message: `is earlier than the session start (${session.started_at})` },
+      ]);
+    }
+    end = session.started_at;
+  }
+  open.splice(index, 1);
   const { session_id, session_number, session_type, started_at, ...rest } = session;
   // Same key order as the Python implementation writes; extra keys follow.
   const summary: SessionSummary = {
@@ -116,7 +130,7 @@ export function endSession(
     session_number,
     session_type,
     started_at,
-    ended_at: endedAt,
+    ended_at: end,
     status,
     ...rest,
   };

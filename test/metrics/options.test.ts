@@ -1,28 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
 import type { AgentMetricsOptions } from '../../src/metrics/options.js';
-import { createEmptyState } from '../../src/model/state.js';
-import type { DashboardState } from '../../src/model/types.js';
-import type { MetricsBackend } from '../../src/store/backend.js';
 import { MetricsStore } from '../../src/store/metrics-store.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { metricsIn } from './helpers.js';
-
-/** A backend in memory: shows that AgentMetrics depends on the interface alone. */
-function memoryBackend(): MetricsBackend & { state: DashboardState } {
-  const backend = {
-    projectName: 'memory',
-    state: createEmptyState('memory'),
-    load: async () => structuredClone(backend.state),
-    update: async (mutate: (state: DashboardState) => void | Promise<void>) => {
-      const next = structuredClone(backend.state);
-      await mutate(next);
-      backend.state = next;
-      return structuredClone(next);
-    },
-  };
-  return backend;
-}
+import { memoryBackend, metricsIn } from './helpers.js';
 
 function optionsError(options: unknown): string {
   try {

@@ -58,6 +58,17 @@ describe('sessions', () => {
     expect(codeOf(() => startSession(state, start('a')))).toBe('E_CONFLICT');
   });
 
+  it('rejects a given end before the start, and clamps a defaulted one to the start', () => {
+    const state = createEmptyState('p');
+    startSession(state, start('a'));
+    expect(() => endSession(state, 'a', 'complete', '2026-01-01T09:00:00.000Z')).toThrow(
+      'endedAt: is earlier than the session start (2026-01-01T10:00:00.000Z)',
+    );
+    expect(openSessionsOf(state)).toHaveLength(1);
+    const summary = endSession(state, 'a', 'complete', '2026-01-01T09:00:00.000Z', false);
+    expect(summary.ended_at).toBe(AT);
+  });
+
   it('drops the oldest sessions in progress beyond maxOpenSessions', () => {
     const state = createEmptyState('p');
     for (const id of ['a', 'b', 'c']) startSession(state, start(id, 2));
