@@ -82,7 +82,9 @@ export async function runRepair(context: Context, flags: RepairFlags): Promise<n
     for (const recovery of reports) done.push({ action: 'recovered', detail: describeRecovery(recovery) });
   }
   const backupNow = await checkFile(before.backupPath);
-  if (backupNow.kind === 'corrupt' || before.temp.length > 0) {
+  // After starting fresh there is no main file yet: write the empty state, so `verify` passes.
+  const startedFresh = reports.some((recovery) => recovery.action === 'started-fresh');
+  if (backupNow.kind === 'corrupt' || before.temp.length > 0 || startedFresh) {
     // Any write sweeps the temp files and makes the current main file the backup. A corrupt
     // backup is moved aside first, under the store's lock (held while the mutator runs), so
     // the evidence is kept and no other writer sees the gap.
@@ -101,6 +103,7 @@ export async function runRepair(context: Context, flags: RepairFlags): Promise<n
     });
     const left = (await listProjectFiles(dir)).temp.filter((path) => before.temp.includes(path));
     const removed = before.temp.length - left.length;
+    if (startedFresh) done.push({ action: 'recovered', detail: 'wrote an empty state as the new main file' });
     if (removed > 0)
       done.push({
         action: 'remove-temp-files',

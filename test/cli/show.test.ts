@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/temp-dir.js';
+import { ANSI, pythonProject, readState, run, snapshot } from './helpers.js';
+
+describe('show', () => {
+  it('prints totals, agents, sessions and recent events as plain text when piped', async () => {
+    const dir = pythonProject();
+    const { code, stdout, stderr } = await run(['show', '--dir', dir]);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(stdout).not.toMatch(ANSI);
+    expect(stdout).not.toMatch(/[┌│─]/);
+    expect(stdout).toContain('Project demo-orchestrator');
+    expect(stdout).toContain('sessions 6  ·  tokens 1,074,321');
+    // agents by calls; columns aligned with spaces; no trailing blanks for scripts
+    expect(stdout).toMatch(/^agent +calls +success +avg time +tokens +cost +last active$/m);
+    expect(stdout).toMatch(/^linear +15 +86\.7% +1m 56s +372,951 +\$0\.6508 +2026-/m);
+    expect(stdout).not.toMatch(/ +$/m);
+    expect(stdout).toContain('Recent sessions (6 of 6 kept)');
+    expect(stdout).toContain('Recent events (10 of 42 kept)');
+  });
+
+  it('draws bordered, coloured tables on a terminal, and none with NO_COLOR or TERM=dumb', async () => {
+    const dir = pythonProject();
+    const tty = await run(['show', '--dir', dir], { isTTY: true });
+    expect(tty.stdout).toMatch(ANSI);
+    expect(tty.stdout).toMatch(/┌/);
+    for (const env of [{ NO_COLOR: '1' }, { TERM: 'dumb' }]) {
+      const plain = await run(['show', '--dir', dir], { isTTY: true, env });
+      expect(plain.stdout, JSON.stringify(env)).not.toMatch(ANSI);
+    }
+    const forced = await run(['show', '--dir', dir], { env: { FORCE_COLOR: '1' } });
+    expect(forced.stdout).toMatch(ANSI);
+    expect((await run(['show', '--dir', dir], { env: { FORCE_COLOR: '0' } })).stdout).not.toMatch(ANSI);
+  });
+
+  it('prints the state as one JSON document with --json, without changing a file', async () => {
+    const dir = pythonProject();
+    const before = snapshot(dir);
+    const { stdout } = await run(['show', '--dir', dir, '--json'], { isTTY: true });
+    expect(JSON.parse(stdout)).toEqual(readState(dir));
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  it('shows an empty project in a folder that does not exist, without creating it', async () => {
+    const dir = `${tempDir()}/none`;
+    const { code, stdout } = await run(['show', '--dir', dir]);
+    expect(code).toBe(0);
+    expect(stdout).toContain('no agent has run yet');
+    expect(stdout).toContain('Recent events (0 of 0 kept)');
+    expect((await run(['stats', '--dir', dir, '--json'])).stdout).toContain('"metricsFileExists": false');
+  });
+
+  it('lists sessions in progress', async () => {
+    const dir = tempDir();
+    await run(['session', 'start', '--dir', dir, '--id', 'running-1']);
+    await run([
+      'record',
+      '--dir',
+      dir,
+      '--agent',
+      'coding',
+      '--session',
+      'running-1',
+      '--artifact',
+      'commit:1',
+    ]);
+    const { stdout } = await run(['show', '--dir', dir]);
+    expect(stdout).toMatch(/Sessions in progress\n#.*\n1 +running-1 +continuation +running .* - +coding/);
+  });
+
+  it('drills into one agent with --agent, and limits the events with --limit', async () => {
+    const dir = pythonProject();
+    const { code, stdout } = await run(['show', '--dir', dir, '--agent', 'coding', '--limit', '2']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('Agent coding');
+    expect(stdout).toMatch(/^calls +12 \(9 ok, 3 failed\)$/m);
+    expect(stdout).toMatch(/^contributions +commits made \d+/m);
+    expect(stdout).toContain('Recent events (2 of 12 kept)');
+    const json = JSON.parse((await run(['show', '--dir', dir, '--agent', 'coding', '--json'])).stdout);
+    expect(json.profile).toEqual(readState(dir).agents.coding);
+    expect(json.events).toHaveLength(12);
+  });
+
+  it('shows an agent that has no contributions and no events kept', async () => {
+    const dir = tempDir();
+    await run(['record', '--dir', dir, '--agent', 'quiet', '--status', 'blocked']);
+    const state = readState(dir);
+    expect(state.agents.quiet?.last_error).toBe('blocked');
+    const { stdout } = await run(['show', '--dir', dir, '--agent', 'quiet']);
+    expect(stdout).toMatch(/^contributions +-$/m);
+    expect(stdout).toMatch(/^last error +blocked$/m);
+    expect(stdout).toMatch(/blocked +- +0 +\$0\.00 +0\.0s +-$/m);
+  });
+
+  it('exits 2 for an unknown agent, listing the known ones', async () => {
+    const dir = pythonProject();
+    const { code, stdout, stderr } = await run(['show', '--dir', dir, '--agent', 'nobody']);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toBe('error E_USAGE: --agent: no agent named "nobody" (known: github, coding, linear)\n');
+    expect((await run(['show', '--dir', tempDir(), '--agent', 'x'])).stderr).toContain('(known: none yet)');
+  });
+
+  it('warns on stderr when loading had to recover a corrupt main file', async () => {
+    const dir = pythonProject();
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(`${dir}/.agent_metrics.json`, '{"truncated": ');
+    const { code, stdout, stderr } = await run(['show', '--dir', dir, '--json']);
+    expect(code).toBe(0);
+    expect(stderr).toMatch(
+      /^warning: recovered the project: restored-from-backup: not valid JSON.*; corrupt main file kept as .*\.corrupt-/,
+    );
+    expect(JSON.parse(stdout).total_sessions).toBe(5);
+  });
+});

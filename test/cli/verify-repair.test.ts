@@ -1,0 +1,255 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/temp-dir.js';
+import { pythonProject, readState, run, snapshot } from './helpers.js';
+
+const MAIN = '.agent_metrics.json';
+const BACKUP = '.agent_metrics.json.bak';
+
+function corrupt(dir: string, name: string, text = '{"version": 1, "events": [') {
+  writeFileSync(join(dir, name), text);
+}
+
+function editState(dir: string, name: string, edit: (state: Record<string, any>) => void) {
+  const state = JSON.parse(readFileSync(join(dir, name), 'utf8'));
+  edit(state);
+  writeFileSync(join(dir, name), JSON.stringify(state));
+}
+
+describe('verify', () => {
+  it('exits 0 on the files written by the Python implementation', async () => {
+    const dir = pythonProject();
+    const { code, stdout } = await run(['verify', '--dir', dir]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^main +.*\.agent_metrics\.json +ok$/m);
+    expect(stdout).toMatch(/^backup +.*\.agent_metrics\.json\.bak +ok$/m);
+  });
+
+  it('exits 1 and prints each schema problem with its path, for main and backup', async () => {
+    const dir = pythonProject();
+    editState(dir, MAIN, (state) => {
+      state.events[3].status = 'exploded';
+      delete state.sessions[1].session_type;
+    });
+    corrupt(dir, BACKUP, '');
+    const { code, stdout } = await run(['verify', '--dir', dir]);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^main .* 2 problems$/m);
+    expect(stdout).toMatch(/^ {2}main: events\[3\]\.status: .*success/m);
+    expect(stdout).toContain('  main: sessions[1].session_type: ');
+    expect(stdout).toContain('  backup: (file): empty file');
+    expect(stdout).toContain("run 'agent-metrics repair --dry-run");
+  });
+
+  it('reports invariants (with the caps given) and bad encodings', async () => {
+    const dir = pythonProject();
+    editState(dir, MAIN, (state) => {
+      state.total_tokens += 1;
+      state.events[1].event_id = state.events[0].event_id;
+    });
+    writeFileSync(join(dir, BACKUP), Buffer.from([0x7b, 0xff, 0x7d]));
+    const { code, stdout } = await run(['verify', '--dir', dir, '--json', '--max-events', '40']);
+    expect(code).toBe(1);
+    const report = JSON.parse(stdout);
+    expect(report.ok).toBe(false);
+    const [main, backup] = report.files;
+    expect(main.status).toBe('valid');
+    expect(main.issues.map((issue: { path: string }) => issue.path)).toEqual([
+      'events',
+      'events[1].event_id',
+      'total_tokens',
+    ]);
+    expect(backup).toMatchObject({
+      file: 'backup',
+      status: 'corrupt',
+      issues: [{ path: '(file)', message: 'not valid UTF-8' }],
+    });
+    // not a corruption: repair cannot help, so it is not suggested
+    expect((await run(['verify', '--dir', pythonProjectWithBadTotals()])).stdout).not.toContain('repair');
+  });
+
+  it('exits 1 when there is no main file; a missing backup alone is fine', async () => {
+    const empty = await run(['verify', '--dir', tempDir()]);
+    expect(empty.code).toBe(1);
+    expect(empty.stdout).toMatch(/^main .* 1 problem$/m);
+    expect(empty.stdout).toContain('  main: (file): missing');
+    const dir = tempDir();
+    await run(['record', '--dir', dir, '--agent', 'a']);
+    const fresh = await run(['verify', '--dir', dir, '--json']);
+    expect(fresh.code).toBe(0);
+    expect(JSON.parse(fresh.stdout).files[1]).toMatchObject({ status: 'missing', issues: [] });
+  });
+
+  it('exits 3 when a file cannot be read', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, MAIN));
+    const { code, stderr } = await run(['verify', '--dir', dir]);
+    expect(code).toBe(3);
+    expect(stderr).toMatch(/^error E_IO: read failed for .*\.agent_metrics\.json: EISDIR/);
+  });
+});
+
+function pythonProjectWithBadTotals(): string {
+  const dir = pythonProject();
+  editState(dir, MAIN, (state) => {
+    state.total_tokens += 1;
+  });
+  return dir;
+}
+
+describe('repair', () => {
+  it('does nothing to a healthy project, and says so', async () => {
+    const dir = pythonProject();
+    const before = snapshot(dir);
+    for (const flags of [[], ['--dry-run']]) {
+      const { code, stdout } = await run(['repair', '--dir', dir, ...flags]);
+      expect(code).toBe(0);
+      expect(stdout).toBe(`nothing to repair in ${dir}\n`);
+    }
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  it('restores a corrupt main file from the backup, keeping the evidence; --dry-run first touches nothing', async () => {
+    const dir = pythonProject();
+    corrupt(dir, MAIN);
+    const before = snapshot(dir);
+    const dry = await run(['repair', '--dir', dir, '--dry-run']);
+    expect(dry.code).toBe(1);
+    expect(dry.stdout).toContain('repair would, in');
+    expect(dry.stdout).toContain('- the main file is corrupt ((file): not valid JSON');
+    expect(dry.stdout).toContain(
+      'restore it from the backup (35 events, 5 sessions), keeping the corrupt file',
+    );
+    expect(snapshot(dir)).toEqual(before);
+
+    const { code, stdout } = await run(['repair', '--dir', dir]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(
+      /^- restored-from-backup: not valid JSON.*; corrupt main file kept as .*\.corrupt-\d{8}T\d{6}\.\d{3}Z$/m,
+    );
+    expect(readState(dir).total_sessions).toBe(5);
+    const kept = readdirSync(dir).filter((name) => name.startsWith(`${MAIN}.corrupt-`));
+    expect(kept).toHaveLength(1);
+    expect(readFileSync(join(dir, kept[0] as string), 'utf8')).toBe('{"version": 1, "events": [');
+    expect((await run(['verify', '--dir', dir])).code).toBe(0);
+  });
+
+  it('restores a missing main file from the backup', async () => {
+    const dir = pythonProject();
+    const { rmSync } = await import('node:fs');
+    rmSync(join(dir, MAIN));
+    const dry = JSON.parse((await run(['repair', '--dir', dir, '--dry-run', '--json'])).stdout);
+    expect(dry).toMatchObject({ dryRun: true, steps: [{ action: 'restore-from-backup' }] });
+    expect(dry.steps[0].detail).toMatch(
+      /^the main file is missing: restore it from the backup \(35 events, 5 sessions\)$/,
+    );
+    const done = JSON.parse((await run(['repair', '--dir', dir, '--json'])).stdout);
+    expect(done).toMatchObject({ dryRun: false, steps: [{ action: 'recovered' }] });
+    expect(done.steps[0].detail).toBe('restored-from-backup: main file missing');
+    expect(readState(dir).events).toHaveLength(35);
+  });
+
+  it('starts fresh when neither file is usable, keeping both as evidence', async () => {
+    const dir = pythonProject();
+    corrupt(dir, MAIN);
+    editState(dir, BACKUP, (state) => {
+      state.version = 'one';
+    });
+    const dry = await run(['repair', '--dir', dir, '--dry-run']);
+    expect(dry.stdout).toContain('the main file is corrupt ((file): not valid JSON');
+    expect(dry.stdout).toContain('and the backup is corrupt (version: ');
+    expect(dry.stdout).toContain('start from an empty state');
+    const { code, stdout } = await run(['repair', '--dir', dir]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(
+      /started-fresh: .*; backup not used: does not match the format.*; corrupt backup kept as /,
+    );
+    expect(readState(dir).events).toEqual([]);
+    expect(readdirSync(dir).filter((name) => name.includes('.corrupt-'))).toHaveLength(2);
+  });
+
+  it('starts fresh when the main file is missing and the backup corrupt', async () => {
+    const dir = tempDir();
+    corrupt(dir, BACKUP);
+    const dry = await run(['repair', '--dir', dir, '--dry-run']);
+    expect(dry.stdout).toContain('- the main file is missing and the backup is corrupt');
+    const { code, stdout } = await run(['repair', '--dir', dir]);
+    expect(code).toBe(0);
+    expect(stdout).toContain('- wrote an empty state as the new main file');
+    expect(existsSync(join(dir, BACKUP))).toBe(false);
+    expect((await run(['verify', '--dir', dir])).code).toBe(0);
+  });
+
+  it('replaces a corrupt backup with the current main file, keeping the corrupt one', async () => {
+    const dir = pythonProject();
+    corrupt(dir, BACKUP);
+    const mainBefore = readState(dir);
+    const dry = await run(['repair', '--dir', dir, '--dry-run']);
+    expect(dry.code).toBe(1);
+    expect(dry.stdout).toContain('the backup is corrupt ((file): not valid JSON');
+    const { code, stdout } = await run(['repair', '--dir', dir]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(
+      /^- corrupt backup kept as .*\.agent_metrics\.json\.bak\.corrupt-\S+; the main file is the new backup$/m,
+    );
+    const backup = JSON.parse(readFileSync(join(dir, BACKUP), 'utf8'));
+    expect(backup).toEqual(mainBefore);
+    expect((await run(['verify', '--dir', dir])).code).toBe(0);
+  });
+
+  it('removes temp files left by crashed writers', async () => {
+    const dir = pythonProject();
+    writeFileSync(join(dir, `${MAIN}.tmp-99999-abcdef`), 'half a fi');
+    const stats = JSON.parse((await run(['stats', '--dir', dir, '--json'])).stdout);
+    expect(stats.tempFiles).toEqual([join(dir, `${MAIN}.tmp-99999-abcdef`)]);
+    expect((await run(['repair', '--dir', dir, '--dry-run'])).stdout).toContain('remove 1 temp file(s)');
+    const { stdout } = await run(['repair', '--dir', dir]);
+    expect(stdout).toContain('- removed 1 temp file(s) left by writers that crashed');
+    expect(existsSync(join(dir, `${MAIN}.tmp-99999-abcdef`))).toBe(false);
+  });
+
+  it('exits 3 when the main file cannot be read', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, MAIN));
+    expect((await run(['repair', '--dir', dir])).code).toBe(3);
+  });
+});
+
+describe('stats', () => {
+  it('prints sizes and counts, and the quarantined files', async () => {
+    const dir = pythonProject();
+    corrupt(dir, MAIN);
+    await run(['repair', '--dir', dir]);
+    const { code, stdout } = await run(['stats', '--dir', dir]);
+    expect(code).toBe(0);
+    expect(stdout).toContain(`Storage of ${dir}`);
+    expect(stdout).toMatch(/^main file valid +yes$/m);
+    expect(stdout).toMatch(/^events +35$/m);
+    expect(stdout).toMatch(/^quarantined files +1$/m);
+    expect(stdout).toMatch(/^quarantined: .*\.agent_metrics\.json\.corrupt-/m);
+    const json = JSON.parse((await run(['stats', '--dir', dir, '--json'])).stdout);
+    expect(json).toMatchObject({
+      dir,
+      metricsFileExists: true,
+      backupFileExists: true,
+      eventCount: 35,
+      agentCount: 3,
+    });
+    expect(json.quarantinedFiles).toHaveLength(1);
+  });
+
+  it('says missing for files that do not exist', async () => {
+    const { stdout } = await run(['stats', '--dir', tempDir()]);
+    expect(stdout).toMatch(/^main file +missing$/m);
+    expect(stdout).toMatch(/^main file valid +-$/m);
+  });
+
+  it('exits 3 when the folder cannot be listed', async () => {
+    const file = join(tempDir(), 'file');
+    writeFileSync(file, '');
+    const { code, stderr } = await run(['stats', '--dir', file]);
+    expect(code).toBe(3);
+    expect(stderr).toMatch(/^error E_IO: list failed/);
+  });
+});
