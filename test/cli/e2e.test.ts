@@ -1,0 +1,94 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { checkInvariants } from '../../src/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { readState } from './helpers.js';
+
+/** The built binary (npm test builds it first: pretest). */
+const BIN = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url));
+
+interface Exit {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<Exit> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(options.stdin ?? '');
+  });
+}
+
+describe('the built agent-metrics binary', () => {
+  beforeAll(() => {
+    if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run npm run build first`);
+  });
+
+  it('is an executable node script, named in package.json bin', () => {
+    expect(readFileSync(BIN, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    expect(pkg.bin).toEqual({ 'agent-metrics': './dist/cli/bin.js' });
+  });
+
+  it('runs demo then show, as the README says', async () => {
+    const dir = `${tempDir()}/demo`;
+    const demo = await cli(['demo', '--dir', dir]);
+    expect(demo.code).toBe(0);
+    const show = await cli(['show', '--dir', dir], { env: { NO_COLOR: '1' } });
+    expect(show.code).toBe(0);
+    expect(show.stdout).toContain('Project demo-project');
+    expect(show.stdout).toContain('Sessions in progress');
+  });
+
+  it('records what a hook pipes into record --json -, and prints NDJSON', async () => {
+    const dir = tempDir();
+    const stdin = `${JSON.stringify({ agentName: 'coding', status: 'success', inputTokens: 1200, outputTokens: 800, model: 'claude-sonnet-4-5', artifacts: ['commit:abc'] })}\n${JSON.stringify({ agentName: 'github', status: 'error', errorMessage: 'rate limited' })}\n`;
+    const { code, stdout, stderr } = await cli(['record', '--dir', dir, '--json', '-'], { stdin });
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    const printed = stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(printed).toEqual(readState(dir).events);
+    expect(printed[0].estimated_cost_usd).toBeCloseTo(1.2 * 0.003 + 0.8 * 0.015, 10);
+  });
+
+  it('exits 2 on a usage error and 1 when verify finds problems, writing to stderr', async () => {
+    const usage = await cli(['record', '--agent', 'a', '--status', 'maybe']);
+    expect(usage.code).toBe(2);
+    expect(usage.stdout).toBe('');
+    expect(usage.stderr).toMatch(/^error E_USAGE: option '--status <status>' argument 'maybe' is invalid/);
+    const verify = await cli(['verify', '--dir', tempDir()]);
+    expect(verify.code).toBe(1);
+  });
+
+  it('loses no event when several processes record into one project at once', async () => {
+    const dir = tempDir();
+    const perProcess = 15;
+    const line = (agent: string) =>
+      `${JSON.stringify({ agentName: agent, status: 'success', inputTokens: 10 })}\n`;
+    const runs = await Promise.all(
+      ['a', 'b', 'c', 'd'].map((agent) =>
+        cli(['record', '--dir', dir, '--json', '-'], { stdin: line(agent).repeat(perProcess) }),
+      ),
+    );
+    expect(runs.map((exit) => exit.code)).toEqual([0, 0, 0, 0]);
+    const state = readState(dir);
+    expect(state.events).toHaveLength(4 * perProcess);
+    expect(state.total_tokens).toBe(4 * perProcess * 10);
+    for (const agent of ['a', 'b', 'c', 'd']) expect(state.agents[agent]?.total_invocations).toBe(perProcess);
+    expect(checkInvariants(state)).toEqual([]);
+  });
+});
