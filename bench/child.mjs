@@ -1,0 +1,79 @@
+// One store, one job, in its own process (so peak RSS is that store's alone).
+//   node bench/child.mjs '<json spec>'
+// spec: { action: 'run', store, dir, maxEvents, ops, callers, warmup, capMs, barrier, firstSeq }
+// (Prefilling and counting are done by the parent: they are not measured.)
+// Prints JSON lines: {"ready":true} when `barrier` is set (then waits for a line on stdin before
+// running), and one final {"result": …}.
+import { createInterface } from 'node:readline';
+import { STORES } from './stores.mjs';
+
+const spec = JSON.parse(process.argv[2]);
+const store = STORES[spec.store];
+if (!store) throw new Error(`unknown store ${spec.store}`);
+
+function send(message) {
+  process.stdout.write(`${JSON.stringify(message)}\n`);
+}
+
+function waitForGo() {
+  return new Promise((resolve) => {
+    const lines = createInterface({ input: process.stdin });
+    lines.once('line', () => {
+      lines.close();
+      resolve();
+    });
+  });
+}
+
+/**
+ * Runs `ops` recordings from `callers` concurrent async loops (1 = sequential), stopping early
+ * when `capMs` has passed. Failed calls are counted, not retried: an error is an outcome too.
+ */
+async function run(handle) {
+  const errors = {};
+  const count = (error) => {
+    const key = `${error?.code ?? error?.name}: ${String(error?.message ?? error).slice(0, 120)}`;
+    errors[key] = (errors[key] ?? 0) + 1;
+  };
+  // A library that rejects a promise nobody awaits would kill the process: count it instead.
+  process.on('unhandledRejection', (error) => count({ ...error, name: `unhandled ${error?.name}` }));
+  let seq = spec.firstSeq;
+  let warmedUp = 0;
+  for (let i = 0; i < spec.warmup; i++) {
+    try {
+      await handle.record(seq++);
+      warmedUp += 1;
+    } catch (error) {
+      count(error);
+    }
+  }
+  if (spec.barrier) {
+    send({ ready: true });
+    await waitForGo();
+  }
+  const latencies = [];
+  let next = 0;
+  const start = performance.now();
+  const deadline = start + spec.capMs;
+  const callers = store.concurrent ? spec.callers : 1;
+  async function caller() {
+    while (next < spec.ops && performance.now() < deadline) {
+      next += 1;
+      const began = performance.now();
+      try {
+        await handle.record(seq++);
+        latencies.push(performance.now() - began);
+      } catch (error) {
+        count(error);
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: callers }, caller));
+  const seconds = (performance.now() - start) / 1000;
+  const maxRssKb = process.resourceUsage().maxRSS;
+  await handle.close();
+  return { done: latencies.length, warmup: warmedUp, seconds, latencies, errors, maxRssKb, callers };
+}
+
+if (spec.action !== 'run') throw new Error(`unknown action ${spec.action}`);
+send({ result: await run(await store.open(spec.dir, spec.maxEvents)) });

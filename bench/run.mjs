@@ -1,0 +1,192 @@
+// npm run bench [-- --quick] [--scenario=seq,multi,callers,growth,breakdown] [--store=ours-record,sqlite,…]
+//                [--dir=<folder on the disk to measure>] [--out=<results file>]
+// Runs every store × scenario in its own child process(es), prints one markdown line per store and
+// scenario, and writes all figures as JSON to bench/results/ (gitignored) or to --out.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runBreakdown } from './breakdown-runner.mjs';
+import { spawnChild } from './spawn.mjs';
+import { STORES } from './stores.mjs';
+import { formatBreakdown, formatLegend, formatTable } from './table.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const listArg = (name) =>
+  args
+    .find((arg) => arg.startsWith(`--${name}=`))
+    ?.split('=')[1]
+    .split(',');
+const onlyScenarios = listArg('scenario');
+const onlyStores = listArg('store');
+const baseDir = mkdtempSync(join(listArg('dir')?.[0] ?? tmpdir(), 'agent-metrics-bench-'));
+
+const ALL_STORES = Object.keys(STORES);
+const GROWTH_STORES = ['ours-record', 'wfa-lockfile'];
+
+// Op counts: full mode takes ~10 minutes on a 2-core VM; quick mode < 60 s and asserts nothing.
+const SIZES = quick
+  ? { seqOps: 10, multiOps: 3, callersOps: 64, growthOps: 3, capMs: 5_000, warmup: 0, breakdownOps: 3 }
+  : {
+      seqOps: 3000,
+      multiOps: 300,
+      callersOps: 3000,
+      growthOps: 300,
+      capMs: 15_000,
+      warmup: 20,
+      breakdownOps: 50,
+    };
+const PROCESSES = 8;
+const CALLERS = 64;
+const GROWTH_SIZES = quick ? [500, 5000] : [500, 5000, 50_000];
+const BREAKDOWN_SIZES = quick ? [500] : GROWTH_SIZES;
+
+function wanted(scenario, store) {
+  return (!onlyScenarios || onlyScenarios.includes(scenario)) && (!onlyStores || onlyStores.includes(store));
+}
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/** The stored counter, or why the final file could not be read (a result too, for lowdb). */
+async function countOf(definition, dir) {
+  try {
+    return { invocations: await definition.invocations(dir) };
+  } catch (error) {
+    return { unreadable: `${error.name}: ${String(error.message).slice(0, 160)}` };
+  }
+}
+
+/**
+ * One store in one scenario: prefill here, run in `processes` children started together (a
+ * barrier: each says ready, then all get "go"), then read the stored counter here. Lost updates = acknowledged
+ * recordings − the stored counter.
+ */
+async function measure({ scenario, store, processes = 1, callers = 1, ops, maxEvents = 500, capMs }) {
+  const dir = join(baseDir, `${scenario}-${store}-${maxEvents}`);
+  mkdirSync(dir, { recursive: true });
+  const common = { store, dir, maxEvents };
+  const definition = STORES[store];
+  await definition.prefill(dir, maxEvents);
+  const prefilled = await definition.invocations(dir);
+  const children = Array.from({ length: processes }, (_, index) =>
+    spawnChild({
+      ...common,
+      action: 'run',
+      ops,
+      callers,
+      capMs: capMs ?? SIZES.capMs,
+      warmup: Math.min(SIZES.warmup, Math.ceil(ops / 10)),
+      barrier: true,
+      firstSeq: 1_000_000 * (index + 1),
+    }),
+  );
+  await Promise.all(children.map((child) => child.ready));
+  const start = performance.now();
+  for (const child of children) child.go();
+  const runs = await Promise.all(children.map((child) => child.result));
+  const seconds = (Math.max(...runs.map((run) => run.arrivedAt)) - start) / 1000;
+  const count = await countOf(definition, dir);
+  const stateBytes = definition.stateBytes(dir);
+  rmSync(dir, { recursive: true, force: true });
+
+  const latencies = runs.flatMap((run) => run.latencies).sort((a, b) => a - b);
+  const done = runs.reduce((sum, run) => sum + run.done, 0);
+  const acknowledged = prefilled + runs.reduce((sum, run) => sum + run.done + run.warmup, 0);
+  const errors = {};
+  for (const run of runs) {
+    for (const [key, n] of Object.entries(run.errors)) errors[key] = (errors[key] ?? 0) + n;
+  }
+  return {
+    scenario,
+    store,
+    label: STORES[store].label,
+    description: STORES[store].description,
+    processes,
+    callers: runs[0].callers,
+    maxEvents,
+    ops: done,
+    seconds,
+    opsPerSec: done / seconds,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    peakRssMb: Math.max(...runs.map((run) => run.maxRssKb)) / 1024,
+    lost: count.unreadable ? null : acknowledged - count.invocations,
+    finalFileUnreadable: count.unreadable ?? null,
+    failedOps: Object.values(errors).reduce((sum, n) => sum + n, 0),
+    errors,
+    stateBytes,
+  };
+}
+
+const plan = [];
+for (const store of ALL_STORES) {
+  if (wanted('seq', store)) plan.push({ scenario: 'seq', store, ops: SIZES.seqOps });
+}
+for (const store of ALL_STORES) {
+  if (wanted('multi', store))
+    plan.push({ scenario: 'multi', store, processes: PROCESSES, ops: SIZES.multiOps });
+}
+for (const store of ALL_STORES) {
+  if (wanted('callers', store))
+    plan.push({ scenario: 'callers', store, callers: CALLERS, ops: SIZES.callersOps });
+}
+for (const store of GROWTH_STORES) {
+  for (const maxEvents of GROWTH_SIZES) {
+    // 50,000 events is measured for our store only (the issue's target 4); the peer's trend shows at 5,000.
+    if (maxEvents > 5000 && store !== 'ours-record') continue;
+    if (wanted('growth', store)) {
+      const ops = maxEvents > 5000 ? Math.ceil(SIZES.growthOps / 10) : SIZES.growthOps;
+      plan.push({ scenario: 'growth', store, maxEvents, ops, capMs: SIZES.capMs * 2 });
+    }
+  }
+}
+
+const machine = {
+  node: process.version,
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model,
+  dataDir: baseDir,
+};
+const startedAt = new Date().toISOString();
+const results = [];
+process.stderr.write(`agent-metrics bench (${quick ? 'quick' : 'full'}), data in ${baseDir}\n`);
+try {
+  for (const job of plan) {
+    process.stderr.write(
+      `  ${job.scenario} ${job.store}${job.scenario === 'growth' ? ` @${job.maxEvents}` : ''} … `,
+    );
+    const began = performance.now();
+    const result = await measure(job);
+    results.push(result);
+    const took = ((performance.now() - began) / 1000).toFixed(1);
+    process.stderr.write(`${result.opsPerSec.toFixed(0)} ops/s (job took ${took} s)\n`);
+  }
+  let breakdown;
+  if (!onlyScenarios || onlyScenarios.includes('breakdown')) {
+    process.stderr.write('  breakdown of MetricsStore.update() …\n');
+    breakdown = await runBreakdown({
+      dir: baseDir,
+      sizes: BREAKDOWN_SIZES,
+      ops: SIZES.breakdownOps,
+    });
+  }
+  console.log(formatTable(results));
+  console.log(`\n${formatLegend(results)}`);
+  if (breakdown) console.log(`\n${formatBreakdown(breakdown)}`);
+  const file =
+    listArg('out')?.[0] ??
+    join(here, 'results', `bench-${quick ? 'quick' : 'full'}-${startedAt.replace(/[:.]/g, '')}.json`);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(
+    file,
+    `${JSON.stringify({ startedAt, quick, command: `node bench/run.mjs ${args.join(' ')}`.trim(), machine, results, breakdown }, null, 2)}\n`,
+  );
+  console.log(`\nresults: ${file}`);
+} finally {
+  rmSync(baseDir, { recursive: true, force: true });
+}
