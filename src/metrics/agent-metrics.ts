@@ -91,8 +91,10 @@ export class AgentMetrics {
   /**
    * Records one agent invocation in one atomic update: the event, the agent's profile, the root
    * totals and the running totals of its session (see `recordEvent` in `model/record-event.ts`).
-   * Resolves to the stored event (file format), or to `undefined` when recording failed and
-   * `strict` is false. Invalid input is rejected before anything is written.
+   * An event may name no session, or one that is not in progress (hooks often know none): it is
+   * then recorded everywhere but in a session's totals. Resolves to the stored event (file
+   * format), or to `undefined` when recording failed and `strict` is false. Invalid input is
+   * rejected before anything is written.
    */
   async recordEvent(input: EventInput): Promise<AgentEvent | undefined> {
     return this.guard(undefined, async () => {

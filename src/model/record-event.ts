@@ -1,5 +1,5 @@
 import { addContributions } from './artifacts.js';
-import { addToOpenSession, openSessionsOf } from './sessions.js';
+import { addToOpenSession, findOpenSession } from './sessions.js';
 import type { AgentEvent, AgentProfile, DashboardState } from './types.js';
 
 /** `recent_events` of a profile holds the ids of the agent's last this-many events. */
@@ -88,12 +88,12 @@ function profileFor(state: DashboardState, agentName: string): AgentProfile {
  *   latest `ended_at` seen;
  * - adds tokens, cost and duration to the root totals, and tokens, cost, agent and ticket to the
  *   event's session when that session is in progress. An event whose session is not in progress
- *   (none given, unknown, or already ended) is still recorded everywhere else.
+ *   (none given, unknown, already ended, or `sessions_in_progress` unreadable) is still recorded
+ *   everywhere else: events may come from hooks that know no session.
  *
  * `xp`, `level`, `achievements`, `strengths` and `weaknesses` are left as they are.
  */
 export function recordEvent(state: DashboardState, event: AgentEvent): void {
-  const openSessions = openSessionsOf(state);
   state.events.push(event);
 
   const profile = profileFor(state, event.agent_name);
@@ -118,6 +118,6 @@ export function recordEvent(state: DashboardState, event: AgentEvent): void {
   state.total_cost_usd += event.estimated_cost_usd;
   state.total_duration_seconds += event.duration_seconds;
 
-  const session = openSessions.find((open) => open.session_id === event.session_id);
+  const session = findOpenSession(state, event.session_id);
   if (session) addToOpenSession(session, event);
 }

@@ -138,6 +138,19 @@ export function endSession(
   return summary;
 }
 
+/**
+ * The session in progress with this id, or `undefined` (none, or the extra key is malformed: an
+ * event is still worth recording when the session bookkeeping of another writer is broken).
+ */
+export function findOpenSession(state: DashboardState, sessionId: string): OpenSession | undefined {
+  if (sessionId === '') return undefined;
+  const parsed = openSessionsSchema.safeParse(state[OPEN_SESSIONS_KEY]);
+  if (!parsed.success) return undefined;
+  const index = parsed.data.findIndex((session) => session.session_id === sessionId);
+  // The parsed copy is detached: return the stored record, so that changes land in the state.
+  return index < 0 ? undefined : ((state[OPEN_SESSIONS_KEY] as OpenSession[])[index] as OpenSession);
+}
+
 /** Adds one event's tokens, cost, agent and ticket to the session's running totals. */
 export function addToOpenSession(
   session: OpenSession,

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createProfile, recordEvent, updateDerivedMetrics } from '../../src/model/record-event.js';
+import { openSessionsOf, startSession } from '../../src/model/sessions.js';
 import { createEmptyState } from '../../src/model/state.js';
 import { makeEvent, makeProfile } from '../helpers/builders.js';
+
+const AT = '2026-01-01T10:00:00.000Z';
 
 describe('recordEvent', () => {
   it('keeps xp, level, achievements, strengths and weaknesses as the file holds them', () => {
@@ -45,6 +48,27 @@ describe('recordEvent', () => {
     expect(Object.keys(state.agents)).toEqual(['__proto__']);
     const written = JSON.parse(JSON.stringify(state)).agents;
     expect(Object.getOwnPropertyDescriptor(written, '__proto__')?.value.total_invocations).toBe(1);
+  });
+
+  it('records the event when sessions_in_progress is malformed, leaving that key alone', () => {
+    const state = createEmptyState('p');
+    state.sessions_in_progress = { broken: true };
+    recordEvent(state, makeEvent({ session_id: 'sess-1' }));
+    expect(state.events).toHaveLength(1);
+    expect(state.total_tokens).toBe(1200);
+    expect(state.sessions_in_progress).toEqual({ broken: true });
+  });
+
+  it('adds to the running totals of the event session only', () => {
+    const state = createEmptyState('p');
+    startSession(state, { sessionId: 'a', type: 'initializer', startedAt: AT, maxOpenSessions: 10 });
+    startSession(state, { sessionId: 'b', type: 'initializer', startedAt: AT, maxOpenSessions: 10 });
+    recordEvent(state, makeEvent({ session_id: 'b', ticket_key: '' }));
+    recordEvent(state, makeEvent({ event_id: 'e2', session_id: '' }));
+    expect(openSessionsOf(state).map((s) => [s.session_id, s.total_tokens, s.tickets_worked])).toEqual([
+      ['a', 0, []],
+      ['b', 1200, []],
+    ]);
   });
 
   it('creates new profiles with zero counters and level 1', () => {
