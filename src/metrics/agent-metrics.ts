@@ -71,20 +71,21 @@ export class AgentMetrics {
    * as unknown through `onError`.
    */
   async startSession(input: SessionInput = {}): Promise<string> {
-    const sessionId = (input as { sessionId?: unknown })?.sessionId;
-    const fallbackId = typeof sessionId === 'string' && sessionId !== '' ? sessionId : randomUUID();
-    return this.guard(fallbackId, async () => {
+    // Chosen before validation, so that even a failed start has an id to hand back.
+    const given = (input as { sessionId?: unknown } | null)?.sessionId;
+    const sessionId = typeof given === 'string' && given !== '' ? given : randomUUID();
+    return this.guard(sessionId, async () => {
       const parsed = parseInput(sessionInputSchema, input);
       const startedAt = toIso(parsed.startedAt ?? this.options.clock());
       await this.backend.update((state) => {
         startSession(state, {
-          sessionId: fallbackId,
+          sessionId,
           type: parsed.type ?? 'continuation',
           startedAt,
           maxOpenSessions: this.options.maxOpenSessions,
         });
       });
-      return fallbackId;
+      return sessionId;
     });
   }
 
