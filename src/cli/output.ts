@@ -1,8 +1,14 @@
-import Table from 'cli-table3';
+import { createRequire } from 'node:module';
+import type Table from 'cli-table3';
 import pc from 'picocolors';
 import type { CliIo } from './io.js';
 
 export type Colors = ReturnType<typeof pc.createColors>;
+
+// cli-table3 (CommonJS) is loaded on first use: `record`, the command hooks run, draws no table
+// and should not pay for loading it at start-up.
+const require = createRequire(import.meta.url);
+const loadTable = (): typeof Table => require('cli-table3');
 
 /**
  * Colours only on a terminal, and never with `NO_COLOR` (https://no-color.org: any non-empty
@@ -75,7 +81,8 @@ export class Output {
 
   table(spec: TableSpec): void {
     const colAligns = spec.head.map((_, index) => (spec.numeric?.includes(index) ? 'right' : 'left'));
-    const table = new Table({
+    const CliTable = loadTable();
+    const table = new CliTable({
       head: spec.head.map((cell) => this.colors.bold(cell)),
       colAligns,
       // cli-table3 colours heads red by default: colours are ours to choose (and to switch off).

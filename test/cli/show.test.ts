@@ -24,7 +24,7 @@ describe('show', () => {
     const tty = await run(['show', '--dir', dir], { isTTY: true });
     expect(tty.stdout).toMatch(ANSI);
     expect(tty.stdout).toMatch(/┌/);
-    for (const env of [{ NO_COLOR: '1' }, { TERM: 'dumb' }]) {
+    for (const env of [{ NO_COLOR: '1' }, { TERM: 'dumb' }] as Record<string, string>[]) {
       const plain = await run(['show', '--dir', dir], { isTTY: true, env });
       expect(plain.stdout, JSON.stringify(env)).not.toMatch(ANSI);
     }

@@ -11,6 +11,7 @@ function corrupt(dir: string, name: string, text = '{"version": 1, "events": [')
   writeFileSync(join(dir, name), text);
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: free-form edits of raw JSON, to make it invalid on purpose
 function editState(dir: string, name: string, edit: (state: Record<string, any>) => void) {
   const state = JSON.parse(readFileSync(join(dir, name), 'utf8'));
   edit(state);
