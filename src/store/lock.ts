@@ -116,8 +116,10 @@ export class FileLock {
       } finally {
         if (!keep) await this.fileSystem.close(fd).catch(() => undefined);
       }
-      // Jitter keeps waiters from polling in lockstep.
-      await sleep(Math.min(pause * (0.5 + Math.random()), Math.max(0, deadline - Date.now())));
+      // Jitter keeps waiters from polling in lockstep; capped, since MAX_POLL_MS is the documented
+      // takeover bound (the jitter alone used to stretch a pause to 1.5 × MAX_POLL_MS).
+      const jittered = Math.min(pause * (0.5 + Math.random()), MAX_POLL_MS);
+      await sleep(Math.min(jittered, Math.max(0, deadline - Date.now())));
       pause = Math.min(pause * 2, MAX_POLL_MS);
     }
   }

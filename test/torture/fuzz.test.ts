@@ -368,7 +368,7 @@ describe('torture: corrupt-input fuzz', () => {
         hangs: 0,
       };
       const violations = new Violations();
-      const cases = size(400, 10_000);
+      const cases = size(300, 10_000);
       for (let index = 0; index < cases; index++) {
         await fuzzCase(root, index, random, figures, violations);
         figures.cases += 1;
