@@ -15,7 +15,10 @@ const PEERS = [
 ];
 
 const fixed = (value, digits) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
-const ops = (value) => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '–');
+const ops = (value) => {
+  if (!Number.isFinite(value)) return '–';
+  return value >= 100 ? Math.round(value).toLocaleString('en-US') : value.toPrecision(2);
+};
 
 function find(results, scenario, store, maxEvents = 500) {
   return results.find((r) => r.scenario === scenario && r.store === store && r.maxEvents === maxEvents);

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 export const AGENT = 'coding';
 export const PROJECT = 'bench';
 
-const ARTIFACTS = ['commit:3f9a2c1d7e', 'file:src/store/metrics-store.ts', 'pr:#128', 'issue:AI-1234'];
+const ARTIFACTS = ['commit:3f9a2c1d7e', 'file:src/store/lock.ts', 'pr:#128'];
 
 /** The event input our domain API takes (`AgentMetrics.recordEvent`). */
 export function eventInput(seq) {
@@ -15,7 +15,7 @@ export function eventInput(seq) {
   return {
     agentName: AGENT,
     status: 'success',
-    sessionId: 'f2b7c1d0-5a8e-4c39-9b61-0d2e8f7a4c15',
+    sessionId: 'session-2026-0042',
     ticketKey: `AI-${1000 + (seq % 9000)}`,
     model: 'claude-sonnet-4-5',
     inputTokens: 12_345,
