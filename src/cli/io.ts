@@ -16,8 +16,19 @@ export interface CliIo {
   columns?: number;
 }
 
+/**
+ * `agent-metrics show | head -1`: the reader goes away and the next write fails with EPIPE.
+ * That is the reader's choice, not our failure: stop writing quietly instead of crashing with
+ * a stack trace. Any other stdout error still surfaces.
+ */
+export function ignoreBrokenPipe(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'EPIPE') throw error;
+}
+
 /** The real process: what `bin.ts` passes to `main()`. */
 export function processIo(): CliIo {
+  if (!process.stdout.listeners('error').includes(ignoreBrokenPipe))
+    process.stdout.on('error', ignoreBrokenPipe);
   return {
     stdout: process.stdout,
     stderr: process.stderr,

@@ -51,6 +51,11 @@ function recordCommand(program: Command, context: Context, run: Run): void {
       .option('--duration <seconds>', 'duration in seconds (default: from the times)', nonNegativeNumber)
       .option('--started-at <iso>', 'start time, ISO 8601')
       .option('--ended-at <iso>', 'end time, ISO 8601 (default: now)')
+      .option(
+        '--cost <usd>',
+        'actual cost in US dollars, when known (default: priced from the tokens)',
+        nonNegativeNumber,
+      )
       .option('--artifact <kind:value>', 'artifact such as commit:abc123 or pr:#42 (repeatable)', collect)
       .option('--error <message>', 'error message of a failed call')
       .option(

@@ -1,5 +1,6 @@
 import type { ValidationIssue } from '../errors.js';
 import { formatPath } from './schema.js';
+import { OPEN_SESSIONS_KEY } from './sessions.js';
 import type { AgentProfile, DashboardState } from './types.js';
 
 /**
@@ -86,18 +87,55 @@ function checkEvents(state: DashboardState, report: Report): void {
   });
 }
 
+interface SessionRef {
+  list: string;
+  index: number;
+  session_id: unknown;
+  session_number: unknown;
+}
+
+/** Finished sessions, then those in progress (the extra key the domain API keeps them in). */
+function allSessions(state: DashboardState): SessionRef[] {
+  const refs: SessionRef[] = state.sessions.map((session, index) => ({
+    list: 'sessions',
+    index,
+    ...session,
+  }));
+  const open = state[OPEN_SESSIONS_KEY];
+  if (Array.isArray(open)) {
+    open.forEach((session: unknown, index) => {
+      if (typeof session === 'object' && session !== null)
+        refs.push({ ...(session as SessionRef), list: OPEN_SESSIONS_KEY, index });
+    });
+  }
+  return refs;
+}
+
 function checkSessions(state: DashboardState, report: Report): void {
-  checkUnique(state.sessions, 'sessions', 'session_id', (session) => session.session_id, report);
-  checkUnique(state.sessions, 'sessions', 'session_number', (session) => session.session_number, report);
+  const sessions = allSessions(state);
+  for (const field of ['session_id', 'session_number'] as const) {
+    const first = new Map<unknown, SessionRef>();
+    for (const session of sessions) {
+      const seen = first.get(session[field]);
+      if (seen === undefined) first.set(session[field], session);
+      else {
+        report(
+          [session.list, session.index, field],
+          `duplicate of ${seen.list}[${seen.index}].${field} (${JSON.stringify(session[field])})`,
+        );
+      }
+    }
+  }
   state.sessions.forEach((session, index) => {
     if (endsBeforeStart(session)) report(['sessions', index, 'ended_at'], 'is earlier than started_at');
   });
-  // total_sessions counts every session ever started, and numbers them.
-  const highest = Math.max(0, ...state.sessions.map((session) => session.session_number));
-  if (state.total_sessions < state.sessions.length) {
+  // total_sessions counts every session ever started (finished or not), and numbers them.
+  const numbers = sessions.map((session) => session.session_number).filter((n) => typeof n === 'number');
+  const highest = Math.max(0, ...numbers);
+  if (state.total_sessions < sessions.length) {
     report(
       ['total_sessions'],
-      `is ${state.total_sessions}, fewer than the ${state.sessions.length} sessions kept in sessions`,
+      `is ${state.total_sessions}, fewer than the ${sessions.length} sessions kept (finished and in progress)`,
     );
   } else if (state.total_sessions < highest) {
     report(

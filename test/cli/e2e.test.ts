@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkInvariants } from '../../src/index.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { readState } from './helpers.js';
+import { pythonProject as pythonProjectCopy, readState } from './helpers.js';
 
 /** The built binary (npm test builds it first: pretest). */
 const BIN = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url));
@@ -72,6 +72,17 @@ describe('the built agent-metrics binary', () => {
     expect(usage.stderr).toMatch(/^error E_USAGE: option '--status <status>' argument 'maybe' is invalid/);
     const verify = await cli(['verify', '--dir', tempDir()]);
     expect(verify.code).toBe(1);
+  });
+
+  it('stops quietly with exit 0 when the reader closes the pipe (show | head)', async () => {
+    const dir = pythonProjectCopy();
+    const child = spawn(process.execPath, [BIN, 'show', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Closed before the child has even started: its first write fails with EPIPE.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
   });
 
   it('loses no event when several processes record into one project at once', async () => {

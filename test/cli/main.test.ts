@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { describeError, EXIT, exitCodeFor, UsageError } from '../../src/cli/errors.js';
-import { processIo, readAll } from '../../src/cli/io.js';
+import { ignoreBrokenPipe, processIo, readAll } from '../../src/cli/io.js';
 import { LockAcquisitionError, MetricsError, StorageIOError } from '../../src/index.js';
 import { run } from './helpers.js';
 
@@ -129,6 +129,16 @@ describe('io', () => {
     expect(io.env).toBe(process.env);
     expect(io.cwd).toBe(process.cwd());
     expect(io.isTTY).toBe(process.stdout.isTTY === true);
+    processIo();
+    expect(
+      process.stdout.listeners('error').filter((listener) => listener === ignoreBrokenPipe),
+    ).toHaveLength(1);
+  });
+
+  it('ignores a broken pipe on stdout, and nothing else', () => {
+    const error = (code: string) => Object.assign(new Error(code), { code });
+    expect(ignoreBrokenPipe(error('EPIPE'))).toBeUndefined();
+    expect(() => ignoreBrokenPipe(error('EIO'))).toThrow('EIO');
   });
 
   it('readAll joins string and byte chunks, even a character split across chunks', async () => {

@@ -31,6 +31,8 @@ const FLAGS = [
   'pr:#42',
   '--error',
   'tests failed, 3 "flaky"',
+  '--cost',
+  '0.25',
 ];
 
 describe('record from flags', () => {
@@ -56,6 +58,7 @@ describe('record from flags', () => {
       ended_at: '2026-03-01T10:00:34.500Z',
       artifacts: ['commit:abc', 'pr:#42'],
       error_message: 'tests failed, 3 "flaky"',
+      estimated_cost_usd: 0.25,
     });
     expect(state.agents.coding?.failed_invocations).toBe(1);
   });

@@ -138,6 +138,32 @@ describe('checkInvariants', () => {
     ]);
   });
 
+  it('counts sessions in progress: numbers and ids unique across both lists, and in total_sessions', () => {
+    const state = twoEvents();
+    state.sessions = [makeSession({ session_id: 's1', session_number: 1, total_tokens: 0 })];
+    state.total_sessions = 2;
+    const {
+      ended_at: _,
+      status: __,
+      ...open
+    } = makeSession({ session_id: 's2', session_number: 2, total_tokens: 0 });
+    state.sessions_in_progress = [open];
+    expect(checkInvariants(state)).toEqual([]);
+    state.sessions_in_progress = [
+      { ...open, session_number: 1 },
+      { ...open, session_id: 's1', session_number: 3 },
+      'junk',
+    ];
+    expect(checkInvariants(state)).toEqual([
+      { path: 'sessions_in_progress[1].session_id', message: 'duplicate of sessions[0].session_id ("s1")' },
+      {
+        path: 'sessions_in_progress[0].session_number',
+        message: 'duplicate of sessions[0].session_number (1)',
+      },
+      { path: 'total_sessions', message: 'is 2, fewer than the 3 sessions kept (finished and in progress)' },
+    ]);
+  });
+
   it('reports profile counters that disagree with each other, under the agent path', () => {
     const state = twoEvents();
     const coding = state.agents.coding as DashboardState['agents'][string];

@@ -22,6 +22,7 @@ export interface RecordFlags extends StoreFlags {
   duration?: number;
   startedAt?: string;
   endedAt?: string;
+  cost?: number;
   artifact?: string[];
   error?: string;
   json?: boolean | string;
@@ -39,6 +40,7 @@ const FLAG_OF: Record<string, string> = {
   durationSeconds: '--duration',
   startedAt: '--started-at',
   endedAt: '--ended-at',
+  costUsd: '--cost',
   artifacts: '--artifact',
   errorMessage: '--error',
 };
@@ -53,6 +55,7 @@ const EVENT_FLAGS = [
   'duration',
   'startedAt',
   'endedAt',
+  'cost',
   'artifact',
   'error',
 ] as const;
@@ -72,6 +75,7 @@ function inputFromFlags(flags: RecordFlags): EventInput {
     durationSeconds: flags.duration,
     startedAt: flags.startedAt,
     endedAt: flags.endedAt,
+    costUsd: flags.cost,
     artifacts: flags.artifact,
     errorMessage: flags.error,
   };
