@@ -9,21 +9,28 @@ const { version } = createRequire(import.meta.url)('../../package.json') as { ve
 /** Runs a command's implementation and returns its exit code; loaded on demand (fast start). */
 type Run = (load: () => Promise<number>) => Promise<void>;
 
-const GLOBAL_HELP = `
-Every command takes --dir <folder> (default: the current folder) and --help.
-
+const EXIT_CODES_HELP = `
 Exit codes:
   0  success
   1  problems found (verify, repair --dry-run)
   2  usage error: unknown command or flag, bad value, invalid input (nothing is written)
-  3  storage error: lock timeout, I/O failure (message starts with its code, e.g. E_LOCK_TIMEOUT)
+  3  storage error: lock timeout, I/O failure (message starts with its code, e.g. E_LOCK_TIMEOUT)`;
 
+const PROGRAM_HELP = `
+Every command takes --dir <folder> (default: the current folder) and --help.
 Output is coloured in a terminal; plain when piped or when NO_COLOR is set. With --json, stdout
 holds exactly one JSON document (NDJSON where a command says so).
 
 Try it:
   $ agent-metrics demo --dir /tmp/agent-metrics-demo
   $ agent-metrics show --dir /tmp/agent-metrics-demo`;
+
+const RECORD_JSON_HELP = `
+
+JSON input (--json -): one object per event, with the keys of AgentMetrics.recordEvent:
+  agentName, status (required); sessionId, ticketKey, model, inputTokens, outputTokens,
+  startedAt, endedAt, durationSeconds, costUsd, artifacts, errorMessage.
+  Every event is checked before the first one is written.`;
 
 function examples(...lines: string[]): string {
   return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}`;
@@ -69,7 +76,7 @@ function recordCommand(program: Command, context: Context, run: Run): void {
           'agent-metrics record --agent coding --status success --input-tokens 1200 --output-tokens 800 \\\n' +
             '      --model claude-sonnet-4-5 --ticket AI-42 --duration 34.5 --artifact commit:abc123',
           `echo '{"agentName":"github","status":"error","errorMessage":"rate limited"}' | agent-metrics record --json -`,
-        ),
+        ) + RECORD_JSON_HELP,
       ),
   ).action((options) => run(async () => (await import('./commands/record.js')).runRecord(context, options)));
 }
@@ -225,7 +232,8 @@ export function buildProgram(context: Context, run: Run): Command {
     })
     .showHelpAfterError('(add --help for usage and examples)')
     .showSuggestionAfterError()
-    .addHelpText('afterAll', GLOBAL_HELP);
+    .addHelpText('after', PROGRAM_HELP)
+    .addHelpText('afterAll', EXIT_CODES_HELP);
   recordCommand(program, context, run);
   sessionCommand(program, context, run);
   inspectCommands(program, context, run);
