@@ -87,7 +87,7 @@ export class Output {
       colAligns,
       // cli-table3 colours heads red by default: colours are ours to choose (and to switch off).
       style: this.fancy
-        ? { head: [], border: [] }
+        ? { head: [], border: [], compact: true }
         : { head: [], border: [], 'padding-left': 0, 'padding-right': 0 },
       ...(this.fancy ? {} : { chars: NO_BORDERS }),
     });
