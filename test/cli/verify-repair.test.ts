@@ -215,6 +215,19 @@ describe('repair', () => {
     mkdirSync(join(dir, MAIN));
     expect((await run(['repair', '--dir', dir])).code).toBe(3);
   });
+
+  it('leaves consistency problems of a readable main file alone, and says so', async () => {
+    const dir = pythonProjectWithBadTotals();
+    const before = snapshot(dir);
+    const { code, stdout } = await run(['repair', '--dir', dir]);
+    expect(code).toBe(0);
+    expect(stdout).toContain(`nothing to repair in ${dir}\nnote: the main file has 1 consistency problem(s)`);
+    expect(snapshot(dir)).toEqual(before);
+    const json = JSON.parse((await run(['repair', '--dir', dir, '--dry-run', '--json'])).stdout);
+    expect(json.notRepaired).toEqual([
+      { path: 'total_tokens', message: expect.stringContaining('sum over agents') },
+    ]);
+  });
 });
 
 describe('stats', () => {

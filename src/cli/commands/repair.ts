@@ -1,5 +1,5 @@
 import { rename } from 'node:fs/promises';
-import { type RecoveryReport, StorageIOError } from '../../index.js';
+import { type RecoveryReport, StorageIOError, type ValidationIssue } from '../../index.js';
 import { type Context, describeRecovery, openStore, projectDir, type StoreFlags } from '../context.js';
 import { EXIT } from '../errors.js';
 import { checkFile, type FileCheck, listProjectFiles } from '../files.js';
@@ -68,9 +68,10 @@ export async function runRepair(context: Context, flags: RepairFlags): Promise<n
   const main = await checkFile(before.mainPath);
   const backup = await checkFile(before.backupPath);
   const steps = plan(main, backup, before.temp);
+  const notRepaired = main.kind === 'valid' ? main.issues : [];
 
   if (flags.dryRun) {
-    report(context, flags, { dryRun: true, dir, steps });
+    report(context, flags, { dryRun: true, dir, steps, notRepaired });
     return steps.length > 0 ? EXIT.problems : EXIT.ok;
   }
 
@@ -110,15 +111,19 @@ export async function runRepair(context: Context, flags: RepairFlags): Promise<n
         detail: `removed ${removed} temp file(s) left by writers that crashed`,
       });
   }
-  report(context, flags, { dryRun: false, dir, steps: done });
+  report(context, flags, { dryRun: false, dir, steps: done, notRepaired });
   return EXIT.ok;
 }
 
-function report(
-  context: Context,
-  flags: RepairFlags,
-  result: { dryRun: boolean; dir: string; steps: Step[] },
-): void {
+interface RepairResult {
+  dryRun: boolean;
+  dir: string;
+  steps: Step[];
+  /** Broken invariants of a main file the store can read: recovery does not change data. */
+  notRepaired: ValidationIssue[];
+}
+
+function report(context: Context, flags: RepairFlags, result: RepairResult): void {
   const { out } = context;
   if (flags.json) {
     out.json(result);
@@ -126,9 +131,15 @@ function report(
   }
   if (result.steps.length === 0) {
     out.line(`nothing to repair in ${result.dir}`);
-    return;
+  } else {
+    out.heading(result.dryRun ? `repair would, in ${result.dir}:` : `repaired ${result.dir}:`);
+    for (const step of result.steps) out.line(`- ${step.detail}`);
+    if (result.dryRun) out.line(out.colors.dim(`run 'agent-metrics repair --dir ${flags.dir}' to do it`));
   }
-  out.heading(result.dryRun ? `repair would, in ${result.dir}:` : `repaired ${result.dir}:`);
-  for (const step of result.steps) out.line(`- ${step.detail}`);
-  if (result.dryRun) out.line(out.colors.dim(`run 'agent-metrics repair --dir ${flags.dir}' to do it`));
+  if (result.notRepaired.length > 0) {
+    out.line(
+      `note: the main file has ${result.notRepaired.length} consistency problem(s) that repair does not change ` +
+        `(it never rewrites data); see 'agent-metrics verify --dir ${flags.dir}'`,
+    );
+  }
 }
