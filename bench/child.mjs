@@ -32,7 +32,8 @@ function waitForGo() {
 async function run(handle) {
   const errors = {};
   const count = (error) => {
-    const key = `${error?.code ?? error?.name}: ${String(error?.message ?? error).slice(0, 120)}`;
+    const message = String(error?.message ?? error).replaceAll(spec.dir, '<dir>');
+    const key = `${error?.code ?? error?.name}: ${message.slice(0, 120)}`;
     errors[key] = (errors[key] ?? 0) + 1;
   };
   // A library that rejects a promise nobody awaits would kill the process: count it instead.

@@ -57,7 +57,7 @@ async function countOf(definition, dir) {
   try {
     return { invocations: await definition.invocations(dir) };
   } catch (error) {
-    return { unreadable: `${error.name}: ${String(error.message).slice(0, 160)}` };
+    return { unreadable: `${error.name}: ${String(error.message).replaceAll(dir, '<dir>').slice(0, 160)}` };
   }
 }
 

@@ -60,7 +60,8 @@ export function formatTable(results) {
   for (const result of results) {
     const ratios = PEERS.map(([peer]) => {
       const other = find(results, result.scenario, peer, result.maxEvents);
-      return other ? `${fixed(result.opsPerSec / other.opsPerSec, 2)}×` : '–';
+      const ratio = other ? result.opsPerSec / other.opsPerSec : Number.NaN;
+      return Number.isFinite(ratio) ? `${fixed(ratio, 2)}×` : '–';
     });
     const cells = [
       SCENARIOS[result.scenario],
