@@ -38,7 +38,9 @@ export function startWorker(script: string, args: readonly (string | number)[]):
   }>((resolve) => {
     child.on('close', (code, signal) => {
       for (const waiter of waiters.splice(0)) {
-        waiter.reject(new Error(`worker exited (${code ?? signal}) before printing ${waiter.pattern}: ${stderr}`));
+        waiter.reject(
+          new Error(`worker exited (${code ?? signal}) before printing ${waiter.pattern}: ${stderr}`),
+        );
       }
       resolve({ code, signal, stdout, stderr });
     });
@@ -50,7 +52,8 @@ export function startWorker(script: string, args: readonly (string | number)[]):
       new Promise((resolve, reject) => {
         const seen = stdout.find((line) => pattern.test(line));
         if (seen !== undefined) resolve(seen);
-        else if (child.exitCode !== null || child.signalCode !== null) reject(new Error('worker already exited'));
+        else if (child.exitCode !== null || child.signalCode !== null)
+          reject(new Error('worker already exited'));
         else waiters.push({ pattern, resolve, reject });
       }),
   };
@@ -60,7 +63,8 @@ export function startWorker(script: string, args: readonly (string | number)[]):
 export async function runWorkers(script: string, argsList: ReadonlyArray<readonly (string | number)[]>) {
   const results = await Promise.all(argsList.map((args) => startWorker(script, args).exited));
   for (const result of results) {
-    if (result.code !== 0) throw new Error(`worker ${script} failed (${result.code ?? result.signal}): ${result.stderr}`);
+    if (result.code !== 0)
+      throw new Error(`worker ${script} failed (${result.code ?? result.signal}): ${result.stderr}`);
   }
   return results;
 }

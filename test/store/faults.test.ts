@@ -98,7 +98,10 @@ describe('error handling: injected file-system faults', () => {
     const faulty = new FaultyFileSystem();
     const { store } = storeIn(`${tempDir()}/sub`, { fileSystem: faulty.fs });
     faulty.arm({ failAt: 1, code: 'EACCES', methods: ['mkdir'] });
-    await expect(store.save(makeState(1, 0))).rejects.toMatchObject({ code: 'E_IO', operation: 'create folder' });
+    await expect(store.save(makeState(1, 0))).rejects.toMatchObject({
+      code: 'E_IO',
+      operation: 'create folder',
+    });
   });
 
   it('for every N, failing the Nth call of an update rejects with a code or succeeds, never half-applies', async () => {

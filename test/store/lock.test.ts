@@ -33,7 +33,13 @@ describe('file locking', () => {
     holder.child.stdin?.end();
     expect((await holder.exited).stdout).toContain('released');
     // Once released, the lock is free again.
-    expect((await store.update((s) => void (s.total_sessions = 1))).total_sessions).toBe(1);
+    expect(
+      (
+        await store.update((s) => {
+          s.total_sessions = 1;
+        })
+      ).total_sessions,
+    ).toBe(1);
   });
 
   it('takes over the lock of a holder killed with SIGKILL', async () => {
@@ -73,7 +79,13 @@ describe('file locking', () => {
       }),
     ).rejects.toThrow('mutator failed');
     expect((await store.load()).events).toHaveLength(1);
-    expect((await store.update((s) => void (s.total_sessions = 5))).total_sessions).toBe(5);
+    expect(
+      (
+        await store.update((s) => {
+          s.total_sessions = 5;
+        })
+      ).total_sessions,
+    ).toBe(5);
   });
 
   it('an in-process waiter times out behind a long holder without wedging the queue', async () => {
@@ -93,9 +105,11 @@ describe('file locking', () => {
       state.total_sessions += 1;
     });
     await running;
-    await expect(impatient.update((s) => void (s.total_tokens = 1))).rejects.toBeInstanceOf(
-      LockAcquisitionError,
-    );
+    await expect(
+      impatient.update((s) => {
+        s.total_tokens = 1;
+      }),
+    ).rejects.toBeInstanceOf(LockAcquisitionError);
     const third = slow.update((state) => {
       state.total_sessions += 1;
     });

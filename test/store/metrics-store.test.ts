@@ -110,7 +110,11 @@ describe('getStats', () => {
     const { store } = storeIn(tempDir());
     await store.save(makeState(4, 2));
     writeFileSync(store.metricsPath, '{"truncated');
-    expect(await store.getStats()).toMatchObject({ metricsFileExists: true, eventCount: 0, metricsFileValid: false });
+    expect(await store.getStats()).toMatchObject({
+      metricsFileExists: true,
+      eventCount: 0,
+      metricsFileValid: false,
+    });
     const faulty = new FaultyFileSystem();
     faulty.arm({ failAt: 1, code: 'EIO', persistent: true });
     const broken = new MetricsStore({ projectName: 'p', dir: store.dir, fileSystem: faulty.fs });
@@ -124,7 +128,9 @@ describe('options', () => {
     expect(make({ projectName: '' })).toThrow(/projectName/);
     expect(make({ projectName: 'p', maxEvents: 0 })).toThrow(/maxEvents/);
     expect(make({ projectName: 'p', durability: 'sometimes' })).toThrow(/durability/);
-    expect(make({ projectName: 'p', lockTimeoutMs: -1, fileMode: 0o77777 })).toThrow(/lockTimeoutMs.*fileMode/);
+    expect(make({ projectName: 'p', lockTimeoutMs: -1, fileMode: 0o77777 })).toThrow(
+      /lockTimeoutMs.*fileMode/,
+    );
     try {
       make({ projectName: 'p', maxSessions: 1.5 })();
     } catch (error) {
@@ -169,7 +175,10 @@ describe('complex scenarios', () => {
     const state = makeState(0, 2);
     for (const agent of ['coding', 'github', 'linear']) {
       state.events.push(makeEvent({ event_id: `${agent}-1`, agent_name: agent }));
-      state.agents[agent] = { ...(state.agents.coding as DashboardState['agents'][string]), agent_name: agent };
+      state.agents[agent] = {
+        ...(state.agents.coding as DashboardState['agents'][string]),
+        agent_name: agent,
+      };
     }
     await store.save(state);
     expect(await store.getStats()).toMatchObject({ agentCount: 3, eventCount: 3, sessionCount: 2 });
