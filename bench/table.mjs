@@ -26,6 +26,10 @@ function find(results, scenario, store, maxEvents = 500) {
 
 function notesOf(result, results) {
   const notes = [];
+  if (result.rounds > 1) {
+    const all = result.opsPerSecRounds;
+    notes.push(`median of ${result.rounds} rounds (${ops(Math.min(...all))}–${ops(Math.max(...all))} ops/s)`);
+  }
   if (result.scenario === 'callers' && result.callers === 1) notes.push('sync API: run sequentially');
   if (result.scenario === 'growth') {
     const base = find(results, 'growth', result.store, 500);
