@@ -52,14 +52,21 @@ const vitest = spawn(
   { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
 );
 let output = '';
+let partial = '';
+const figureLine = new RegExp(`^(${SCENARIOS.join('|')}): `);
 vitest.stdout.on('data', (chunk) => {
   output += chunk;
+  // Show each scenario's figures as soon as it finishes (the full run takes a while).
+  const lines = (partial + chunk).split('\n');
+  partial = lines.pop() ?? '';
+  for (const line of lines) if (figureLine.test(line)) console.log(`  done: ${line}`);
 });
 vitest.stderr.on('data', (chunk) => {
   output += chunk;
 });
 const code = await new Promise((resolve) => vitest.on('close', (exitCode) => resolve(exitCode ?? 1)));
 const seconds = ((Date.now() - started) / 1000).toFixed(1);
+console.log('');
 
 const lines = existsSync(report) ? readFileSync(report, 'utf8').split('\n').filter(Boolean) : [];
 const failures = [];

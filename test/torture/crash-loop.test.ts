@@ -192,7 +192,7 @@ async function systematicKills(
   return methods;
 }
 
-/** Two workers race for the lock on one project; each is SIGKILLed at a random moment. */
+/** Two workers race for the lock on one project; each is SIGKILLed 0–200 ms after it is ready. */
 async function randomKills(
   rounds: number,
   root: string,
@@ -204,7 +204,7 @@ async function randomKills(
   mkdirSync(project.dir, { recursive: true });
   for (let round = 0; round < rounds; round++) {
     const results = await Promise.all(
-      [0, 1].map(() => runWorker({ dir: project.dir, maxEvents: MAX_EVENTS }, between(random, 0, 60))),
+      [0, 1].map(() => runWorker({ dir: project.dir, maxEvents: MAX_EVENTS }, between(random, 0, 200))),
     );
     figures.runs += results.length;
     figures.kills += results.filter((result) => result.signal === 'SIGKILL').length;

@@ -20,7 +20,8 @@ import { reportScenario, size, Violations } from './torture-mode.js';
 
 const DIR = '/disk/projects/demo';
 const MAX_EVENTS = 4;
-const UPDATES = 3;
+// Updates in each powered run: every call of every one of them gets a cut.
+const UPDATES = size(3, 8);
 
 class PowerCut extends Error {
   readonly code = 'EIO';
