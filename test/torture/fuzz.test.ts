@@ -177,13 +177,9 @@ function mutate(random: Random, original: Buffer, state: DashboardState): Mutati
       };
     }
     default: {
-      // Trailing garbage, e.g. the tail of an older, longer generation.
-      const tail = pick(random, [
-        'x',
-        '}',
-        '\0\0\0',
-        original.subarray(between(random, 1, length - 1)).toString(),
-      ]);
+      // Trailing garbage, e.g. the tail of an older, longer generation (whitespace alone is valid).
+      const olderTail = original.subarray(between(random, 1, length - 1)).toString();
+      const tail = pick(random, ['x', '}', '\0\0\0', olderTail.trim() === '' ? ']' : olderTail]);
       return { kind, bytes: Buffer.concat([original, Buffer.from(tail)]), surelyInvalid: true };
     }
   }
