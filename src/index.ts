@@ -14,6 +14,7 @@ export { AgentTracker } from './metrics/tracker.js';
 export {
   ARTIFACT_RULES,
   type ArtifactRule,
+  CONTRIBUTION_COUNTERS,
   type Contribution,
   type ContributionCounter,
   contributionsOf,

@@ -1,6 +1,7 @@
 import {
   type AgentEvent,
   type AgentProfile,
+  CONTRIBUTION_COUNTERS,
   type DashboardState,
   OPEN_SESSIONS_KEY,
   type OpenSession,
@@ -109,24 +110,9 @@ function showProject(out: Output, state: DashboardState, limit: number): void {
   if (state.events.length > 0) eventsTable(out, state.events.slice(-limit).reverse());
 }
 
-const CONTRIBUTIONS = [
-  'commits_made',
-  'prs_created',
-  'prs_merged',
-  'files_created',
-  'files_modified',
-  'lines_added',
-  'lines_removed',
-  'tests_written',
-  'issues_created',
-  'issues_completed',
-  'messages_sent',
-  'reviews_completed',
-] as const;
-
 function showAgent(out: Output, profile: AgentProfile, events: readonly AgentEvent[], limit: number): void {
   out.heading(`Agent ${profile.agent_name}`);
-  const contributions = CONTRIBUTIONS.filter((field) => profile[field] > 0)
+  const contributions = CONTRIBUTION_COUNTERS.filter((field) => profile[field] > 0)
     .map((field) => `${field.replace(/_/g, ' ')} ${formatCount(profile[field])}`)
     .join(', ');
   out.table({

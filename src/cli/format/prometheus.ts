@@ -1,4 +1,4 @@
-import type { AgentProfile, DashboardState } from '../../index.js';
+import { type AgentProfile, CONTRIBUTION_COUNTERS, type DashboardState } from '../../index.js';
 
 /**
  * The Prometheus text exposition format (version 0.0.4), written by hand: it is a few lines of
@@ -60,21 +60,6 @@ const AGENT_COUNTERS: readonly [string, NumericField, string][] = [
   ['tokens_total', 'total_tokens', 'Input plus output tokens used by the agent.'],
   ['cost_usd_total', 'total_cost_usd', 'Estimated cost of the agent in US dollars.'],
   ['duration_seconds_total', 'total_duration_seconds', 'Time spent in the agent, in seconds.'],
-];
-
-const CONTRIBUTION_KINDS: readonly NumericField[] = [
-  'commits_made',
-  'prs_created',
-  'prs_merged',
-  'files_created',
-  'files_modified',
-  'lines_added',
-  'lines_removed',
-  'tests_written',
-  'issues_created',
-  'issues_completed',
-  'messages_sent',
-  'reviews_completed',
 ];
 
 const AGENT_GAUGES: readonly [string, NumericField, string][] = [
@@ -141,7 +126,7 @@ export function toPrometheus(state: DashboardState): string {
     type: 'counter',
     help: 'Contributions of the agent by kind (commits_made, prs_created, …), from its artifacts.',
     samples: agents.flatMap((agent) =>
-      CONTRIBUTION_KINDS.map((kind) => ({
+      CONTRIBUTION_COUNTERS.map((kind) => ({
         labels: { project, agent: agent.agent_name, kind },
         value: agent[kind] as number,
       })),
