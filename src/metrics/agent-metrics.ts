@@ -18,6 +18,7 @@ import {
   parseInput,
   type SessionInput,
   sessionInputSchema,
+  storableIso,
   toIso,
   trackContextSchema,
 } from './inputs.js';
@@ -76,7 +77,10 @@ export class AgentMetrics {
     const sessionId = typeof given === 'string' && given !== '' ? given : randomUUID();
     return this.guard(sessionId, async () => {
       const parsed = parseInput(sessionInputSchema, input);
-      const startedAt = toIso(parsed.startedAt ?? this.options.clock());
+      const startedAt =
+        parsed.startedAt === undefined
+          ? storableIso(this.options.clock(), 'startedAt')
+          : toIso(parsed.startedAt);
       await this.backend.update((state) => {
         startSession(state, {
           sessionId,
@@ -117,7 +121,8 @@ export class AgentMetrics {
   ): Promise<SessionSummary | undefined> {
     return this.guard(undefined, async () => {
       const parsed = parseInput(endSessionSchema, { ...input, sessionId, status });
-      const endedAt = toIso(parsed.endedAt ?? this.options.clock());
+      const endedAt =
+        parsed.endedAt === undefined ? storableIso(this.options.clock(), 'endedAt') : toIso(parsed.endedAt);
       let summary: SessionSummary | undefined;
       await this.backend.update((state) => {
         summary = endSession(state, parsed.sessionId, parsed.status, endedAt, parsed.endedAt !== undefined);

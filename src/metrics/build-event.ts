@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { InvalidInputError } from '../errors.js';
 import { costOf, type ModelPrice, priceOf } from '../model/pricing.js';
 import type { AgentEvent } from '../model/types.js';
-import { type EventInput, eventInputSchema, parseInput, toIso } from './inputs.js';
+import {
+  type EventInput,
+  eventInputSchema,
+  isStorableTime,
+  OUT_OF_RANGE,
+  parseInput,
+  storableIso,
+  toIso,
+} from './inputs.js';
 
 export interface Pricing {
   prices: Readonly<Record<string, ModelPrice>>;
@@ -22,11 +30,13 @@ export function buildEvent(input: EventInput, now: Date, pricing: Pricing): Agen
   let endMs: number;
   if (parsed.endedAt !== undefined) endMs = Date.parse(toIso(parsed.endedAt));
   else if (startMs !== undefined && duration !== undefined) endMs = startMs + duration * 1000;
-  else endMs = now.getTime();
+  else endMs = Date.parse(storableIso(now, 'endedAt'));
   const beginMs = startMs ?? endMs - (duration ?? 0) * 1000;
-  if (Number.isNaN(new Date(endMs).getTime()) || Number.isNaN(new Date(beginMs).getTime())) {
+  // Given times were range-checked by the schema, "now" by storableIso: only a duration can put
+  // the derived start or end outside the timestamps the file format can hold.
+  if (!isStorableTime(endMs) || !isStorableTime(beginMs)) {
     throw new InvalidInputError([
-      { path: 'durationSeconds', message: 'puts the event outside the valid dates' },
+      { path: 'durationSeconds', message: `puts the event outside the valid dates: ${OUT_OF_RANGE}` },
     ]);
   }
   if (endMs < beginMs) {

@@ -75,9 +75,30 @@ const name = z
   .string({ error: orMissing('expected a non-empty string') })
   .min(1, 'expected a non-empty string');
 const TIME = 'expected a valid Date or an ISO 8601 date-time such as 2026-01-31T12:00:00Z';
-const time = z.union([z.date({ error: TIME }), z.iso.datetime({ offset: true, error: TIME })], {
-  error: TIME,
-});
+/**
+ * Times a timestamp of the shared file can hold: a 4-digit year (a later one is written as
+ * `+010000-…`), and not year 0, which Python's `datetime` (MINYEAR = 1) cannot read.
+ */
+export const MIN_TIME_MS = -62_135_596_800_000; // 0001-01-01T00:00:00.000Z
+export const MAX_TIME_MS = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+/** Why a time outside that range is rejected. */
+export const OUT_OF_RANGE = 'expected a time between years 0001 and 9999 (UTC)';
+
+/** Whether `ms` can be stored as a timestamp of the file format (`false` for NaN). */
+export function isStorableTime(ms: number): boolean {
+  return ms >= MIN_TIME_MS && ms <= MAX_TIME_MS;
+}
+
+const timeMs = (time: TimeInput) => (typeof time === 'string' ? Date.parse(time) : time.getTime());
+// A year ≥ 10000 would be written as `+010000-…`, which the state schema rejects later, under the
+// lock (E_INVALID_STATE): reject it here, as the input error it is.
+const time = z
+  .union([z.date({ error: TIME }), z.iso.datetime({ offset: true, error: TIME })], { error: TIME })
+  .refine((value) => isStorableTime(timeMs(value)), {
+    error: OUT_OF_RANGE,
+    // Only for a valid Date or date-time: anything else already has its issue.
+    when: (payload) => payload.issues.length === 0,
+  });
 const artifact = text.refine((value) => !value.startsWith('lines:') || LINES.test(value), {
   error: 'expected lines:+<added>/-<removed>, e.g. lines:+120/-8',
 });
@@ -148,4 +169,18 @@ export function parseInput<T extends z.ZodType>(schema: T, input: unknown): z.ou
 /** `Date` or ISO string → ISO 8601 UTC with `Z`. */
 export function toIso(time: TimeInput): string {
   return (typeof time === 'string' ? new Date(time) : time).toISOString();
+}
+
+/**
+ * `time` as a timestamp of the file format, or `InvalidInputError` naming `path` when it lies
+ * outside years 0001–9999. For times the caller did not give (the clock's "now"), which the
+ * input schema has not checked.
+ */
+export function storableIso(time: Date, path: string): string {
+  if (!isStorableTime(time.getTime())) {
+    throw new InvalidInputError([
+      { path, message: "defaults to the clock's now, which is outside years 0001 to 9999 (UTC)" },
+    ]);
+  }
+  return time.toISOString();
 }

@@ -89,6 +89,34 @@ describe('AgentMetrics session loop', () => {
     expect(errors).toEqual([]);
   });
 
+  it('rejects times outside years 0001-9999 as input errors naming the field, and writes nothing', async () => {
+    const year10000 = new Date(Date.UTC(10000, 0, 1));
+    let now = T0;
+    const { metrics, dir } = metricsIn({ strict: true, clock: () => now });
+    const id = await metrics.startSession();
+    const paths = (call: Promise<unknown>) =>
+      call.then(
+        () => [],
+        (error: unknown) => {
+          expect(error).toBeInstanceOf(InvalidInputError);
+          return (error as InvalidInputError).issues.map((issue) => issue.path);
+        },
+      );
+    expect(
+      await paths(
+        metrics.recordEvent({ agentName: 'a', status: 'success', startedAt: T0, durationSeconds: 1e12 }),
+      ),
+    ).toEqual(['durationSeconds']);
+    expect(await paths(metrics.startSession({ startedAt: year10000 }))).toEqual(['startedAt']);
+    expect(await paths(metrics.endSession(id, 'complete', { endedAt: year10000 }))).toEqual(['endedAt']);
+    now = year10000; // defaults come from the clock
+    expect(await paths(metrics.startSession())).toEqual(['startedAt']);
+    expect(await paths(metrics.endSession(id))).toEqual(['endedAt']);
+    expect(await paths(metrics.trackAgent({ agentName: 'a' }, () => 1))).toEqual(['startedAt']);
+    const state = await new MetricsStore({ projectName: 'demo', dir }).load();
+    expect([state.events, state.total_sessions, state.sessions]).toEqual([[], 1, []]);
+  });
+
   it('ranks the leaderboard by successes, then success rate, then fewest tokens per call, then name', async () => {
     const { metrics } = metricsIn();
     const record = (agentName: string, status: 'success' | 'error', inputTokens = 0) =>

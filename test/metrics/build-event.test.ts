@@ -109,10 +109,36 @@ describe('buildEvent', () => {
       'startedAt: endedAt must not be before startedAt',
     ]);
     expect(issuesOf({ agentName: 'a', status: 'success', durationSeconds: 1e300 })).toEqual([
-      'durationSeconds: puts the event outside the valid dates',
+      'durationSeconds: puts the event outside the valid dates: expected a time between years 0001 and 9999 (UTC)',
     ]);
     expect(
       issuesOf({ agentName: 'a', status: 'success', inputTokens: Number.MAX_SAFE_INTEGER, outputTokens: 2 }),
     ).toEqual(['outputTokens: inputTokens + outputTokens is too large']);
+  });
+
+  it('rejects given, derived and defaulted times outside years 0001-9999, naming the field', () => {
+    const range = 'expected a time between years 0001 and 9999 (UTC)';
+    const event = { agentName: 'a', status: 'success' };
+    // Parsed fine as dates, but written as `+033658-…`, which the file format rejects.
+    expect(issuesOf({ ...event, startedAt: '2026-01-01T00:00:00Z', durationSeconds: 1e12 })).toEqual([
+      `durationSeconds: puts the event outside the valid dates: ${range}`,
+    ]);
+    expect(issuesOf({ ...event, endedAt: '0001-01-01T00:00:00Z', durationSeconds: 1e12 })).toEqual([
+      `durationSeconds: puts the event outside the valid dates: ${range}`,
+    ]);
+    // Year 0 is a 4-digit year, but Python's datetime (which reads this file too) starts at year 1.
+    expect(
+      issuesOf({ ...event, startedAt: new Date(Date.UTC(10000, 0, 1)), endedAt: '0000-12-31T23:59:59Z' }),
+    ).toEqual([`startedAt: ${range}`, `endedAt: ${range}`]);
+    // An offset can push a 4-digit local year out of range once converted to UTC.
+    expect(issuesOf({ ...event, endedAt: '9999-12-31T23:00:00-05:00' })).toEqual([`endedAt: ${range}`]);
+    expect(() => buildEvent(event as EventInput, new Date(Date.UTC(10000, 0, 1)), PRICING)).toThrow(
+      "endedAt: defaults to the clock's now, which is outside years 0001 to 9999 (UTC)",
+    );
+    // The bounds themselves are storable.
+    expect(build({ startedAt: '0001-01-01T00:00:00Z', endedAt: '9999-12-31T23:59:59.999Z' })).toMatchObject({
+      started_at: '0001-01-01T00:00:00.000Z',
+      ended_at: '9999-12-31T23:59:59.999Z',
+    });
   });
 });
