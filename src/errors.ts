@@ -81,13 +81,21 @@ export class InvalidInputError extends MetricsError {
 export class StorageIOError extends MetricsError {
   readonly operation: string;
   readonly path: string;
+  /**
+   * True when the failure came after the new file replaced the old one (the folder fsync): the
+   * write is visible and will be read back, but may not survive a power cut. Do not retry a
+   * non-idempotent change (such as recording an event) on such an error: it would count twice.
+   */
+  readonly committed: boolean;
 
-  constructor(operation: string, path: string, cause: unknown) {
+  constructor(operation: string, path: string, cause: unknown, committed = false) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    super('E_IO', `${operation} failed for ${path}: ${reason}`, { cause });
+    const note = committed ? ' (the new file is in place, but may not survive a power cut)' : '';
+    super('E_IO', `${operation} failed for ${path}: ${reason}${note}`, { cause });
     this.name = 'StorageIOError';
     this.operation = operation;
     this.path = path;
+    this.committed = committed;
   }
 }
 

@@ -30,7 +30,14 @@ export {
 } from './model/pricing.js';
 export { validateState } from './model/schema.js';
 export { OPEN_SESSIONS_KEY, type OpenSession } from './model/sessions.js';
-export { applyFifoEviction, createEmptyState } from './model/state.js';
+export {
+  applyFifoEviction,
+  type Caps,
+  capsFor,
+  createEmptyState,
+  DEFAULT_CAPS,
+  RETENTION_KEY,
+} from './model/state.js';
 export {
   type AgentEvent,
   type AgentProfile,

@@ -20,6 +20,9 @@ const optionalTimestamp = z.union([z.literal(''), timestamp], {
 });
 const count = z.int().nonnegative();
 const amount = z.number().nonnegative();
+// Durations are differences of two clocks: a skewed clock makes them negative, and the Python
+// side writes them as they come. Rejecting one would quarantine a whole project for it.
+const duration = z.number();
 const strings = z.array(z.string());
 
 export const agentEventSchema = z.looseObject({
@@ -29,7 +32,7 @@ export const agentEventSchema = z.looseObject({
   ticket_key: z.string(),
   started_at: timestamp,
   ended_at: optionalTimestamp,
-  duration_seconds: amount,
+  duration_seconds: duration,
   status: z.enum(EVENT_STATUSES),
   input_tokens: count,
   output_tokens: count,
@@ -47,7 +50,7 @@ export const agentProfileSchema = z.looseObject({
   failed_invocations: count,
   total_tokens: count,
   total_cost_usd: amount,
-  total_duration_seconds: amount,
+  total_duration_seconds: duration,
   commits_made: count,
   prs_created: count,
   prs_merged: count,
@@ -61,7 +64,7 @@ export const agentProfileSchema = z.looseObject({
   messages_sent: count,
   reviews_completed: count,
   success_rate: z.number().min(0).max(1),
-  avg_duration_seconds: amount,
+  avg_duration_seconds: duration,
   avg_tokens_per_call: amount,
   cost_per_success_usd: amount,
   xp: count,
@@ -97,7 +100,7 @@ export const dashboardStateSchema = z.looseObject({
   total_sessions: count,
   total_tokens: count,
   total_cost_usd: amount,
-  total_duration_seconds: amount,
+  total_duration_seconds: duration,
   agents: z.record(z.string(), agentProfileSchema),
   events: z.array(agentEventSchema),
   sessions: z.array(sessionSummarySchema),
@@ -145,7 +148,36 @@ export function collectIssues(schema: z.ZodType, value: unknown, prefix: readonl
   );
 }
 
-/** Every problem in a whole state, each with its path (`events[3].status`). Empty when valid. */
+/** Deeper than this, no file was written by us or by Python (whose json module stops near 1,000). */
+export const MAX_NESTING = 512;
+
+/** Nesting depth of a JSON value, without recursion (it may be nested 100,000 deep); stops past the limit. */
+function nestingDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: Array<{ node: unknown; depth: number }> = [{ node: value, depth: 1 }];
+  for (let item = stack.pop(); item !== undefined && deepest <= MAX_NESTING; item = stack.pop()) {
+    if (typeof item.node !== 'object' || item.node === null) continue;
+    deepest = Math.max(deepest, item.depth);
+    for (const child of Object.values(item.node)) stack.push({ node: child, depth: item.depth + 1 });
+  }
+  return deepest;
+}
+
+/**
+ * Every problem in a whole state, each with its path (`events[3].status`). Empty when valid.
+ * The same check decides what `save()` accepts and what `load()` treats as corrupt, so the store
+ * never acknowledges a write that its next load would throw away.
+ */
 export function validateState(value: unknown): ValidationIssue[] {
+  // Extra keys may hold anything, but JSON.stringify overflows its stack on very deep values: such
+  // a state could never be saved again (found by the torture fuzz).
+  if (nestingDepth(value) > MAX_NESTING) {
+    return [
+      {
+        path: '(root)',
+        message: `nested deeper than ${MAX_NESTING} levels, so it could never be saved again`,
+      },
+    ];
+  }
   return collectIssues(dashboardStateSchema, value);
 }

@@ -27,6 +27,28 @@ export interface Caps {
   maxSessions: number;
 }
 
+export const DEFAULT_CAPS: Readonly<Caps> = Object.freeze({ maxEvents: 500, maxSessions: 50 });
+
+/**
+ * Extra root key holding the caps a writer with explicit caps last applied:
+ * `{ "max_events": 2000, "max_sessions": 50 }`. Writers without explicit caps (a CLI hook, say)
+ * follow it instead of cutting the project down to the defaults.
+ */
+export const RETENTION_KEY = 'retention';
+
+function positiveInt(value: unknown): number | undefined {
+  return Number.isSafeInteger(value) && (value as number) > 0 ? (value as number) : undefined;
+}
+
+/** The caps to apply to `state`: explicit ones first, then the project's `retention`, then the defaults. */
+export function capsFor(state: DashboardState, explicit: Partial<Caps> = {}): Caps {
+  const kept = state[RETENTION_KEY] as { max_events?: unknown; max_sessions?: unknown } | undefined;
+  return {
+    maxEvents: explicit.maxEvents ?? positiveInt(kept?.max_events) ?? DEFAULT_CAPS.maxEvents,
+    maxSessions: explicit.maxSessions ?? positiveInt(kept?.max_sessions) ?? DEFAULT_CAPS.maxSessions,
+  };
+}
+
 /**
  * Keeps the newest `maxEvents` events and `maxSessions` sessions (arrays are oldest first).
  * Returns a new state object; counters are lifetime sums and are never lowered by eviction.

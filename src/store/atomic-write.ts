@@ -7,7 +7,8 @@ import { type FileStat, type FileSystem, fsyncDirectory } from './file-system.js
  * `'fsync'`: a write resolves only once the file and its folder entry are on disk.
  * `'none'`: skips both fsyncs. Writes stay atomic (readers see the old or the new file) and
  * survive a crash of the process, but an OS crash or power cut may lose the last acknowledged
- * writes, and on some file systems leave an empty main file (recovered from `.bak` on load).
+ * writes, and on some file systems leave an empty main file (the `.bak`, not fsynced either, may
+ * be lost too: then the project starts fresh, with the empty file kept aside).
  */
 export type Durability = 'fsync' | 'none';
 
@@ -71,7 +72,11 @@ export async function writeFileAtomic(
   }
   if (options.durability === 'fsync') {
     const dir = dirname(target);
-    await step('fsync folder', dir, () => fsyncDirectory(fileSystem, dir));
+    try {
+      await fsyncDirectory(fileSystem, dir);
+    } catch (error) {
+      throw new StorageIOError('fsync folder', dir, error, true);
+    }
   }
   return stat;
 }

@@ -136,10 +136,17 @@ export class FileLock {
     return current !== undefined && current.ino === mine.ino && current.dev === mine.dev;
   }
 
-  /** Writes our pid into the lock file so a timed-out waiter can say who holds the lock. */
+  /**
+   * Writes our pid into the lock file so a timed-out waiter can say who holds the lock. Only for
+   * messages: a full disk (ENOSPC, EDQUOT) must not cost us the lock we already hold.
+   */
   private async recordHolder(fd: number): Promise<void> {
-    await this.io('ftruncate', () => this.fileSystem.ftruncate(fd, 0));
-    await this.io('write', () => this.fileSystem.write(fd, Buffer.from(`${process.pid}\n`), 0));
+    try {
+      await this.fileSystem.ftruncate(fd, 0);
+      await this.fileSystem.write(fd, Buffer.from(`${process.pid}\n`), 0);
+    } catch {
+      // A stale or empty pid only makes a timeout message less precise.
+    }
   }
 
   private async readHolderPid(): Promise<number | undefined> {

@@ -1,8 +1,9 @@
 import { dirname, join } from 'node:path';
 import { errnoCode, MetricsError, StateValidationError, StorageIOError } from '../errors.js';
 import { validateState } from '../model/schema.js';
-import { applyFifoEviction, createEmptyState, toTimestamp } from '../model/state.js';
+import { applyFifoEviction, capsFor, createEmptyState, RETENTION_KEY, toTimestamp } from '../model/state.js';
 import type { DashboardState } from '../model/types.js';
+import { callSafely } from '../safe-call.js';
 import { sweepTempFiles, tempPathFor, writeFileAtomic } from './atomic-write.js';
 import type { MetricsBackend, StateMutator } from './backend.js';
 import { type FileStat, fsyncDirectory } from './file-system.js';
@@ -170,7 +171,13 @@ export class MetricsStore implements MetricsBackend {
   }
 
   private async saveLocked(state: DashboardState): Promise<DashboardState> {
-    const next = applyFifoEviction({ ...state, updated_at: toTimestamp(new Date()) }, this.options);
+    const { maxEvents, maxSessions } = this.options;
+    const caps = capsFor(state, { maxEvents, maxSessions });
+    const stamped: DashboardState = { ...state, updated_at: toTimestamp(new Date()) };
+    if (maxEvents !== undefined || maxSessions !== undefined) {
+      stamped[RETENTION_KEY] = { max_events: caps.maxEvents, max_sessions: caps.maxSessions };
+    }
+    const next = applyFifoEviction(stamped, caps);
     const data = this.serialize(next);
     await sweepTempFiles(this.options.fileSystem, this.dir, [this.metricsPath, this.backupPath]);
     await this.backupCurrentMain();
@@ -254,11 +261,8 @@ export class MetricsStore implements MetricsBackend {
   }
 
   private notify(report: RecoveryReport): void {
-    try {
-      this.options.onRecover?.(report);
-    } catch {
-      // A failing callback must not undo or fail a recovery that already happened on disk.
-    }
+    // A failing callback must not undo or fail a recovery that already happened on disk.
+    callSafely(this.options.onRecover, report);
   }
 
   private async ensureDir(): Promise<void> {

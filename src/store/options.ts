@@ -16,12 +16,14 @@ export interface MetricsStoreOptions {
   dir?: string;
   /**
    * Events kept in the file (oldest evicted first). Counters are lifetime sums and never drop.
-   * @default 500
+   * Explicit caps are recorded in the file (root key `retention`); a store created without caps
+   * follows the file's, so a hook with default options never cuts a project down.
+   * @default the file's `retention`, else 500
    */
   maxEvents?: number;
   /**
-   * Finished sessions kept in the file (oldest evicted first).
-   * @default 50
+   * Finished sessions kept in the file (oldest evicted first); recorded like `maxEvents`.
+   * @default the file's `retention`, else 50
    */
   maxSessions?: number;
   /**
@@ -55,8 +57,9 @@ export interface MetricsStoreOptions {
 export interface ResolvedStoreOptions {
   projectName: string;
   dir: string;
-  maxEvents: number;
-  maxSessions: number;
+  /** Undefined when not given: the file's `retention` or the default applies. */
+  maxEvents: number | undefined;
+  maxSessions: number | undefined;
   lockTimeoutMs: number;
   fileMode: number;
   durability: Durability;
@@ -64,7 +67,8 @@ export interface ResolvedStoreOptions {
   fileSystem: FileSystem;
 }
 
-const optionsSchema = z.object({
+// Strict: a misspelled option (`lockTimeout`) is an error, not silently ignored.
+const optionsSchema = z.strictObject({
   projectName: z.string().min(1),
   dir: z.string().min(1).optional(),
   maxEvents: z.int().positive().optional(),
@@ -86,8 +90,8 @@ export function resolveStoreOptions(options: MetricsStoreOptions): ResolvedStore
   return {
     projectName: options.projectName,
     dir: resolve(options.dir ?? process.cwd()),
-    maxEvents: options.maxEvents ?? 500,
-    maxSessions: options.maxSessions ?? 50,
+    maxEvents: options.maxEvents,
+    maxSessions: options.maxSessions,
     lockTimeoutMs: options.lockTimeoutMs ?? 10_000,
     fileMode: options.fileMode ?? 0o600,
     durability: options.durability ?? 'fsync',

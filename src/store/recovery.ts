@@ -1,5 +1,8 @@
 import { errnoCode, StorageIOError } from '../errors.js';
 import { validateState } from '../model/schema.js';
+
+export { MAX_NESTING } from '../model/schema.js';
+
 import type { DashboardState } from '../model/types.js';
 import type { FileStat, FileSystem } from './file-system.js';
 
@@ -30,21 +33,6 @@ export type Generation =
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Deeper than this, no file was written by us or by Python (whose json module stops near 1,000). */
-export const MAX_NESTING = 512;
-
-/** Nesting depth of a parsed JSON value, without recursion: it may be nested 100,000 deep. */
-function nestingDepth(value: unknown): number {
-  let deepest = 0;
-  const stack: Array<{ node: unknown; depth: number }> = [{ node: value, depth: 1 }];
-  for (let item = stack.pop(); item !== undefined && deepest <= MAX_NESTING; item = stack.pop()) {
-    if (typeof item.node !== 'object' || item.node === null) continue;
-    deepest = Math.max(deepest, item.depth);
-    for (const child of Object.values(item.node)) stack.push({ node: child, depth: item.depth + 1 });
-  }
-  return deepest;
-}
-
 /** Parses and validates file contents; never throws. */
 export function parseGeneration(data: Buffer): { state: DashboardState } | { reason: string } {
   if (data.length === 0) return { reason: 'empty file' };
@@ -60,11 +48,6 @@ export function parseGeneration(data: Buffer): { state: DashboardState } | { rea
   } catch (error) {
     // Deeply nested input can overflow the parser's stack: that is corruption too.
     return { reason: `not valid JSON: ${(error as Error).message}` };
-  }
-  if (nestingDepth(value) > MAX_NESTING) {
-    // Valid JSON, and extra keys may hold anything, but JSON.stringify overflows its stack on such a
-    // value: loading it as valid would make every later save fail (found by the torture fuzz).
-    return { reason: `nested deeper than ${MAX_NESTING} levels, so it could never be saved again` };
   }
   const issues = validateState(value);
   if (issues.length > 0) {

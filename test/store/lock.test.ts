@@ -44,11 +44,25 @@ describe('file locking', () => {
 
   it('takes over the lock of a holder killed with SIGKILL', async () => {
     const dir = tempDir();
-    const { store } = storeIn(dir, { lockTimeoutMs: 5_000 });
+    let refused!: () => void;
+    const lockRefused = new Promise<void>((resolve) => {
+      refused = resolve;
+    });
+    // Tells us when the waiter has really found the lock taken, so the kill happens while it waits.
+    const watching: FileSystem = {
+      ...nodeFileSystem,
+      async tryLockExclusive(fd) {
+        const taken = await nodeFileSystem.tryLockExclusive(fd);
+        if (!taken) refused();
+        return taken;
+      },
+    };
+    const { store } = storeIn(dir, { lockTimeoutMs: 5_000, fileSystem: watching });
     const { holder } = await holdLock(dir);
     const waiting = store.update((state) => {
       state.total_sessions += 1;
     });
+    await lockRefused;
     holder.child.kill('SIGKILL');
     expect((await holder.exited).signal).toBe('SIGKILL');
     expect((await waiting).total_sessions).toBe(1);

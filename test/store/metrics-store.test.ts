@@ -131,12 +131,10 @@ describe('options', () => {
     expect(make({ projectName: 'p', lockTimeoutMs: -1, fileMode: 0o77777 })).toThrow(
       /lockTimeoutMs.*fileMode/,
     );
-    try {
-      make({ projectName: 'p', maxSessions: 1.5 })();
-    } catch (error) {
-      expect(error).toBeInstanceOf(MetricsError);
-      expect((error as MetricsError).code).toBe('E_INVALID_OPTIONS');
-    }
+    expect(make({ projectName: 'p', maxSessions: 1.5 })).toThrow(MetricsError);
+    expect(make({ projectName: 'p', maxSessions: 1.5 })).toThrow(
+      expect.objectContaining({ code: 'E_INVALID_OPTIONS' }),
+    );
   });
 
   it('defaults dir to the current folder and does not modify the options object', () => {
