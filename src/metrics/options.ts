@@ -47,7 +47,8 @@ export interface AgentMetricsSettings {
 
 /**
  * `AgentMetrics` options: settings, plus either the options of a `MetricsStore` (a JSON file in
- * `dir`) or an existing backend as `store`.
+ * `dir`) or an existing backend as `store`, not both (E_INVALID_OPTIONS: configure that backend
+ * itself). An unknown option, e.g. a misspelt `stict`, is E_INVALID_OPTIONS too.
  */
 export type AgentMetricsOptions = AgentMetricsSettings &
   ((MetricsStoreOptions & { store?: undefined }) | { store: MetricsBackend });
@@ -64,7 +65,7 @@ export interface ResolvedAgentMetricsOptions {
 
 const price = z.strictObject({ inputPer1k: z.number().min(0), outputPer1k: z.number().min(0) });
 
-const settingsSchema = z.object({
+const settingsSchema = {
   strict: z.boolean().optional(),
   onError: z.function().optional(),
   prices: z.record(z.string(), price).optional(),
@@ -74,17 +75,34 @@ const settingsSchema = z.object({
   store: z
     .looseObject({ load: z.function(), update: z.function() }, { error: 'expected a MetricsBackend' })
     .optional(),
-});
+} satisfies Record<keyof AgentMetricsSettings | 'store', z.ZodType>;
 
-const SETTINGS_KEYS = [
-  'strict',
-  'onError',
-  'prices',
-  'unknownModelPrice',
-  'maxOpenSessions',
-  'clock',
-  'store',
-];
+/**
+ * Every `MetricsStore` option, so that a misspelt option (`stict`) is an error rather than
+ * silently ignored. A `Record` over the option names: a new store option fails to compile here
+ * until it is listed. Their values are checked by `MetricsStore` itself.
+ */
+const STORE_OPTIONS: Record<keyof MetricsStoreOptions, true> = {
+  projectName: true,
+  dir: true,
+  maxEvents: true,
+  maxSessions: true,
+  lockTimeoutMs: true,
+  fileMode: true,
+  durability: true,
+  onRecover: true,
+  fileSystem: true,
+};
+
+const optionsSchema = z.strictObject(
+  {
+    ...settingsSchema,
+    ...Object.fromEntries(Object.keys(STORE_OPTIONS).map((key) => [key, z.unknown().optional()])),
+  },
+  { error: 'expected an object' },
+);
+
+const SETTINGS_KEYS = Object.keys(settingsSchema);
 
 function invalid(problems: string[]): MetricsError {
   return new MetricsError('E_INVALID_OPTIONS', `invalid AgentMetrics options: ${problems.join('; ')}`);
@@ -104,16 +122,26 @@ function storeOptionsOf(options: AgentMetricsOptions): Record<string, unknown> {
  * Throws E_INVALID_OPTIONS (whatever `strict` says: this is a programming error, found at start).
  */
 export function resolveAgentMetricsOptions(options: AgentMetricsOptions): ResolvedAgentMetricsOptions {
-  const parsed = settingsSchema.safeParse(options);
+  const parsed = optionsSchema.safeParse(options);
   if (!parsed.success) {
-    throw invalid(parsed.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`));
+    throw invalid(
+      parsed.error.issues.flatMap((issue) =>
+        issue.code === 'unrecognized_keys'
+          ? issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown option`)
+          : [`${formatPath(issue.path)}: ${issue.message}`],
+      ),
+    );
   }
   const storeOptions = storeOptionsOf(options);
   let backend: MetricsBackend;
   if (options.store !== undefined) {
+    // The backend was configured when it was built: options for a store we would not build are
+    // a mistake (e.g. `dir` meant for it), not something to ignore. Undefined ones count as absent.
     const extra = Object.keys(storeOptions).filter((key) => storeOptions[key] !== undefined);
     if (extra.length > 0) {
-      throw invalid([`store: give either a store or store options, not both (also got ${extra.join(', ')})`]);
+      throw invalid([
+        `store: a backend given as store takes no MetricsStore options (got ${extra.join(', ')}); configure the backend itself`,
+      ]);
     }
     backend = options.store;
   } else {

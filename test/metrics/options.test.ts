@@ -68,7 +68,36 @@ describe('AgentMetrics options', () => {
       'prices.x.inputPer1k',
     );
     expect(optionsError({ store: { nope: true } })).toContain('store');
-    expect(optionsError({ store: memoryBackend(), dir: tempDir() })).toContain('not both (also got dir)');
+    expect(optionsError({ store: memoryBackend(), dir: tempDir(), lockTimeoutMs: 5 })).toContain(
+      'store: a backend given as store takes no MetricsStore options (got dir, lockTimeoutMs)',
+    );
     expect(optionsError({ dir: tempDir() })).toContain('projectName');
+  });
+
+  it('rejects a misspelt or unknown option instead of ignoring it', async () => {
+    const dir = tempDir();
+    expect(optionsError({ projectName: 'p', dir, stict: true })).toBe(
+      'invalid AgentMetrics options: stict: unknown option',
+    );
+    expect(optionsError({ store: memoryBackend(), onErorr: () => undefined, maxEvent: 5 })).toBe(
+      'invalid AgentMetrics options: onErorr: unknown option; maxEvent: unknown option',
+    );
+    expect(optionsError(null)).toBe('invalid AgentMetrics options: (root): expected an object');
+    // Every MetricsStore option is accepted and reaches the store.
+    const metrics = new AgentMetrics({
+      projectName: 'p',
+      dir,
+      maxEvents: 3,
+      maxSessions: 2,
+      lockTimeoutMs: 100,
+      fileMode: 0o640,
+      durability: 'none',
+      onRecover: () => undefined,
+      fileSystem: undefined,
+      strict: true,
+    });
+    expect((metrics.backend as MetricsStore).dir).toBe(dir);
+    // An option set to undefined counts as not given, also next to a backend.
+    expect(new AgentMetrics({ store: memoryBackend(), dir: undefined } as never).projectName).toBe('memory');
   });
 });
