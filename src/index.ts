@@ -56,4 +56,4 @@ export { type FileStat, type FileSystem, nodeFileSystem, type OpenMode } from '.
 export { MAX_POLL_MS as LOCK_MAX_POLL_MS } from './store/lock.js';
 export { BACKUP_FILE, METRICS_FILE, MetricsStore, type StoreStats } from './store/metrics-store.js';
 export type { MetricsStoreOptions } from './store/options.js';
-export type { RecoveryReport } from './store/recovery.js';
+export { type ParsedStateFile, parseStateFile, quarantine, type RecoveryReport } from './store/recovery.js';

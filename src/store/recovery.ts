@@ -1,4 +1,4 @@
-import { errnoCode, StorageIOError } from '../errors.js';
+import { errnoCode, StorageIOError, type ValidationIssue } from '../errors.js';
 import { validateState } from '../model/schema.js';
 
 export { MAX_NESTING } from '../model/schema.js';
@@ -33,27 +33,39 @@ export type Generation =
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Parses and validates file contents; never throws. */
-export function parseGeneration(data: Buffer): { state: DashboardState } | { reason: string } {
-  if (data.length === 0) return { reason: 'empty file' };
+/** What a file's bytes hold: a valid state, or why not (with each problem's path, when known). */
+export type ParsedStateFile = { state: DashboardState } | { reason: string; issues: ValidationIssue[] };
+
+const WHOLE_FILE = '(file)';
+
+function unusable(reason: string): ParsedStateFile {
+  return { reason, issues: [{ path: WHOLE_FILE, message: reason }] };
+}
+
+/**
+ * Parses and validates the bytes of a state file exactly as `load()` judges them; never throws.
+ * Anything it rejects, `load()` moves aside as corrupt.
+ */
+export function parseStateFile(data: Uint8Array): ParsedStateFile {
+  if (data.length === 0) return unusable('empty file');
   let text: string;
   try {
     text = utf8.decode(data);
   } catch {
-    return { reason: 'not valid UTF-8' };
+    return unusable('not valid UTF-8');
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
     // Deeply nested input can overflow the parser's stack: that is corruption too.
-    return { reason: `not valid JSON: ${(error as Error).message}` };
+    return unusable(`not valid JSON: ${(error as Error).message}`);
   }
   const issues = validateState(value);
   if (issues.length > 0) {
     const first = issues.slice(0, 3).map((issue) => `${issue.path}: ${issue.message}`);
     const more = issues.length > 3 ? ` (and ${issues.length - 3} more)` : '';
-    return { reason: `does not match the format: ${first.join('; ')}${more}` };
+    return { reason: `does not match the format: ${first.join('; ')}${more}`, issues };
   }
   return { state: value as DashboardState };
 }
@@ -68,7 +80,7 @@ export async function readGeneration(fileSystem: FileSystem, path: string): Prom
     // EACCES, EIO, …: the file may be fine; never treat an unreadable file as corrupt.
     throw new StorageIOError('read', path, error);
   }
-  const parsed = parseGeneration(read.data);
+  const parsed = parseStateFile(read.data);
   if ('reason' in parsed) return { kind: 'invalid', reason: parsed.reason };
   return { kind: 'valid', state: parsed.state, data: read.data, stat: read.stat };
 }
