@@ -65,8 +65,9 @@ const openAsync = promisify(fs.open);
 const readAsync = promisify(fs.read);
 
 async function readAll(fd: number, size: number): Promise<Buffer> {
-  // Read until EOF rather than trusting `size`: the file may have grown since fstat.
-  let buffer = Buffer.allocUnsafe(Math.max(size, 4096));
+  // Read until EOF rather than trusting `size`: the file may have grown since fstat. One spare
+  // byte lets the read that finds EOF fit without doubling (and copying) the whole buffer.
+  let buffer = Buffer.allocUnsafe(Math.max(size + 1, 4096));
   let length = 0;
   for (;;) {
     if (length === buffer.length) buffer = Buffer.concat([buffer, Buffer.allocUnsafe(buffer.length)]);

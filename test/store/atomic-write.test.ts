@@ -122,3 +122,17 @@ describe('atomic writes', () => {
     expect(readFileSync(join(dir, 'unrelated.tmp-1'), 'utf8')).toBe('keep me');
   });
 });
+
+describe('reading', () => {
+  it('reads files of every size up to and past the first buffer, byte for byte', async () => {
+    const { nodeFileSystem } = await import('../../src/store/file-system.js');
+    const dir = tempDir();
+    for (const size of [0, 1, 4095, 4096, 4097, 100_000]) {
+      const bytes = Buffer.alloc(size, 7);
+      writeFileSync(join(dir, `f${size}`), bytes);
+      const { data, stat } = await nodeFileSystem.readFile(join(dir, `f${size}`));
+      expect(data.equals(bytes)).toBe(true);
+      expect(stat.size).toBe(size);
+    }
+  });
+});
