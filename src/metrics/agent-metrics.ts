@@ -9,6 +9,7 @@ import type {
   SessionStatus,
   SessionSummary,
 } from '../model/types.js';
+import { callSafely } from '../safe-call.js';
 import type { MetricsBackend } from '../store/backend.js';
 import { buildEvent } from './build-event.js';
 import {
@@ -221,10 +222,7 @@ export class AgentMetrics {
   }
 
   private report(error: MetricsError): void {
-    try {
-      this.options.onError(error);
-    } catch {
-      // A failing error callback must not turn a tolerated failure into a crash.
-    }
+    // A failing error callback, sync or async, must not turn a tolerated failure into a crash.
+    callSafely(this.options.onError, error);
   }
 }

@@ -17,7 +17,8 @@ export interface AgentMetricsSettings {
   strict?: boolean;
   /**
    * Receives every recording failure when `strict` is false (a `MetricsError`: branch on its
-   * `code`). An exception thrown by the callback itself is ignored.
+   * `code`). An exception thrown by the callback itself, or the rejection of the promise an
+   * `async` callback returns, is ignored: it must not crash the host.
    * @default emits a Node process warning (`AgentMetricsWarning`) with the error's message and code
    */
   onError?: (error: MetricsError) => void;

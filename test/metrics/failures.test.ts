@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { LockAcquisitionError, MetricsError, StorageIOError } from '../../src/errors.js';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
@@ -136,6 +138,27 @@ describe('failure tolerance', () => {
       },
     });
     expect(await metrics.recordEvent({ ...EVENT, inputTokens: -1 })).toBeUndefined();
+  });
+
+  it('an async onError whose promise rejects does not crash the host process', async () => {
+    // A real process: Node exits on an unhandled rejection, which a test runner would intercept.
+    const script = `
+      import { AgentMetrics } from ${JSON.stringify(pathToFileURL(join(process.cwd(), 'dist/index.js')).href)};
+      const metrics = new AgentMetrics({
+        projectName: 'demo',
+        dir: ${JSON.stringify(tempDir())},
+        onError: async (error) => {
+          console.log('reported ' + error.code);
+          throw new Error('async callback failed');
+        },
+      });
+      await metrics.recordEvent({ agentName: 'coding', status: 'success', inputTokens: -1 });
+      // The rejection is reported (or not) when the microtask queue drains, before any timer.
+      setTimeout(() => console.log('alive'), 0);
+    `;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(child.stderr).not.toContain('async callback failed');
+    expect([child.status, child.stdout]).toEqual([0, 'reported E_INVALID_INPUT\nalive\n']);
   });
 
   it('without onError, a failure becomes a process warning with its code', async () => {
