@@ -7,8 +7,9 @@ import type { FileSystem } from './file-system.js';
  * Why flock and not a lock-file library: proper-lockfile and friends detect a dead holder by the
  * age of the lock (mtime), so takeover waits for a staleness timeout (seconds) and a slow but live
  * holder can be declared stale, giving two holders (proper-lockfile #121). With flock the kernel
- * releases the lock the moment its holder dies, even by SIGKILL, and never grants it twice; the
- * Python implementation locks the same file with fcntl.flock, so the two exclude each other.
+ * releases the lock the moment its holder dies, even by SIGKILL, and never grants it twice. The
+ * seed report says the Python implementation uses fcntl.flock: if on this same file (unchecked:
+ * its source is not here), the two exclude each other.
  * Takeover of a dead holder's lock therefore costs at most one poll interval (MAX_POLL_MS).
  *
  * The lock file is never deleted: deleting it while someone waits on the old inode would let two
