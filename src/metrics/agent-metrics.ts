@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { MetricsError } from '../errors.js';
 import { recordEvent } from '../model/record-event.js';
-import { endSession, type OpenSession, openSessionsOf, startSession } from '../model/sessions.js';
+import {
+  endSession,
+  type OpenSession,
+  openSessionsOf,
+  setAsideMalformedOpenSessions,
+  startSession,
+} from '../model/sessions.js';
 import type {
   AgentEvent,
   AgentProfile,
@@ -70,7 +76,10 @@ export class AgentMetrics {
    * Starts a session and persists it at once (in the root key `sessions_in_progress`), with the
    * next session number. Resolves to its id — also when recording failed and `strict` is false:
    * the loop can go on, its events are still recorded, and `endSession` will report the session
-   * as unknown through `onError`.
+   * as unknown through `onError`. A malformed `sessions_in_progress` (not a list of sessions in
+   * progress) does not block sessions: `startSession` and `endSession` move it aside to
+   * `sessions_in_progress_corrupt_<UTC timestamp>`, start over with an empty list, and report it
+   * to `onError` (E_INVALID_STATE naming the bad paths) — the call itself succeeds.
    */
   async startSession(input: SessionInput = {}): Promise<string> {
     // Chosen before validation, so that even a failed start has an id to hand back.
@@ -82,7 +91,9 @@ export class AgentMetrics {
         parsed.startedAt === undefined
           ? storableIso(this.options.clock(), 'startedAt')
           : toIso(parsed.startedAt);
+      let setAside: MetricsError | undefined;
       await this.backend.update((state) => {
+        setAside = setAsideMalformedOpenSessions(state, this.options.clock());
         startSession(state, {
           sessionId,
           type: parsed.type ?? 'continuation',
@@ -90,6 +101,7 @@ export class AgentMetrics {
           maxOpenSessions: this.options.maxOpenSessions,
         });
       });
+      this.reportRepair(setAside);
       return sessionId;
     });
   }
@@ -125,9 +137,12 @@ export class AgentMetrics {
       const endedAt =
         parsed.endedAt === undefined ? storableIso(this.options.clock(), 'endedAt') : toIso(parsed.endedAt);
       let summary: SessionSummary | undefined;
+      let setAside: MetricsError | undefined;
       await this.backend.update((state) => {
+        setAside = setAsideMalformedOpenSessions(state, this.options.clock());
         summary = endSession(state, parsed.sessionId, parsed.status, endedAt, parsed.endedAt !== undefined);
       });
+      this.reportRepair(setAside);
       return summary;
     });
   }
@@ -219,6 +234,14 @@ export class AgentMetrics {
       this.report(failure);
       return fallback;
     }
+  }
+
+  /**
+   * A repair made by a successful recording (a malformed `sessions_in_progress` set aside) is not
+   * a failure of the call: it goes to `onError`, whatever `strict` says, and the call succeeds.
+   */
+  private reportRepair(repair: MetricsError | undefined): void {
+    if (repair !== undefined) this.report(repair);
   }
 
   private report(error: MetricsError): void {

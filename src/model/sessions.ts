@@ -35,7 +35,8 @@ const openSessionsSchema = z.array(openSessionSchema);
 
 /**
  * The sessions in progress, from the state's extra root key (created when missing). Throws
- * `StateValidationError` (E_INVALID_STATE) naming the bad path when the key holds something else.
+ * `StateValidationError` (E_INVALID_STATE) naming the bad path when the key holds something else
+ * (`setAsideMalformedOpenSessions` repairs that).
  */
 export function openSessionsOf(state: DashboardState): OpenSession[] {
   const value = state[OPEN_SESSIONS_KEY];
@@ -47,6 +48,36 @@ export function openSessionsOf(state: DashboardState): OpenSession[] {
   const issues = collectIssues(openSessionsSchema, value, [OPEN_SESSIONS_KEY]);
   if (issues.length > 0) throw new StateValidationError(issues, 'invalid sessions in progress');
   return value as OpenSession[];
+}
+
+/** A malformed `sessions_in_progress` value is moved to `sessions_in_progress_corrupt_<UTC timestamp>`. */
+export const CORRUPT_OPEN_SESSIONS_PREFIX = `${OPEN_SESSIONS_KEY}_corrupt_`;
+
+/**
+ * Repairs a `sessions_in_progress` value that is not a list of sessions in progress (a bug or a
+ * hand edit; one bad value must not block every later `startSession`/`endSession`): moves the
+ * value aside, unchanged, to the extra root key `sessions_in_progress_corrupt_<now, UTC>` (evidence
+ * kept, as for a corrupt file; a taken key gets `-2`, `-3`, …) and starts over with an empty list.
+ * Returns what was wrong, naming the bad paths, for the caller to report; `undefined` when the
+ * value was fine or absent. Call it before `startSession` and `endSession`, in the same update.
+ */
+export function setAsideMalformedOpenSessions(
+  state: DashboardState,
+  now: Date,
+): StateValidationError | undefined {
+  const value = state[OPEN_SESSIONS_KEY];
+  if (value === undefined) return undefined;
+  const issues = collectIssues(openSessionsSchema, value, [OPEN_SESSIONS_KEY]);
+  if (issues.length === 0) return undefined;
+  const base = `${CORRUPT_OPEN_SESSIONS_PREFIX}${now.toISOString().replace(/[-:]/g, '')}`;
+  let key = base;
+  for (let attempt = 2; Object.hasOwn(state, key); attempt++) key = `${base}-${attempt}`;
+  state[key] = value;
+  state[OPEN_SESSIONS_KEY] = [];
+  return new StateValidationError(
+    issues,
+    `invalid sessions in progress, moved aside to ${key} (the sessions in progress start over empty)`,
+  );
 }
 
 export interface SessionStart {

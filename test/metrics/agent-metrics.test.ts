@@ -117,6 +117,38 @@ describe('AgentMetrics session loop', () => {
     expect([state.events, state.total_sessions, state.sessions]).toEqual([[], 1, []]);
   });
 
+  it('a malformed sessions_in_progress is moved aside and reported, and sessions go on', async () => {
+    const { metrics, errors, dir } = metricsIn({ strict: true, clock: () => T0 });
+    const store = new MetricsStore({ projectName: 'demo', dir, durability: 'none' });
+    await store.update((state) => {
+      state[OPEN_SESSIONS_KEY] = { not: 'a list' };
+    });
+    const id = await metrics.startSession();
+    const key = 'sessions_in_progress_corrupt_20260301T100000.000Z';
+    expect(errors.map((e) => [e.code, e.message])).toEqual([
+      [
+        'E_INVALID_STATE',
+        `invalid sessions in progress, moved aside to ${key} (the sessions in progress start over empty): sessions_in_progress: Invalid input: expected array, received object`,
+      ],
+    ]);
+    let state = await store.load();
+    expect(state[key]).toEqual({ not: 'a list' });
+    expect((await metrics.getOpenSessions()).map((s) => s.session_id)).toEqual([id]);
+
+    // endSession repairs it too, and the call itself succeeds (then: unknown session).
+    await store.update((draft) => {
+      draft[OPEN_SESSIONS_KEY] = 'junk';
+    });
+    await expect(metrics.endSession(id)).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    expect(errors).toHaveLength(1); // the failed update wrote nothing, so no repair to report
+    const other = await metrics.startSession();
+    expect(await metrics.endSession(other)).toMatchObject({ session_id: other, status: 'complete' });
+    state = await store.load();
+    expect(state[`${key}-2`]).toBe('junk');
+    expect(state[OPEN_SESSIONS_KEY]).toEqual([]);
+    expect(errors.map((e) => e.code)).toEqual(['E_INVALID_STATE', 'E_INVALID_STATE']);
+  });
+
   it('ranks the leaderboard by successes, then success rate, then fewest tokens per call, then name', async () => {
     const { metrics } = metricsIn();
     const record = (agentName: string, status: 'success' | 'error', inputTokens = 0) =>

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { type MetricsError, StateValidationError } from '../../src/errors.js';
-import { endSession, OPEN_SESSIONS_KEY, openSessionsOf, startSession } from '../../src/model/sessions.js';
+import {
+  endSession,
+  OPEN_SESSIONS_KEY,
+  openSessionsOf,
+  setAsideMalformedOpenSessions,
+  startSession,
+} from '../../src/model/sessions.js';
 import { createEmptyState } from '../../src/model/state.js';
 import { makeSession } from '../helpers/builders.js';
 
@@ -85,5 +91,38 @@ describe('sessions', () => {
     } catch (error) {
       expect((error as StateValidationError).paths).toContain('sessions_in_progress[0].session_number');
     }
+  });
+
+  it('moves a malformed sessions_in_progress aside, unchanged, and starts over with an empty list', () => {
+    const now = new Date('2026-03-01T10:00:00.123Z');
+    const state = createEmptyState('p');
+    expect(setAsideMalformedOpenSessions(state, now)).toBeUndefined(); // absent
+    startSession(state, start('a'));
+    const good = structuredClone(state);
+    expect(setAsideMalformedOpenSessions(state, now)).toBeUndefined();
+    expect(state).toEqual(good);
+
+    const bad = [{ session_id: 'a', session_number: 'one' }];
+    state[OPEN_SESSIONS_KEY] = bad;
+    const problem = setAsideMalformedOpenSessions(state, now);
+    expect(problem).toBeInstanceOf(StateValidationError);
+    expect(problem?.code).toBe('E_INVALID_STATE');
+    expect(problem?.paths).toContain('sessions_in_progress[0].session_number');
+    expect(problem?.message).toMatch(
+      /^invalid sessions in progress, moved aside to sessions_in_progress_corrupt_20260301T100000\.123Z /,
+    );
+    expect(state['sessions_in_progress_corrupt_20260301T100000.123Z']).toBe(bad);
+    expect(state[OPEN_SESSIONS_KEY]).toEqual([]);
+    // Sessions start and end again; numbering goes on from total_sessions.
+    expect(startSession(state, start('b')).session_number).toBe(2);
+    expect(endSession(state, 'b', 'complete', AT).session_id).toBe('b');
+
+    // Evidence is never overwritten: a second bad value in the same millisecond gets its own key.
+    state[OPEN_SESSIONS_KEY] = 'junk';
+    expect(setAsideMalformedOpenSessions(state, now)?.message).toContain(
+      'moved aside to sessions_in_progress_corrupt_20260301T100000.123Z-2 ',
+    );
+    expect(state['sessions_in_progress_corrupt_20260301T100000.123Z']).toBe(bad);
+    expect(state['sessions_in_progress_corrupt_20260301T100000.123Z-2']).toBe('junk');
   });
 });
