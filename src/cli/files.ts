@@ -6,9 +6,9 @@ import {
   type DashboardState,
   type InvariantOptions,
   METRICS_FILE,
+  parseStateFile,
   StorageIOError,
   type ValidationIssue,
-  validateState,
 } from '../index.js';
 
 /**
@@ -16,7 +16,7 @@ import {
  * writes, never recovers (the store's `load()` would repair what it reads).
  *
  * - `missing`: no such file.
- * - `corrupt`: not UTF-8 JSON matching the format; the store would move it aside. Issues have paths.
+ * - `corrupt`: `parseStateFile` (what `load()` uses) rejects it; the store would move it aside.
  * - `valid`: the store would use it; `issues` are broken invariants, which no recovery changes.
  */
 export type FileCheck =
@@ -24,9 +24,7 @@ export type FileCheck =
   | { kind: 'corrupt'; issues: ValidationIssue[] }
   | { kind: 'valid'; state: DashboardState; issues: ValidationIssue[] };
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-const WHOLE_FILE = '(file)';
-
+/** Judges the file exactly as the store does, then checks the invariants of a valid one. */
 export async function checkFile(path: string, options: InvariantOptions = {}): Promise<FileCheck> {
   let data: Buffer;
   try {
@@ -35,27 +33,9 @@ export async function checkFile(path: string, options: InvariantOptions = {}): P
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
     throw new StorageIOError('read', path, error);
   }
-  const corrupt = (message: string): FileCheck => ({
-    kind: 'corrupt',
-    issues: [{ path: WHOLE_FILE, message }],
-  });
-  if (data.length === 0) return corrupt('empty file');
-  let text: string;
-  try {
-    text = utf8.decode(data);
-  } catch {
-    return corrupt('not valid UTF-8');
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    return corrupt(`not valid JSON: ${(error as Error).message}`);
-  }
-  const schemaIssues = validateState(value);
-  if (schemaIssues.length > 0) return { kind: 'corrupt', issues: schemaIssues };
-  const state = value as DashboardState;
-  return { kind: 'valid', state, issues: checkInvariants(state, options) };
+  const parsed = parseStateFile(data);
+  if ('reason' in parsed) return { kind: 'corrupt', issues: parsed.issues };
+  return { kind: 'valid', state: parsed.state, issues: checkInvariants(parsed.state, options) };
 }
 
 export interface ProjectFiles {
