@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { tempDir } from '../helpers/temp-dir.js';
 import { pythonProject, readState, run, snapshot } from './helpers.js';
 
@@ -197,6 +197,24 @@ describe('repair', () => {
     const backup = JSON.parse(readFileSync(join(dir, BACKUP), 'utf8'));
     expect(backup).toEqual(mainBefore);
     expect((await run(['verify', '--dir', dir])).code).toBe(0);
+  });
+
+  it('never moves a corrupt backup over older evidence with the same timestamp', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(new Date('2026-01-02T03:04:05.678Z'));
+      const dir = pythonProject();
+      const older = join(dir, `${BACKUP}.corrupt-20260102T030405.678Z`);
+      writeFileSync(older, 'older evidence');
+      corrupt(dir, BACKUP);
+      const { code, stdout } = await run(['repair', '--dir', dir]);
+      expect(code).toBe(0);
+      expect(stdout).toContain(`- corrupt backup kept as ${older}-2; the main file is the new backup`);
+      expect(readFileSync(older, 'utf8')).toBe('older evidence');
+      expect(readFileSync(`${older}-2`, 'utf8')).toBe('{"version": 1, "events": [');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('removes temp files left by crashed writers', async () => {

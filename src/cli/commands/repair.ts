@@ -1,5 +1,4 @@
-import { rename } from 'node:fs/promises';
-import { type RecoveryReport, StorageIOError, type ValidationIssue } from '../../index.js';
+import { nodeFileSystem, quarantine, type RecoveryReport, type ValidationIssue } from '../../index.js';
 import { type Context, describeRecovery, openStore, projectDir, type StoreFlags } from '../context.js';
 import { EXIT } from '../errors.js';
 import { checkFile, type FileCheck, listProjectFiles } from '../files.js';
@@ -58,10 +57,6 @@ function plan(main: FileCheck, backup: FileCheck, tempFiles: readonly string[]):
   return steps;
 }
 
-function compactTimestamp(now: Date): string {
-  return now.toISOString().replace(/[-:]/g, '');
-}
-
 export async function runRepair(context: Context, flags: RepairFlags): Promise<number> {
   const dir = projectDir(context, flags);
   const before = await listProjectFiles(dir);
@@ -91,12 +86,8 @@ export async function runRepair(context: Context, flags: RepairFlags): Promise<n
     // the evidence is kept and no other writer sees the gap.
     await store.update(async () => {
       if ((await checkFile(before.backupPath)).kind !== 'corrupt') return;
-      const aside = `${before.backupPath}.corrupt-${compactTimestamp(new Date())}`;
-      try {
-        await rename(before.backupPath, aside);
-      } catch (error) {
-        throw new StorageIOError('move corrupt backup aside', before.backupPath, error);
-      }
+      // The store's own naming: a free `.corrupt-<UTC timestamp>[-N]`, never over older evidence.
+      const aside = await quarantine(nodeFileSystem, before.backupPath);
       done.push({
         action: 'replace-corrupt-backup',
         detail: `corrupt backup kept as ${aside}; the main file is the new backup`,
