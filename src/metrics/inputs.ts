@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { InvalidInputError, type ValidationIssue } from '../errors.js';
+import { LINES_ARTIFACT } from '../model/artifacts.js';
 import { formatPath } from '../model/schema.js';
 import {
   EVENT_STATUSES,
@@ -62,8 +63,6 @@ const OBJECT = 'expected an object';
 const COUNT = 'expected a non-negative integer';
 const AMOUNT = 'expected a non-negative number';
 const TEXT = 'expected a string';
-// Up to 9 digits each: enough for any diff, and keeps the lifetime counters safe integers.
-const LINES = /^lines:\+\d{1,9}\/-\d{1,9}$/;
 
 const count = z.int({ error: COUNT }).min(0, { error: COUNT });
 const amount = z.number({ error: AMOUNT }).min(0, { error: AMOUNT });
@@ -99,7 +98,7 @@ const time = z
     // Only for a valid Date or date-time: anything else already has its issue.
     when: (payload) => payload.issues.length === 0,
   });
-const artifact = text.refine((value) => !value.startsWith('lines:') || LINES.test(value), {
+const artifact = text.refine((value) => !value.startsWith('lines:') || LINES_ARTIFACT.test(value), {
   error: 'expected lines:+<added>/-<removed>, e.g. lines:+120/-8',
 });
 const oneOf = (values: readonly string[]) => `expected one of ${values.map((v) => `'${v}'`).join(', ')}`;

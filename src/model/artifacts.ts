@@ -60,14 +60,19 @@ export const CONTRIBUTION_COUNTERS: readonly ContributionCounter[] = Object.free
 /** What one artifact adds to the contribution counters. */
 export type Contribution = Partial<Record<ContributionCounter, number>>;
 
-const LINES = /^lines:\+(\d+)\/-(\d+)$/;
+/**
+ * The one form of a `lines:` artifact: `lines:+A/-R`, up to 9 digits each (enough for any diff,
+ * and the lifetime counters stay safe integers). Input validation rejects any other `lines:`
+ * artifact; `parseArtifact` counts only this form.
+ */
+export const LINES_ARTIFACT = /^lines:\+(\d{1,9})\/-(\d{1,9})$/;
 
 /**
  * What `artifact` adds to the counters: `{}` for an artifact that counts nowhere (unknown prefix,
  * or a `lines:` artifact not of the form `lines:+A/-R`).
  */
 export function parseArtifact(artifact: string): Contribution {
-  const lines = LINES.exec(artifact);
+  const lines = LINES_ARTIFACT.exec(artifact);
   if (lines) return { lines_added: Number(lines[1]), lines_removed: Number(lines[2]) };
   const colon = artifact.indexOf(':');
   if (colon <= 0) return {};

@@ -1,4 +1,5 @@
 import type { ValidationIssue } from '../errors.js';
+import { derivedMetricsOf, RECENT_EVENTS_KEPT } from './record-event.js';
 import { formatPath } from './schema.js';
 import { OPEN_SESSIONS_KEY } from './sessions.js';
 import type { AgentProfile, DashboardState } from './types.js';
@@ -19,9 +20,6 @@ export interface InvariantOptions {
    */
   maxSessions?: number;
 }
-
-/** `recent_events` holds the ids of an agent's last 20 events (design.md §2). */
-export const RECENT_EVENTS_LIMIT = 20;
 
 // Sums of floats (cost, durations) are compared with a relative tolerance: the order of additions
 // differs between writers (Python sums per event, a reader sums per agent).
@@ -145,18 +143,6 @@ function checkSessions(state: DashboardState, report: Report): void {
   }
 }
 
-/** The derived metrics as the Python implementation computes them (0 when undefined). */
-function derivedMetrics(profile: AgentProfile): Record<string, number> {
-  const calls = profile.total_invocations;
-  const successes = profile.successful_invocations;
-  return {
-    success_rate: calls === 0 ? 0 : successes / calls,
-    avg_duration_seconds: calls === 0 ? 0 : profile.total_duration_seconds / calls,
-    avg_tokens_per_call: calls === 0 ? 0 : profile.total_tokens / calls,
-    cost_per_success_usd: successes === 0 ? 0 : profile.total_cost_usd / successes,
-  };
-}
-
 function checkProfile(name: string, profile: AgentProfile, state: DashboardState, report: Report): void {
   const at = (field: string) => ['agents', name, field];
   if (profile.agent_name !== name) {
@@ -171,7 +157,7 @@ function checkProfile(name: string, profile: AgentProfile, state: DashboardState
       `is ${profile.total_invocations}, less than successful_invocations + failed_invocations (${profile.successful_invocations} + ${profile.failed_invocations})`,
     );
   }
-  for (const [field, expected] of Object.entries(derivedMetrics(profile))) {
+  for (const [field, expected] of Object.entries(derivedMetricsOf(profile))) {
     const found = profile[field] as number;
     if (!close(found, expected)) report(at(field), `expected ${expected} from the counters, found ${found}`);
   }
@@ -181,11 +167,8 @@ function checkProfile(name: string, profile: AgentProfile, state: DashboardState
       `is ${profile.best_streak}, less than current_streak (${profile.current_streak})`,
     );
   }
-  if (profile.recent_events.length > RECENT_EVENTS_LIMIT) {
-    report(
-      at('recent_events'),
-      `holds ${profile.recent_events.length} ids, more than ${RECENT_EVENTS_LIMIT}`,
-    );
+  if (profile.recent_events.length > RECENT_EVENTS_KEPT) {
+    report(at('recent_events'), `holds ${profile.recent_events.length} ids, more than ${RECENT_EVENTS_KEPT}`);
   }
   // Counters are lifetime sums: never below what the events still kept add up to.
   const kept = state.events.filter((event) => event.agent_name === name);

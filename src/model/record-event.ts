@@ -2,7 +2,7 @@ import { addContributions } from './artifacts.js';
 import { addToOpenSession, findOpenSession } from './sessions.js';
 import type { AgentEvent, AgentProfile, DashboardState } from './types.js';
 
-/** `recent_events` of a profile holds the ids of the agent's last this-many events. */
+/** `recent_events` of a profile holds the ids of the agent's last this-many events (design.md §2). */
 export const RECENT_EVENTS_KEPT = 20;
 
 /** A profile for an agent seen for the first time: zero counters, level 1 (as the Python side). */
@@ -44,14 +44,25 @@ export function createProfile(agentName: string): AgentProfile {
   };
 }
 
-/** Recomputes the derived metrics from the lifetime counters (0 where the divisor is 0). */
-export function updateDerivedMetrics(profile: AgentProfile): void {
+/** The derived metrics of a profile: ratios of its lifetime counters. */
+export type DerivedMetrics = Pick<
+  AgentProfile,
+  'success_rate' | 'avg_duration_seconds' | 'avg_tokens_per_call' | 'cost_per_success_usd'
+>;
+
+/**
+ * The derived metrics from the lifetime counters, as the Python implementation computes them (0
+ * where the divisor is 0). The one formula: recording sets them, `checkInvariants` checks them.
+ */
+export function derivedMetricsOf(profile: AgentProfile): DerivedMetrics {
   const calls = profile.total_invocations;
   const successes = profile.successful_invocations;
-  profile.success_rate = calls === 0 ? 0 : successes / calls;
-  profile.avg_duration_seconds = calls === 0 ? 0 : profile.total_duration_seconds / calls;
-  profile.avg_tokens_per_call = calls === 0 ? 0 : profile.total_tokens / calls;
-  profile.cost_per_success_usd = successes === 0 ? 0 : profile.total_cost_usd / successes;
+  return {
+    success_rate: calls === 0 ? 0 : successes / calls,
+    avg_duration_seconds: calls === 0 ? 0 : profile.total_duration_seconds / calls,
+    avg_tokens_per_call: calls === 0 ? 0 : profile.total_tokens / calls,
+    cost_per_success_usd: successes === 0 ? 0 : profile.total_cost_usd / successes,
+  };
 }
 
 function isLater(candidate: string, current: string): boolean {
@@ -83,9 +94,9 @@ function profileFor(state: DashboardState, agentName: string): AgentProfile {
  *   duration and the contribution counters of the artifacts (see `ARTIFACT_RULES`);
  * - streaks: a success extends `current_streak` (and `best_streak` when it passes it), any other
  *   status resets it to 0;
- * - `recent_events` keeps the last 20 ids; `last_error` is the message of the latest failed event
- *   (its status when the message is empty) and stays until the next failure; `last_active` is the
- *   latest `ended_at` seen;
+ * - `recent_events` keeps the last `RECENT_EVENTS_KEPT` (20) ids; `last_error` is the message of
+ *   the latest failed event (its status when the message is empty) and stays until the next
+ *   failure; `last_active` is the latest `ended_at` seen;
  * - adds tokens, cost and duration to the root totals, and tokens, cost, agent and ticket to the
  *   event's session when that session is in progress. An event whose session is not in progress
  *   (none given, unknown, already ended, or `sessions_in_progress` unreadable) is still recorded
@@ -112,7 +123,7 @@ export function recordEvent(state: DashboardState, event: AgentEvent): void {
   profile.recent_events = [...profile.recent_events, event.event_id].slice(-RECENT_EVENTS_KEPT);
   if (!succeeded) profile.last_error = event.error_message === '' ? event.status : event.error_message;
   if (isLater(event.ended_at, profile.last_active)) profile.last_active = event.ended_at;
-  updateDerivedMetrics(profile);
+  Object.assign(profile, derivedMetricsOf(profile));
 
   state.total_tokens += event.total_tokens;
   state.total_cost_usd += event.estimated_cost_usd;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../src/errors.js';
 import { buildEvent, type Pricing } from '../../src/metrics/build-event.js';
 import type { EventInput } from '../../src/metrics/inputs.js';
+import { parseArtifact } from '../../src/model/artifacts.js';
 import { DEFAULT_MODEL_PRICES, UNKNOWN_MODEL_PRICE } from '../../src/model/pricing.js';
 import { agentEventSchema } from '../../src/model/schema.js';
 
@@ -140,5 +141,18 @@ describe('buildEvent', () => {
       started_at: '0001-01-01T00:00:00.000Z',
       ended_at: '9999-12-31T23:59:59.999Z',
     });
+  });
+
+  it('accepts a lines: artifact exactly when it counts in the profile (one rule for both)', () => {
+    const lines = ['lines:+120/-8', 'lines:+999999999/-1', 'lines:+1234567890/-0', 'lines:+1/-', 'lines:120'];
+    for (const artifact of lines) {
+      let accepted = true;
+      try {
+        build({ artifacts: [artifact] });
+      } catch {
+        accepted = false;
+      }
+      expect([artifact, accepted]).toEqual([artifact, Object.keys(parseArtifact(artifact)).length > 0]);
+    }
   });
 });

@@ -17,6 +17,10 @@ describe('artifacts', () => {
     ['lines:+120/-8', { lines_added: 120, lines_removed: 8 }],
     ['url:https://x', {}],
     ['lines:lots', {}],
+    // Counted only in the one form input validation accepts (up to 9 digits each).
+    ['lines:+999999999/-0', { lines_added: 999999999, lines_removed: 0 }],
+    ['lines:+1234567890/-0', {}],
+    ['lines:+1/-1234567890', {}],
     [':commit', {}],
     ['commit', {}],
   ])('%s counts as %o', (artifact, expected) => {

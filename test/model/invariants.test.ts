@@ -164,6 +164,38 @@ describe('checkInvariants', () => {
     ]);
   });
 
+  it('checks the derived metrics against the counters (numbers worked out by hand)', () => {
+    const state = twoEvents();
+    const coding = state.agents.coding as AgentProfile;
+    // 4 calls, 3 successes, 10 s, 2000 tokens, $0.9 in all.
+    Object.assign(coding, {
+      total_invocations: 4,
+      successful_invocations: 3,
+      failed_invocations: 1,
+      total_duration_seconds: 10,
+      total_tokens: 2000,
+      total_cost_usd: 0.9,
+    });
+    state.total_tokens = 2000 + (state.agents.github as AgentProfile).total_tokens;
+    state.total_cost_usd = 0.9 + (state.agents.github as AgentProfile).total_cost_usd;
+    state.total_duration_seconds = 10 + (state.agents.github as AgentProfile).total_duration_seconds;
+    Object.assign(coding, {
+      success_rate: 0.75,
+      avg_duration_seconds: 2.5,
+      avg_tokens_per_call: 500,
+      cost_per_success_usd: 0.3,
+    });
+    expect(checkInvariants(state)).toEqual([]);
+    Object.assign(coding, { success_rate: 3 / 3, avg_tokens_per_call: 2000 / 3 });
+    expect(checkInvariants(state)).toEqual([
+      { path: 'agents.coding.success_rate', message: 'expected 0.75 from the counters, found 1' },
+      {
+        path: 'agents.coding.avg_tokens_per_call',
+        message: `expected 500 from the counters, found ${2000 / 3}`,
+      },
+    ]);
+  });
+
   it('reports profile counters that disagree with each other, under the agent path', () => {
     const state = twoEvents();
     const coding = state.agents.coding as DashboardState['agents'][string];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createProfile, recordEvent, updateDerivedMetrics } from '../../src/model/record-event.js';
+import { createProfile, derivedMetricsOf, recordEvent } from '../../src/model/record-event.js';
 import { openSessionsOf, startSession } from '../../src/model/sessions.js';
 import { createEmptyState } from '../../src/model/state.js';
 import { makeEvent, makeProfile } from '../helpers/builders.js';
@@ -75,14 +75,26 @@ describe('recordEvent', () => {
     expect(createProfile('x')).toMatchObject({ total_invocations: 0, xp: 0, level: 1, last_active: '' });
   });
 
-  it('derives 0, not NaN, from zero counters', () => {
-    const profile = makeProfile({ total_invocations: 0, successful_invocations: 0, success_rate: 0.5 });
-    updateDerivedMetrics(profile);
-    expect(profile).toMatchObject({
-      success_rate: 0,
-      avg_duration_seconds: 0,
-      avg_tokens_per_call: 0,
-      cost_per_success_usd: 0,
+  it('derives the ratios from the counters, and 0, not NaN, from zero counters', () => {
+    const counters = {
+      total_invocations: 4,
+      successful_invocations: 3,
+      total_duration_seconds: 10,
+      total_tokens: 100,
+      total_cost_usd: 0.6,
+    };
+    expect(derivedMetricsOf(makeProfile(counters))).toEqual({
+      success_rate: 0.75,
+      avg_duration_seconds: 2.5,
+      avg_tokens_per_call: 25,
+      cost_per_success_usd: 0.19999999999999998, // 0.6 / 3 in binary floating point
     });
+    expect(
+      derivedMetricsOf(makeProfile({ ...counters, total_invocations: 0, successful_invocations: 0 })),
+    ).toEqual({ success_rate: 0, avg_duration_seconds: 0, avg_tokens_per_call: 0, cost_per_success_usd: 0 });
+    // Pure: the profile is left as it was.
+    const profile = makeProfile({ total_invocations: 0, successful_invocations: 0, success_rate: 0.5 });
+    derivedMetricsOf(profile);
+    expect(profile.success_rate).toBe(0.5);
   });
 });
