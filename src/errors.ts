@@ -9,7 +9,8 @@ export type MetricsErrorCode =
   | 'E_INVALID_OPTIONS'
   | 'E_IO'
   | 'E_NOT_FOUND'
-  | 'E_CONFLICT';
+  | 'E_CONFLICT'
+  | 'E_INTERNAL';
 
 export class MetricsError extends Error {
   readonly code: MetricsErrorCode;

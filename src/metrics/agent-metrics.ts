@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { MetricsError } from '../errors.js';
+import { errnoCode, MetricsError } from '../errors.js';
 import { recordEvent } from '../model/record-event.js';
 import {
   endSession,
@@ -39,14 +39,27 @@ import { AgentTracker } from './tracker.js';
 /** What `trackAgent` needs before the work starts; tokens, artifacts and status come from the tracker. */
 export type TrackContext = Pick<EventInput, 'agentName' | 'sessionId' | 'ticketKey' | 'model' | 'artifacts'>;
 
-function asMetricsError(error: unknown): MetricsError {
-  if (error instanceof MetricsError) return error;
-  const reason = error instanceof Error ? error.message : String(error);
-  return new MetricsError('E_IO', `recording failed: ${reason}`, { cause: error });
-}
-
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+// An errno code (`ENOSPC`, `ECONNRESET`, `EAI_AGAIN`), not one of Node's `ERR_…` codes of misuse.
+const ERRNO_CODE = /^E(?!RR_)[A-Z0-9_]+$/;
+
+/**
+ * Every failure reaches `onError` as a `MetricsError`. One that is not coded yet (from a custom
+ * backend, or a bug) is wrapped, the original as `cause`: as E_IO only when it is an errno-style
+ * error; anything else (a TypeError, …) is E_INTERNAL, so that a bug is not reported as I/O.
+ */
+function asMetricsError(error: unknown): MetricsError {
+  if (error instanceof MetricsError) return error;
+  const reason = messageOf(error);
+  if (ERRNO_CODE.test(errnoCode(error) ?? '')) {
+    return new MetricsError('E_IO', `recording failed: ${reason}`, { cause: error });
+  }
+  return new MetricsError('E_INTERNAL', `recording failed on an unexpected error: ${reason}`, {
+    cause: error,
+  });
 }
 
 /**

@@ -17,9 +17,11 @@ export interface AgentMetricsSettings {
   strict?: boolean;
   /**
    * Receives every recording failure when `strict` is false (a `MetricsError`: branch on its
-   * `code`), and, whatever `strict` says, a repair a successful call made on the way: a malformed
-   * `sessions_in_progress` moved aside (E_INVALID_STATE, see `startSession`). An exception thrown by the callback itself, or the rejection of the promise an
-   * `async` callback returns, is ignored: it must not crash the host.
+   * `code`; an error that had no code arrives as E_IO when it is errno-style, else as E_INTERNAL,
+   * the original as `cause`), and, whatever `strict` says, a repair a successful call made on the way: a malformed
+   * `sessions_in_progress` moved aside (E_INVALID_STATE, see `startSession`). An exception thrown
+   * by the callback itself, or the rejection of the promise an `async` callback returns, is
+   * ignored: it must not crash the host.
    * @default emits a Node process warning (`AgentMetricsWarning`) with the error's message and code
    */
   onError?: (error: MetricsError) => void;

@@ -111,24 +111,32 @@ describe('failure tolerance', () => {
     expect((await metrics.getOpenSessions()).map((s) => s.session_type)).toEqual(['initializer']);
   });
 
-  it('wraps a non-coded failure of a custom backend as E_IO, keeping the cause', async () => {
-    const cause = new TypeError('connection reset');
-    const backend: MetricsBackend = {
-      projectName: 'demo',
-      load: async () => createEmptyState('demo'),
-      update: () => Promise.reject(cause),
-    };
+  it('wraps an uncoded failure: E_IO for an errno-style error, E_INTERNAL for anything else', async () => {
     const errors: MetricsError[] = [];
-    const metrics = new AgentMetrics({ store: backend, onError: (e) => errors.push(e) });
-    expect(await metrics.recordEvent(EVENT)).toBeUndefined();
-    expect(errors[0]).toBeInstanceOf(MetricsError);
-    expect(errors[0]).toMatchObject({ code: 'E_IO', message: 'recording failed: connection reset', cause });
-    const failing = new AgentMetrics({
-      store: { ...backend, update: () => Promise.reject('plain string') },
-      onError: (e) => errors.push(e),
-    });
-    await failing.recordEvent(EVENT);
-    expect(errors[1]?.message).toBe('recording failed: plain string');
+    const failingWith = (cause: unknown) =>
+      new AgentMetrics({
+        store: {
+          projectName: 'demo',
+          load: async () => createEmptyState('demo'),
+          update: () => Promise.reject(cause),
+        },
+        onError: (e) => errors.push(e),
+      }).recordEvent(EVENT);
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET', errno: -104 });
+    const dns = Object.assign(new Error('getaddrinfo EAI_AGAIN db'), { code: 'EAI_AGAIN' });
+    const bug = new TypeError("Cannot read properties of undefined (reading 'agents')");
+    const misuse = Object.assign(new TypeError('bad argument'), { code: 'ERR_INVALID_ARG_TYPE' });
+    for (const cause of [reset, dns, bug, misuse, 'plain string']) {
+      expect(await failingWith(cause)).toBeUndefined();
+    }
+    expect(errors.every((error) => error instanceof MetricsError)).toBe(true);
+    expect(errors.map((e) => [e.code, e.message, e.cause])).toEqual([
+      ['E_IO', 'recording failed: read ECONNRESET', reset],
+      ['E_IO', 'recording failed: getaddrinfo EAI_AGAIN db', dns],
+      ['E_INTERNAL', `recording failed on an unexpected error: ${bug.message}`, bug],
+      ['E_INTERNAL', 'recording failed on an unexpected error: bad argument', misuse],
+      ['E_INTERNAL', 'recording failed on an unexpected error: plain string', 'plain string'],
+    ]);
   });
 
   it('an onError callback that throws does not crash the caller', async () => {
