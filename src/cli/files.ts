@@ -2,9 +2,10 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   BACKUP_FILE,
+  type Caps,
+  capsFor,
   checkInvariants,
   type DashboardState,
-  type InvariantOptions,
   METRICS_FILE,
   parseStateFile,
   StorageIOError,
@@ -24,8 +25,12 @@ export type FileCheck =
   | { kind: 'corrupt'; issues: ValidationIssue[] }
   | { kind: 'valid'; state: DashboardState; issues: ValidationIssue[] };
 
-/** Judges the file exactly as the store does, then checks the invariants of a valid one. */
-export async function checkFile(path: string, options: InvariantOptions = {}): Promise<FileCheck> {
+/**
+ * Judges the file exactly as the store does, then checks the invariants of a valid one against
+ * the caps a store without caps would apply to it (`capsFor`: the file's `retention`, else the
+ * defaults), unless `explicit` caps are given.
+ */
+export async function checkFile(path: string, explicit: Partial<Caps> = {}): Promise<FileCheck> {
   let data: Buffer;
   try {
     data = await readFile(path);
@@ -35,7 +40,9 @@ export async function checkFile(path: string, options: InvariantOptions = {}): P
   }
   const parsed = parseStateFile(data);
   if ('reason' in parsed) return { kind: 'corrupt', issues: parsed.issues };
-  return { kind: 'valid', state: parsed.state, issues: checkInvariants(parsed.state, options) };
+  const { state } = parsed;
+  // Always explicit: checkInvariants has its own defaults, which know nothing of `retention`.
+  return { kind: 'valid', state, issues: checkInvariants(state, capsFor(state, explicit)) };
 }
 
 export interface ProjectFiles {

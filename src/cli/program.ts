@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
-import { EVENT_STATUSES, SESSION_STATUSES, SESSION_TYPES } from '../index.js';
+import { DEFAULT_CAPS, EVENT_STATUSES, SESSION_STATUSES, SESSION_TYPES } from '../index.js';
 import type { Context } from './context.js';
 import { collect, fileMode, nonNegativeInteger, nonNegativeNumber, positiveInteger } from './parse.js';
 
@@ -147,8 +147,16 @@ function inspectCommands(program: Command, context: Context, run: Run): void {
       .description(
         'check the main file and its backup against the format and its invariants (exit 1 on problems)',
       )
-      .option('--max-events <n>', 'events cap of the project', positiveInteger, 500)
-      .option('--max-sessions <n>', 'sessions cap of the project', positiveInteger, 50)
+      .option(
+        '--max-events <n>',
+        `events cap to check (default: the project's recorded retention, else ${DEFAULT_CAPS.maxEvents})`,
+        positiveInteger,
+      )
+      .option(
+        '--max-sessions <n>',
+        `sessions cap to check (default: the project's recorded retention, else ${DEFAULT_CAPS.maxSessions})`,
+        positiveInteger,
+      )
       .option('--json', 'print the findings as JSON')
       .addHelpText('after', examples('agent-metrics verify || agent-metrics repair --dry-run')),
   ).action((options) => run(async () => (await import('./commands/verify.js')).runVerify(context, options)));

@@ -4,8 +4,9 @@ import { EXIT } from '../errors.js';
 import { checkFile, type FileCheck, listProjectFiles } from '../files.js';
 
 export interface VerifyFlags extends StoreFlags {
-  maxEvents: number;
-  maxSessions: number;
+  /** Caps to check against; by default each file's own (`retention`, else the defaults). */
+  maxEvents?: number;
+  maxSessions?: number;
   json?: boolean;
 }
 
@@ -26,9 +27,9 @@ function report(file: FileReport['file'], path: string, check: FileCheck): FileR
  */
 export async function runVerify(context: Context, flags: VerifyFlags): Promise<number> {
   const files = await listProjectFiles(projectDir(context, flags));
-  const options = { maxEvents: flags.maxEvents, maxSessions: flags.maxSessions };
-  const main = report('main', files.mainPath, await checkFile(files.mainPath, options));
-  const backup = report('backup', files.backupPath, await checkFile(files.backupPath, options));
+  const caps = { maxEvents: flags.maxEvents, maxSessions: flags.maxSessions };
+  const main = report('main', files.mainPath, await checkFile(files.mainPath, caps));
+  const backup = report('backup', files.backupPath, await checkFile(files.backupPath, caps));
   if (main.status === 'missing') main.issues.push({ path: '(file)', message: 'missing' });
   const ok = main.issues.length === 0 && backup.issues.length === 0;
 
