@@ -192,7 +192,11 @@ async function systematicKills(
   return methods;
 }
 
-/** Two workers race for the lock on one project; each is SIGKILLed 0–200 ms after it is ready. */
+/**
+ * Two workers race for the lock on one project. In even rounds each is SIGKILLed by the parent
+ * 0–200 ms after it is ready (wherever it is, even inside a system call); in odd rounds each kills
+ * itself right before a random one of its first 120 file-system calls (a few updates in).
+ */
 async function randomKills(
   rounds: number,
   root: string,
@@ -204,7 +208,11 @@ async function randomKills(
   mkdirSync(project.dir, { recursive: true });
   for (let round = 0; round < rounds; round++) {
     const results = await Promise.all(
-      [0, 1].map(() => runWorker({ dir: project.dir, maxEvents: MAX_EVENTS }, between(random, 0, 200))),
+      [0, 1].map(() =>
+        round % 2 === 0
+          ? runWorker({ dir: project.dir, maxEvents: MAX_EVENTS }, between(random, 0, 200))
+          : runWorker({ dir: project.dir, maxEvents: MAX_EVENTS, killAtAnyCall: between(random, 1, 120) }),
+      ),
     );
     figures.runs += results.length;
     figures.kills += results.filter((result) => result.signal === 'SIGKILL').length;

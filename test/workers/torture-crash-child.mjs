@@ -10,23 +10,26 @@ import { MetricsStore } from '../../dist/index.js';
 import { nodeFileSystem } from '../../dist/store/file-system.js';
 
 const config = JSON.parse(process.argv[2]);
-const { dir, warmup = 0, killAtCall = -1, killWhen = 'before', updates = Number.POSITIVE_INFINITY } = config;
+const { dir, warmup = 0, killWhen = 'before', updates = Number.POSITIVE_INFINITY, killAtAnyCall } = config;
+// killAtAnyCall: count every call from the start, across updates, and die at that one.
+const killAtCall = killAtAnyCall ?? config.killAtCall ?? -1;
 
 const say = (line) => writeSync(1, `${line}\n`);
 const die = () => process.kill(process.pid, 'SIGKILL');
 
-let armed = false;
+let armed = killAtAnyCall !== undefined;
 const methods = [];
 const fileSystem = {};
 for (const [name, call] of Object.entries(nodeFileSystem)) {
   fileSystem[name] = async (...args) => {
-    const index = armed ? methods.push(name) : -1;
-    if (index === killAtCall && killWhen === 'before') die();
+    // Calls made while not armed are never a kill point (killAtCall is ≥ 1 when set).
+    const index = armed ? methods.push(name) : 0;
+    if (index > 0 && index === killAtCall && killWhen === 'before') die();
     try {
       return await call.apply(nodeFileSystem, args);
     } finally {
       // After the call settled, whether it succeeded or not (ENOENT is part of the protocol).
-      if (index === killAtCall && killWhen === 'after') die();
+      if (index > 0 && index === killAtCall && killWhen === 'after') die();
     }
   };
 }
@@ -66,10 +69,10 @@ function step(state) {
 
 say('ready');
 for (let i = 0; i < updates; i++) {
-  armed = i === warmup && killAtCall >= 0;
+  if (killAtAnyCall === undefined) armed = i === warmup && killAtCall >= 0;
   const saved = await store.update(step);
   say(`ack ${saved.total_sessions}`);
-  if (armed) {
+  if (armed && killAtAnyCall === undefined) {
     armed = false;
     say(`calls ${methods.length} ${methods.join(',')}`);
   }
