@@ -8,7 +8,7 @@ export interface StoreFlags {
   dir: string;
   project?: string;
   lockTimeout: number;
-  /** Not a flag: `demo` writes throwaway data and skips the fsyncs. @default 'fsync' */
+  /** Not a flag: `demo` writes throwaway data to a fresh folder and skips the fsyncs. @default the store's */
   durability?: Durability;
 }
 
@@ -51,7 +51,7 @@ export function openStore(
     projectName: flags.project ?? (basename(dir) || 'project'),
     dir,
     lockTimeoutMs: flags.lockTimeout,
-    durability: flags.durability ?? 'fsync',
+    durability: flags.durability,
     onRecover,
   });
 }

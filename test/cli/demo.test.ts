@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { demoHistory } from '../../src/cli/commands/demo-history.js';
-import { checkInvariants, validateState } from '../../src/index.js';
+import { checkInvariants, nodeFileSystem, validateState } from '../../src/index.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { readState, run, snapshot } from './helpers.js';
 
@@ -73,5 +73,27 @@ describe('demo', () => {
     const state = readState(dir);
     expect(state.agents.mine?.total_invocations).toBe(1);
     expect(state.agents.coding?.total_invocations).toBeGreaterThan(0);
+  });
+
+  it('skips fsync only in a fresh folder: with --force, every write to an existing project is durable', async () => {
+    const fsync = vi.spyOn(nodeFileSystem, 'fsync');
+    try {
+      expect((await run(['demo', '--dir', tempDir()])).code).toBe(0);
+      expect(fsync).not.toHaveBeenCalled();
+
+      const dir = tempDir();
+      await run(['record', '--dir', dir, '--agent', 'mine']);
+      fsync.mockClear();
+      expect((await run(['demo', '--dir', dir, '--force'])).code).toBe(0);
+      const history = demoHistory(42);
+      const writes = history.reduce(
+        (sum, session) => sum + 1 + session.events.length + (session.end ? 1 : 0),
+        0,
+      );
+      // Each durable write fsyncs at least the new file and the folder.
+      expect(fsync.mock.calls.length).toBeGreaterThanOrEqual(2 * writes);
+    } finally {
+      fsync.mockRestore();
+    }
   });
 });

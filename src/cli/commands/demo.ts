@@ -11,16 +11,18 @@ export interface DemoFlags extends StoreFlags {
 export async function runDemo(context: Context, flags: DemoFlags): Promise<number> {
   const files = await listProjectFiles(projectDir(context, flags));
   const existing = [(await checkFile(files.mainPath)).kind, (await checkFile(files.backupPath)).kind];
-  if (!flags.force && existing.some((kind) => kind !== 'missing')) {
+  const heldProject = existing.some((kind) => kind !== 'missing');
+  if (!flags.force && heldProject) {
     throw new UsageError(
       `--dir: ${files.dir} already holds a project; pick a fresh folder, or add --force to add the demo history to it`,
     );
   }
-  // Throwaway sample data: atomic writes without fsync make the demo take a fraction of a second.
+  // A fresh folder gets throwaway sample data: atomic writes without fsync make the demo take a
+  // fraction of a second. A real project (--force) keeps the store's default durability.
   const metrics = openMetrics(context, {
     ...flags,
     project: flags.project ?? 'demo-project',
-    durability: 'none',
+    ...(heldProject ? {} : { durability: 'none' as const }),
   });
   const history = demoHistory(flags.seed);
   let events = 0;
