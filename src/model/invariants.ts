@@ -2,6 +2,7 @@ import type { ValidationIssue } from '../errors.js';
 import { derivedMetricsOf, RECENT_EVENTS_KEPT } from './record-event.js';
 import { formatPath } from './schema.js';
 import { OPEN_SESSIONS_KEY } from './sessions.js';
+import { capsFor } from './state.js';
 import type { AgentProfile, DashboardState } from './types.js';
 
 /**
@@ -11,12 +12,12 @@ import type { AgentProfile, DashboardState } from './types.js';
 export interface InvariantOptions {
   /**
    * Events the project keeps (the store's `maxEvents`); more is a problem.
-   * @default 500
+   * @default the state's `retention`, else 500 (see `capsFor`)
    */
   maxEvents?: number;
   /**
    * Finished sessions the project keeps (the store's `maxSessions`); more is a problem.
-   * @default 50
+   * @default the state's `retention`, else 50 (see `capsFor`)
    */
   maxSessions?: number;
 }
@@ -213,7 +214,7 @@ function checkTotals(state: DashboardState, report: Report): void {
  * was expected. Empty when consistent. Call on a state that passed `validateState`.
  */
 export function checkInvariants(state: DashboardState, options: InvariantOptions = {}): ValidationIssue[] {
-  const resolved = { maxEvents: options.maxEvents ?? 500, maxSessions: options.maxSessions ?? 50 };
+  const resolved = capsFor(state, options);
   const issues: ValidationIssue[] = [];
   const report: Report = (path, message) => issues.push({ path: formatPath(path), message });
   checkCaps(state, resolved, report);

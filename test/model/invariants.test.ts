@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { checkInvariants } from '../../src/model/invariants.js';
 import { createEmptyState } from '../../src/model/state.js';
 import type { AgentEvent, AgentProfile, DashboardState } from '../../src/model/types.js';
-import { makeEvent, makeProfile, makeSession } from '../helpers/builders.js';
+import { makeEvent, makeProfile, makeSession, makeState } from '../helpers/builders.js';
 
 const fixture = (name: string): DashboardState =>
   JSON.parse(readFileSync(new URL(`../fixtures/python-written/${name}`, import.meta.url), 'utf8'));
@@ -238,5 +238,19 @@ describe('checkInvariants', () => {
     (state.agents['my agent'] as DashboardState['agents'][string]).best_streak = 0;
     (state.agents['my agent'] as DashboardState['agents'][string]).current_streak = 1;
     expect(paths(state)).toEqual(['agents["my agent"].best_streak']);
+  });
+});
+
+describe('checkInvariants caps', () => {
+  it("uses the caps the state's retention records when none are given", () => {
+    const state = makeState(600, 0);
+    state.events = state.events.map((event, i) => ({ ...event, event_id: `e${i}` }));
+    const capPaths = (s: typeof state) =>
+      checkInvariants(s)
+        .map((issue) => issue.path)
+        .filter((path) => path === 'events');
+    expect(capPaths(state)).toEqual(['events']); // default cap 500
+    state.retention = { max_events: 800, max_sessions: 50 };
+    expect(capPaths(state)).toEqual([]);
   });
 });
