@@ -1,3 +1,4 @@
+import { CommanderError } from 'commander';
 import { MetricsError, type MetricsErrorCode } from '../index.js';
 
 /** Exit codes of the `agent-metrics` command; documented in `--help`. */
@@ -23,8 +24,13 @@ const USAGE_CODES: ReadonlySet<MetricsErrorCode> = new Set([
   'E_CONFLICT',
 ]);
 
-/** Branches on the error's `code`, never on its message. Anything unknown is a runtime failure. */
+/**
+ * The one mapping from errors to exit codes. Branches on the error's `code`, never on its message.
+ * Anything unknown is a runtime failure.
+ */
 export function exitCodeFor(error: unknown): number {
+  // Commander's own: `--help` and `--version` end with exit code 0, anything else is a usage error.
+  if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
   if (error instanceof UsageError) return EXIT.usage;
   if (error instanceof MetricsError && USAGE_CODES.has(error.code)) return EXIT.usage;
   return EXIT.storage;

@@ -21,8 +21,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     return exitCode;
   } catch (error) {
     // Commander has already written its message (or the help / version) through io.
-    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    io.stderr.write(`${describeError(error)}\n`);
+    if (!(error instanceof CommanderError)) io.stderr.write(`${describeError(error)}\n`);
     return exitCodeFor(error);
   }
 }

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
-import { DEFAULT_CAPS, EVENT_STATUSES, SESSION_STATUSES, SESSION_TYPES } from '../index.js';
+import { DEFAULT_CAPS, EVENT_STATUSES, METRICS_FILE, SESSION_STATUSES, SESSION_TYPES } from '../index.js';
 import type { Context } from './context.js';
 import { collect, fileMode, nonNegativeInteger, nonNegativeNumber, positiveInteger } from './parse.js';
 
@@ -38,7 +38,7 @@ function examples(...lines: string[]): string {
 
 function addStoreOptions(command: Command): Command {
   return command
-    .option('--dir <folder>', 'project folder that holds .agent_metrics.json', '.')
+    .option('--dir <folder>', `project folder that holds ${METRICS_FILE}`, '.')
     .option('--project <name>', 'project name written when the store is created (default: the folder name)')
     .option('--lock-timeout <ms>', 'how long a write waits for the lock', nonNegativeInteger, 10_000);
 }

@@ -1,4 +1,11 @@
-import { nodeFileSystem, quarantine, type RecoveryReport, type ValidationIssue } from '../../index.js';
+import {
+  BACKUP_FILE,
+  METRICS_FILE,
+  nodeFileSystem,
+  quarantine,
+  type RecoveryReport,
+  type ValidationIssue,
+} from '../../index.js';
 import { type Context, describeRecovery, openStore, projectDir, type StoreFlags } from '../context.js';
 import { EXIT } from '../errors.js';
 import { checkFile, type FileCheck, listProjectFiles } from '../files.js';
@@ -32,12 +39,12 @@ function plan(main: FileCheck, backup: FileCheck, tempFiles: readonly string[]):
     if (backup.kind === 'corrupt') {
       steps.push({
         action: 'replace-corrupt-backup',
-        detail: `${describeFile(backup, 'backup')}: keep it as .agent_metrics.json.bak.corrupt-<time> and make the current main file the backup`,
+        detail: `${describeFile(backup, 'backup')}: keep it as ${BACKUP_FILE}.corrupt-<time> and make the current main file the backup`,
       });
     }
   } else if (backup.kind === 'valid') {
     const keep =
-      main.kind === 'corrupt' ? ', keeping the corrupt file as .agent_metrics.json.corrupt-<time>' : '';
+      main.kind === 'corrupt' ? `, keeping the corrupt file as ${METRICS_FILE}.corrupt-<time>` : '';
     steps.push({
       action: 'restore-from-backup',
       detail: `${describeFile(main, 'main file')}: restore it from the backup (${backup.state.events.length} events, ${backup.state.sessions.length} sessions)${keep}`,
