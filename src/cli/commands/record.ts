@@ -28,58 +28,38 @@ export interface RecordFlags extends StoreFlags {
   json?: boolean | string;
 }
 
-/** Each event field and the flag that sets it, so errors name what the user typed. */
-const FLAG_OF: Record<string, string> = {
-  agentName: '--agent',
-  status: '--status',
-  inputTokens: '--input-tokens',
-  outputTokens: '--output-tokens',
-  model: '--model',
-  ticketKey: '--ticket',
-  sessionId: '--session',
-  durationSeconds: '--duration',
-  startedAt: '--started-at',
-  endedAt: '--ended-at',
-  costUsd: '--cost',
-  artifacts: '--artifact',
-  errorMessage: '--error',
-};
-const EVENT_FLAGS = [
-  'agent',
-  'status',
-  'inputTokens',
-  'outputTokens',
-  'model',
-  'ticket',
-  'session',
-  'duration',
-  'startedAt',
-  'endedAt',
-  'cost',
-  'artifact',
-  'error',
-] as const;
+/** Each event field and the option that sets it: one table for the input and for messages. */
+const OPTION_OF = {
+  agentName: 'agent',
+  status: 'status',
+  inputTokens: 'inputTokens',
+  outputTokens: 'outputTokens',
+  model: 'model',
+  ticketKey: 'ticket',
+  sessionId: 'session',
+  durationSeconds: 'duration',
+  startedAt: 'startedAt',
+  endedAt: 'endedAt',
+  costUsd: 'cost',
+  artifacts: 'artifact',
+  errorMessage: 'error',
+} as const satisfies Record<string, keyof RecordFlags>;
+
+type EventField = keyof typeof OPTION_OF;
+
+/** `inputTokens` → `--input-tokens`, as the user typed it. */
+function flagOf(option: string): string {
+  return `--${option.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+}
 
 function inputFromFlags(flags: RecordFlags): EventInput {
   if (flags.agent === undefined) {
     throw new UsageError("--agent <name> is required (or pipe events into 'agent-metrics record --json -')");
   }
-  const input: Record<string, unknown> = {
-    agentName: flags.agent,
-    status: flags.status ?? 'success',
-    inputTokens: flags.inputTokens,
-    outputTokens: flags.outputTokens,
-    model: flags.model,
-    ticketKey: flags.ticket,
-    sessionId: flags.session,
-    durationSeconds: flags.duration,
-    startedAt: flags.startedAt,
-    endedAt: flags.endedAt,
-    costUsd: flags.cost,
-    artifacts: flags.artifact,
-    errorMessage: flags.error,
-  };
-  for (const key of Object.keys(input)) if (input[key] === undefined) delete input[key];
+  const input: Record<string, unknown> = { status: 'success' };
+  for (const [field, option] of Object.entries(OPTION_OF)) {
+    if (flags[option] !== undefined) input[field] = flags[option];
+  }
   return input as unknown as EventInput;
 }
 
@@ -88,7 +68,8 @@ function withFlagNames(error: InvalidInputError): InvalidInputError {
   return new InvalidInputError(
     error.issues.map((issue) => {
       const field = /^[A-Za-z]+/.exec(issue.path)?.[0] ?? '';
-      return { path: FLAG_OF[field] ?? issue.path, message: issue.message };
+      const option = Object.hasOwn(OPTION_OF, field) ? OPTION_OF[field as EventField] : undefined;
+      return { path: option === undefined ? issue.path : flagOf(option), message: issue.message };
     }),
   );
 }
@@ -158,10 +139,9 @@ async function validateAll(inputs: readonly unknown[]): Promise<void> {
 }
 
 async function recordFromStdin(context: Context, flags: RecordFlags): Promise<number> {
-  const given = EVENT_FLAGS.filter((flag) => flags[flag] !== undefined);
-  if (given.length > 0) {
-    const flag = `--${given[0]?.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
-    throw new UsageError(`${flag} cannot be combined with --json -: the events come from stdin`);
+  const given = Object.values(OPTION_OF).find((option) => flags[option] !== undefined);
+  if (given !== undefined) {
+    throw new UsageError(`${flagOf(given)} cannot be combined with --json -: the events come from stdin`);
   }
   const inputs = parseEventsText(await readAll(context.io.stdin));
   await validateAll(inputs);
