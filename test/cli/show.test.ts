@@ -112,4 +112,21 @@ describe('show', () => {
     );
     expect(JSON.parse(stdout).total_sessions).toBe(5);
   });
+
+  it('shows the rest of the dashboard when the sessions in progress are malformed, and says why', async () => {
+    const dir = pythonProject();
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(
+      `${dir}/.agent_metrics.json`,
+      JSON.stringify({ ...readState(dir), sessions_in_progress: [1] }),
+    );
+    const { code, stdout, stderr } = await run(['show', '--dir', dir]);
+    expect(code).toBe(0);
+    expect(stdout).toContain('Project demo-orchestrator');
+    expect(stdout).not.toContain('Sessions in progress');
+    expect(stdout).toContain('Recent events');
+    expect(stderr).toMatch(
+      /^warning: sessions in progress not shown: invalid sessions in progress: sessions_in_progress\[0\]: .*sets them aside\)\n$/,
+    );
+  });
 });

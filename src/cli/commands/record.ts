@@ -4,12 +4,12 @@ import {
   createEmptyState,
   type EventInput,
   InvalidInputError,
-  type MetricsBackend,
   type ValidationIssue,
 } from '../../index.js';
 import { type Context, openMetrics, type StoreFlags } from '../context.js';
 import { EXIT, UsageError } from '../errors.js';
 import { readAll } from '../io.js';
+import { memoryBackend } from '../memory-backend.js';
 
 export interface RecordFlags extends StoreFlags {
   agent?: string;
@@ -108,21 +108,9 @@ function assertObject(value: unknown, where: string): unknown {
   return value;
 }
 
-/** A backend that keeps the state in memory: events are tried here first, so none is written unless all are valid. */
-function scratchBackend(): MetricsBackend {
-  const state = createEmptyState('validation');
-  return {
-    projectName: 'validation',
-    load: async () => state,
-    update: async (mutate) => {
-      await mutate(state);
-      return state;
-    },
-  };
-}
-
 async function validateAll(inputs: readonly unknown[]): Promise<void> {
-  const scratch = new AgentMetrics({ store: scratchBackend(), strict: true });
+  // Tried on a scratch state first, so none is written unless all are valid.
+  const scratch = new AgentMetrics({ store: memoryBackend(createEmptyState('validation')), strict: true });
   const issues: ValidationIssue[] = [];
   for (const [index, input] of inputs.entries()) {
     try {

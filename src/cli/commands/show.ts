@@ -1,15 +1,17 @@
 import {
   type AgentEvent,
+  AgentMetrics,
   type AgentProfile,
   CONTRIBUTION_COUNTERS,
   type DashboardState,
-  OPEN_SESSIONS_KEY,
+  MetricsError,
   type OpenSession,
   type SessionSummary,
 } from '../../index.js';
 import { type Context, openStore, type StoreFlags } from '../context.js';
 import { EXIT, UsageError } from '../errors.js';
 import { formatCount, formatDuration, formatPercent, formatTime, formatUsd } from '../format/units.js';
+import { memoryBackend } from '../memory-backend.js';
 import type { Output } from '../output.js';
 
 export interface ShowFlags extends StoreFlags {
@@ -18,9 +20,20 @@ export interface ShowFlags extends StoreFlags {
   json?: boolean;
 }
 
-function sessionsInProgress(state: DashboardState): OpenSession[] {
-  const value = state[OPEN_SESSIONS_KEY];
-  return Array.isArray(value) ? (value as OpenSession[]) : [];
+/**
+ * The sessions in progress of the loaded snapshot, read (and checked) by the domain API. A
+ * malformed list is not a reason to hide the whole dashboard: say so, and show the rest.
+ */
+async function sessionsInProgress(out: Output, state: DashboardState): Promise<OpenSession[]> {
+  try {
+    return await new AgentMetrics({ store: memoryBackend(state), strict: true }).getOpenSessions();
+  } catch (error) {
+    if (!(error instanceof MetricsError && error.code === 'E_INVALID_STATE')) throw error;
+    out.warn(
+      `sessions in progress not shown: ${error.message} (the next 'session start' or 'session end' sets them aside)`,
+    );
+    return [];
+  }
 }
 
 function statusCell(out: Output, status: string): string {
@@ -65,7 +78,7 @@ function sessionsTable(out: Output, sessions: readonly (SessionSummary | OpenSes
   });
 }
 
-function showProject(out: Output, state: DashboardState, limit: number): void {
+function showProject(out: Output, state: DashboardState, running: OpenSession[], limit: number): void {
   const { bold, dim } = out.colors;
   out.heading(`Project ${state.project_name}`);
   out.line(
@@ -96,7 +109,6 @@ function showProject(out: Output, state: DashboardState, limit: number): void {
       ]),
     });
   }
-  const running = sessionsInProgress(state);
   if (running.length > 0) {
     out.line();
     out.heading('Sessions in progress');
@@ -151,7 +163,7 @@ export async function runShow(context: Context, flags: ShowFlags): Promise<numbe
   const { out } = context;
   if (flags.agent === undefined) {
     if (flags.json) out.json(state);
-    else showProject(out, state, flags.limit);
+    else showProject(out, state, await sessionsInProgress(out, structuredClone(state)), flags.limit);
     return EXIT.ok;
   }
   const name = flags.agent;
