@@ -4,6 +4,7 @@ import type { AgentMetricsOptions } from '../../src/metrics/options.js';
 import { createEmptyState } from '../../src/model/state.js';
 import type { DashboardState } from '../../src/model/types.js';
 import type { MetricsBackend, StateMutator } from '../../src/store/backend.js';
+import { MemoryBackend } from '../../src/store/memory-backend.js';
 import type { MetricsStoreOptions } from '../../src/store/options.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -38,17 +39,6 @@ export function metricsIn(
  * A backend in memory (a mutator that throws leaves the state as it was): shows that AgentMetrics
  * depends on the MetricsBackend interface alone, and keeps property tests fast.
  */
-export function memoryBackend(projectName = 'memory'): MetricsBackend & { state: DashboardState } {
-  const backend = {
-    projectName,
-    state: createEmptyState(projectName),
-    load: async () => structuredClone(backend.state),
-    update: async (mutate: StateMutator) => {
-      const next = structuredClone(backend.state);
-      await mutate(next);
-      backend.state = next;
-      return structuredClone(next);
-    },
-  };
-  return backend;
+export function memoryBackend(projectName = 'memory'): MemoryBackend {
+  return new MemoryBackend(projectName);
 }

@@ -24,8 +24,9 @@ describe('AgentMetrics options', () => {
     const id = await metrics.startSession({ type: 'initializer' });
     await metrics.recordEvent({ agentName: 'coding', status: 'success', sessionId: id, inputTokens: 5 });
     await metrics.endSession(id, 'complete');
-    expect(backend.state).toMatchObject({ total_sessions: 1, total_tokens: 5 });
-    expect(backend.state.sessions[0]?.total_tokens).toBe(5);
+    const state = await backend.load();
+    expect(state).toMatchObject({ total_sessions: 1, total_tokens: 5 });
+    expect(state.sessions[0]?.total_tokens).toBe(5);
   });
 
   it('builds a MetricsStore from store options, and does not touch the caller object', async () => {

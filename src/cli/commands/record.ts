@@ -1,15 +1,14 @@
 import {
   type AgentEvent,
   AgentMetrics,
-  createEmptyState,
   type EventInput,
   InvalidInputError,
+  MemoryBackend,
   type ValidationIssue,
 } from '../../index.js';
 import { type Context, openMetrics, type StoreFlags } from '../context.js';
 import { EXIT, UsageError } from '../errors.js';
 import { readAll } from '../io.js';
-import { memoryBackend } from '../memory-backend.js';
 
 export interface RecordFlags extends StoreFlags {
   agent?: string;
@@ -110,7 +109,7 @@ function assertObject(value: unknown, where: string): unknown {
 
 async function validateAll(inputs: readonly unknown[]): Promise<void> {
   // Tried on a scratch state first, so none is written unless all are valid.
-  const scratch = new AgentMetrics({ store: memoryBackend(createEmptyState('validation')), strict: true });
+  const scratch = new AgentMetrics({ store: new MemoryBackend('validation'), strict: true });
   const issues: ValidationIssue[] = [];
   for (const [index, input] of inputs.entries()) {
     try {

@@ -4,6 +4,7 @@ import {
   type AgentProfile,
   CONTRIBUTION_COUNTERS,
   type DashboardState,
+  MemoryBackend,
   MetricsError,
   type OpenSession,
   type SessionSummary,
@@ -11,7 +12,6 @@ import {
 import { type Context, openStore, type StoreFlags } from '../context.js';
 import { EXIT, UsageError } from '../errors.js';
 import { formatCount, formatDuration, formatPercent, formatTime, formatUsd } from '../format/units.js';
-import { memoryBackend } from '../memory-backend.js';
 import type { Output } from '../output.js';
 
 export interface ShowFlags extends StoreFlags {
@@ -26,7 +26,7 @@ export interface ShowFlags extends StoreFlags {
  */
 async function sessionsInProgress(out: Output, state: DashboardState): Promise<OpenSession[]> {
   try {
-    return await new AgentMetrics({ store: memoryBackend(state), strict: true }).getOpenSessions();
+    return await new AgentMetrics({ store: new MemoryBackend(state), strict: true }).getOpenSessions();
   } catch (error) {
     if (!(error instanceof MetricsError && error.code === 'E_INVALID_STATE')) throw error;
     out.warn(

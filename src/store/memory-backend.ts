@@ -1,0 +1,43 @@
+import { StateValidationError } from '../errors.js';
+import { validateState } from '../model/schema.js';
+import { applyFifoEviction, capsFor, createEmptyState, toTimestamp } from '../model/state.js';
+import type { DashboardState } from '../model/types.js';
+import type { MetricsBackend, StateMutator } from './backend.js';
+
+/**
+ * A backend that keeps the state in memory, with the same contract as the file store (updates are
+ * serialised, all-or-nothing, validated, stamped and FIFO-capped): for tests, for dry runs (the
+ * CLI checks events against a scratch state before writing any), and as the reference the shared
+ * backend contract tests hold every backend to. Nothing survives the process.
+ */
+export class MemoryBackend implements MetricsBackend {
+  readonly projectName: string;
+  private state: DashboardState;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** Starts from a copy of `initial`, or from an empty state of the project named so. */
+  constructor(initial: string | DashboardState) {
+    this.state = typeof initial === 'string' ? createEmptyState(initial) : structuredClone(initial);
+    this.projectName = this.state.project_name;
+  }
+
+  async load(): Promise<DashboardState> {
+    return structuredClone(this.state);
+  }
+
+  update(mutate: StateMutator): Promise<DashboardState> {
+    const run = this.queue.then(() => this.apply(mutate));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async apply(mutate: StateMutator): Promise<DashboardState> {
+    const draft = structuredClone(this.state);
+    await mutate(draft);
+    const issues = validateState(draft);
+    if (issues.length > 0) throw new StateValidationError(issues);
+    const stamped = { ...draft, updated_at: toTimestamp(new Date()) };
+    this.state = applyFifoEviction(stamped, capsFor(stamped));
+    return structuredClone(this.state);
+  }
+}

@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { StateValidationError } from '../../src/errors.js';
+import type { MetricsBackend } from '../../src/store/backend.js';
+import { MemoryBackend } from '../../src/store/memory-backend.js';
+import { MetricsStore } from '../../src/store/metrics-store.js';
+import { makeEvent } from '../helpers/builders.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+/**
+ * The contract every backend keeps (design.md §4): the domain layer relies on exactly this, so a
+ * new backend (a database, say) is added to `backends` and must pass the same tests.
+ */
+const backends: Array<[string, (projectName: string) => MetricsBackend]> = [
+  ['MetricsStore (JSON file)', (projectName) => new MetricsStore({ projectName, dir: tempDir() })],
+  ['MemoryBackend', (projectName) => new MemoryBackend(projectName)],
+];
+
+describe.each(backends)('backend contract: %s', (_name, create) => {
+  it('starts from an empty state of the project', async () => {
+    const backend = create('contract');
+    const state = await backend.load();
+    expect(backend.projectName).toBe('contract');
+    expect(state).toMatchObject({ project_name: 'contract', total_sessions: 0, events: [], agents: {} });
+  });
+
+  it('update returns the saved state, which later loads return', async () => {
+    const backend = create('contract');
+    const before = Date.now();
+    const saved = await backend.update((state) => {
+      state.total_tokens = 42;
+      state.events.push(makeEvent({ event_id: 'a' }));
+    });
+    expect(saved.total_tokens).toBe(42);
+    expect(Date.parse(saved.updated_at)).toBeGreaterThanOrEqual(before - 1);
+    expect(await backend.load()).toEqual(saved);
+  });
+
+  it('a mutator that throws changes nothing, and its error reaches the caller', async () => {
+    const backend = create('contract');
+    await backend.update((state) => {
+      state.total_tokens = 1;
+    });
+    await expect(
+      backend.update((state) => {
+        state.total_tokens = 99;
+        throw new Error('halfway');
+      }),
+    ).rejects.toThrow('halfway');
+    expect((await backend.load()).total_tokens).toBe(1);
+  });
+
+  it('rejects a mutation that breaks the format with the bad path, and keeps the old state', async () => {
+    const backend = create('contract');
+    const error = await backend
+      .update((state) => {
+        (state as Record<string, unknown>).total_sessions = 'three';
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StateValidationError);
+    expect((error as StateValidationError).paths).toEqual(['total_sessions']);
+    expect((await backend.load()).total_sessions).toBe(0);
+  });
+
+  it('serialises concurrent updates: none is lost', async () => {
+    const backend = create('contract');
+    await Promise.all(
+      Array.from({ length: 50 }, () =>
+        backend.update(async (state) => {
+          const seen = state.total_sessions;
+          await Promise.resolve();
+          state.total_sessions = seen + 1;
+        }),
+      ),
+    );
+    expect((await backend.load()).total_sessions).toBe(50);
+  });
+
+  it('keeps the newest events up to the caps, and extra root keys as they are', async () => {
+    const backend = create('contract');
+    const saved = await backend.update((state) => {
+      state.events = Array.from({ length: 520 }, (_, i) => makeEvent({ event_id: `e${i}` }));
+      state.plugin = { nested: [1, 'two'] };
+    });
+    expect(saved.events).toHaveLength(500);
+    expect(saved.events[0]?.event_id).toBe('e20');
+    expect((await backend.load()).plugin).toEqual({ nested: [1, 'two'] });
+  });
+
+  it('hands out copies: changing a loaded state does not change the stored one', async () => {
+    const backend = create('contract');
+    const loaded = await backend.load();
+    loaded.total_tokens = 7;
+    expect((await backend.load()).total_tokens).toBe(0);
+  });
+});
+
+describe('MemoryBackend', () => {
+  it('starts from a copy of a given state', async () => {
+    const initial = new MemoryBackend('x');
+    const state = await initial.update((s) => {
+      s.total_tokens = 3;
+    });
+    const copy = new MemoryBackend(state);
+    state.total_tokens = 100;
+    expect(copy.projectName).toBe('x');
+    expect((await copy.load()).total_tokens).toBe(3);
+  });
+});
