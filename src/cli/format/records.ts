@@ -1,4 +1,4 @@
-import type { AgentProfile, DashboardState } from '../../index.js';
+import { type AgentProfile, CONTRIBUTION_COUNTERS, type DashboardState } from '../../index.js';
 
 export type RecordKind = 'events' | 'sessions' | 'agents';
 
@@ -51,18 +51,7 @@ export const COLUMNS: Record<RecordKind, readonly string[]> = {
     'total_tokens',
     'total_cost_usd',
     'total_duration_seconds',
-    'commits_made',
-    'prs_created',
-    'prs_merged',
-    'files_created',
-    'files_modified',
-    'lines_added',
-    'lines_removed',
-    'tests_written',
-    'issues_created',
-    'issues_completed',
-    'messages_sent',
-    'reviews_completed',
+    ...CONTRIBUTION_COUNTERS,
     'success_rate',
     'avg_duration_seconds',
     'avg_tokens_per_call',
