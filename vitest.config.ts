@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     // fs-ext is a native addon that is not worker-thread safe: run test files in child processes.
     pool: 'forks',
     testTimeout: 60_000,
