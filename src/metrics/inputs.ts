@@ -1,7 +1,7 @@
-import { z } from 'zod';
-import { InvalidInputError, type ValidationIssue } from '../errors.js';
+import * as v from 'valibot';
+import { InvalidInputError } from '../errors.js';
 import { LINES_ARTIFACT } from '../model/artifacts.js';
-import { formatPath } from '../model/schema.js';
+import { describeIssues, objectOnly, type Schema, safeParse } from '../model/schema.js';
 import {
   EVENT_STATUSES,
   type EventStatus,
@@ -64,15 +64,12 @@ const COUNT = 'expected a non-negative integer';
 const AMOUNT = 'expected a non-negative number';
 const TEXT = 'expected a string';
 
-const count = z.int({ error: COUNT }).min(0, { error: COUNT });
-const amount = z.number({ error: AMOUNT }).min(0, { error: AMOUNT });
-const text = z.string({ error: TEXT });
+const count = v.pipe(v.number(COUNT), v.safeInteger(COUNT), v.minValue(0, COUNT));
+const amount = v.pipe(v.number(AMOUNT), v.finite(AMOUNT), v.minValue(0, AMOUNT));
+const text = v.string(TEXT);
+const name = v.pipe(v.string('expected a non-empty string'), v.minLength(1, 'expected a non-empty string'));
 // A missing required field says so, rather than "expected a string".
-const orMissing = (message: string) => (issue: { input?: unknown }) =>
-  issue.input === undefined ? 'required field is missing' : message;
-const name = z
-  .string({ error: orMissing('expected a non-empty string') })
-  .min(1, 'expected a non-empty string');
+const WORDING = { missing: () => 'required field is missing', unknown: 'unknown field' };
 const TIME = 'expected a valid Date or an ISO 8601 date-time such as 2026-01-31T12:00:00Z';
 /**
  * Times a timestamp of the shared file can hold: a 4-digit year (a later one is written as
@@ -88,81 +85,95 @@ export function isStorableTime(ms: number): boolean {
   return ms >= MIN_TIME_MS && ms <= MAX_TIME_MS;
 }
 
-const timeMs = (time: TimeInput) => (typeof time === 'string' ? Date.parse(time) : time.getTime());
+/**
+ * RFC 3339 date-time with seconds and a `Z` or `±hh:mm` offset, real calendar days only (no
+ * February 30; February 29 in leap years), as the previous validator (zod's `iso.datetime`) accepted.
+ */
+const ISO_DATE_TIME = new RegExp(
+  '^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|' +
+    '\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|02-(?:0[1-9]|1\\d|2[0-8])))' +
+    'T(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|[+-](?:[01]\\d|2[0-3]):[0-5]\\d)$',
+);
 // A year ≥ 10000 would be written as `+010000-…`, which the state schema rejects later, under the
-// lock (E_INVALID_STATE): reject it here, as the input error it is.
-const time = z
-  .union([z.date({ error: TIME }), z.iso.datetime({ offset: true, error: TIME })], { error: TIME })
-  .refine((value) => isStorableTime(timeMs(value)), {
-    error: OUT_OF_RANGE,
-    // Only for a valid Date or date-time: anything else already has its issue.
-    when: (payload) => payload.issues.length === 0,
-  });
-const artifact = text.refine((value) => !value.startsWith('lines:') || LINES_ARTIFACT.test(value), {
-  error: 'expected lines:+<added>/-<removed>, e.g. lines:+120/-8',
-});
+// lock (E_INVALID_STATE): reject it here, as the input error it is. Checked only for a valid Date
+// or date-time (a pipe stops at its first issue): anything else already has its issue.
+const time = v.union(
+  [
+    v.pipe(
+      v.date(TIME),
+      v.check((date) => isStorableTime(date.getTime()), OUT_OF_RANGE),
+    ),
+    v.pipe(
+      v.string(TIME),
+      v.regex(ISO_DATE_TIME, TIME),
+      v.check((value) => isStorableTime(Date.parse(value)), OUT_OF_RANGE),
+    ),
+  ],
+  TIME,
+);
+const artifact = v.pipe(
+  text,
+  v.check(
+    (value) => !value.startsWith('lines:') || LINES_ARTIFACT.test(value),
+    'expected lines:+<added>/-<removed>, e.g. lines:+120/-8',
+  ),
+);
 const oneOf = (values: readonly string[]) => `expected one of ${values.map((v) => `'${v}'`).join(', ')}`;
 
-export const eventInputSchema = z.strictObject(
-  {
-    agentName: name,
-    status: z.enum(EVENT_STATUSES, { error: orMissing(oneOf(EVENT_STATUSES)) }),
-    sessionId: text.optional(),
-    ticketKey: text.optional(),
-    model: text.optional(),
-    inputTokens: count.optional(),
-    outputTokens: count.optional(),
-    startedAt: time.optional(),
-    endedAt: time.optional(),
-    durationSeconds: amount.optional(),
-    costUsd: amount.optional(),
-    artifacts: z.array(artifact, { error: 'expected an array of strings' }).optional(),
-    errorMessage: text.optional(),
-  },
-  { error: OBJECT },
-);
+const eventInputEntries = {
+  agentName: name,
+  status: v.picklist(EVENT_STATUSES, oneOf(EVENT_STATUSES)),
+  sessionId: v.optional(text),
+  ticketKey: v.optional(text),
+  model: v.optional(text),
+  inputTokens: v.optional(count),
+  outputTokens: v.optional(count),
+  startedAt: v.optional(time),
+  endedAt: v.optional(time),
+  durationSeconds: v.optional(amount),
+  costUsd: v.optional(amount),
+  artifacts: v.optional(v.array(artifact, 'expected an array of strings')),
+  errorMessage: v.optional(text),
+};
 
+export const eventInputSchema = objectOnly(v.strictObject(eventInputEntries, OBJECT), OBJECT);
+
+const { agentName, sessionId, ticketKey, model, artifacts } = eventInputEntries;
 /** What `trackAgent` needs up front; the rest is measured or reported through the tracker. */
-export const trackContextSchema = eventInputSchema.pick({
-  agentName: true,
-  sessionId: true,
-  ticketKey: true,
-  model: true,
-  artifacts: true,
-});
-
-export const sessionInputSchema = z.strictObject(
-  {
-    type: z.enum(SESSION_TYPES, { error: oneOf(SESSION_TYPES) }).optional(),
-    sessionId: name.optional(),
-    startedAt: time.optional(),
-  },
-  { error: OBJECT },
+export const trackContextSchema = objectOnly(
+  v.strictObject({ agentName, sessionId, ticketKey, model, artifacts }, OBJECT),
+  OBJECT,
 );
 
-export const endSessionSchema = z.strictObject(
-  {
-    sessionId: name,
-    status: z.enum(SESSION_STATUSES, { error: orMissing(oneOf(SESSION_STATUSES)) }),
-    endedAt: time.optional(),
-  },
-  { error: OBJECT },
+export const sessionInputSchema = objectOnly(
+  v.strictObject(
+    {
+      type: v.optional(v.picklist(SESSION_TYPES, oneOf(SESSION_TYPES))),
+      sessionId: v.optional(name),
+      startedAt: v.optional(time),
+    },
+    OBJECT,
+  ),
+  OBJECT,
 );
 
-function issuesOf(error: z.ZodError): ValidationIssue[] {
-  return error.issues.flatMap((issue): ValidationIssue[] => {
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ path: formatPath([...issue.path, key]), message: 'unknown field' }));
-    }
-    return [{ path: formatPath(issue.path), message: issue.message }];
-  });
-}
+export const endSessionSchema = objectOnly(
+  v.strictObject(
+    {
+      sessionId: name,
+      status: v.picklist(SESSION_STATUSES, oneOf(SESSION_STATUSES)),
+      endedAt: v.optional(time),
+    },
+    OBJECT,
+  ),
+  OBJECT,
+);
 
 /** Parses `input` with `schema`, or throws `InvalidInputError` naming every bad field. */
-export function parseInput<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
-  const result = schema.safeParse(input);
-  if (!result.success) throw new InvalidInputError(issuesOf(result.error));
-  return result.data;
+export function parseInput<T extends Schema>(schema: T, input: unknown): v.InferOutput<T> {
+  const result = safeParse(schema, input);
+  if (!result.success) throw new InvalidInputError(describeIssues(schema, result.issues, [], WORDING));
+  return result.output;
 }
 
 /** `Date` or ISO string → ISO 8601 UTC with `Z`. */

@@ -1,7 +1,15 @@
-import { z } from 'zod';
+import * as v from 'valibot';
 import { MetricsError } from '../errors.js';
 import { DEFAULT_MODEL_PRICES, type ModelPrice, UNKNOWN_MODEL_PRICE } from '../model/pricing.js';
-import { formatPath } from '../model/schema.js';
+import {
+  DEFAULT_WORDING,
+  describeIssues,
+  finiteNumber,
+  integer,
+  objectOnly,
+  type Schema,
+  safeParse,
+} from '../model/schema.js';
 import type { MetricsBackend } from '../store/backend.js';
 import { MetricsStore } from '../store/metrics-store.js';
 import type { MetricsStoreOptions } from '../store/options.js';
@@ -67,19 +75,23 @@ export interface ResolvedAgentMetricsOptions {
   clock: () => Date;
 }
 
-const price = z.strictObject({ inputPer1k: z.number().min(0), outputPer1k: z.number().min(0) });
+const nonNegative = v.pipe(finiteNumber, v.minValue(0));
+const price = objectOnly(v.strictObject({ inputPer1k: nonNegative, outputPer1k: nonNegative }));
 
 const settingsSchema = {
-  strict: z.boolean().optional(),
-  onError: z.function().optional(),
-  prices: z.record(z.string(), price).optional(),
-  unknownModelPrice: price.optional(),
-  maxOpenSessions: z.int().positive().optional(),
-  clock: z.function().optional(),
-  store: z
-    .looseObject({ load: z.function(), update: z.function() }, { error: 'expected a MetricsBackend' })
-    .optional(),
-} satisfies Record<keyof AgentMetricsSettings | 'store', z.ZodType>;
+  strict: v.optional(v.boolean()),
+  onError: v.optional(v.function()),
+  prices: v.optional(objectOnly(v.record(v.string(), price))),
+  unknownModelPrice: v.optional(price),
+  maxOpenSessions: v.optional(v.pipe(integer, v.minValue(1))),
+  clock: v.optional(v.function()),
+  store: v.optional(
+    objectOnly(
+      v.looseObject({ load: v.function(), update: v.function() }, 'expected a MetricsBackend'),
+      'expected a MetricsBackend',
+    ),
+  ),
+} satisfies Record<keyof AgentMetricsSettings | 'store', Schema>;
 
 /**
  * Every `MetricsStore` option, so that a misspelt option (`stict`) is an error rather than
@@ -98,13 +110,18 @@ const STORE_OPTIONS: Record<keyof MetricsStoreOptions, true> = {
   fileSystem: true,
 };
 
-const optionsSchema = z.strictObject(
-  {
-    ...settingsSchema,
-    ...Object.fromEntries(Object.keys(STORE_OPTIONS).map((key) => [key, z.unknown().optional()])),
-  },
-  { error: 'expected an object' },
+const optionsSchema = objectOnly(
+  v.strictObject(
+    {
+      ...settingsSchema,
+      ...Object.fromEntries(Object.keys(STORE_OPTIONS).map((key) => [key, v.optional(v.unknown())])),
+    },
+    'expected an object',
+  ),
+  'expected an object',
 );
+
+const WORDING = { ...DEFAULT_WORDING, unknown: 'unknown option' };
 
 const SETTINGS_KEYS = Object.keys(settingsSchema);
 
@@ -126,13 +143,11 @@ function storeOptionsOf(options: AgentMetricsOptions): Record<string, unknown> {
  * Throws E_INVALID_OPTIONS (whatever `strict` says: this is a programming error, found at start).
  */
 export function resolveAgentMetricsOptions(options: AgentMetricsOptions): ResolvedAgentMetricsOptions {
-  const parsed = optionsSchema.safeParse(options);
+  const parsed = safeParse(optionsSchema, options);
   if (!parsed.success) {
     throw invalid(
-      parsed.error.issues.flatMap((issue) =>
-        issue.code === 'unrecognized_keys'
-          ? issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown option`)
-          : [`${formatPath(issue.path)}: ${issue.message}`],
+      describeIssues(optionsSchema, parsed.issues, [], WORDING).map(
+        (issue) => `${issue.path}: ${issue.message}`,
       ),
     );
   }

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as v from 'valibot';
 import type { ValidationIssue } from '../errors.js';
 import { EVENT_STATUSES, SESSION_STATUSES, SESSION_TYPES } from './types.js';
 
@@ -11,40 +11,78 @@ import { EVENT_STATUSES, SESSION_STATUSES, SESSION_TYPES } from './types.js';
 // ISO 8601 date-time with a UTC `Z` or an explicit offset; the Python side writes microseconds.
 const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
-const timestamp = z
-  .string()
-  .regex(ISO_TIMESTAMP, 'expected an ISO 8601 timestamp such as 2026-01-31T12:00:00Z');
+const timestamp = v.pipe(
+  v.string(),
+  v.regex(ISO_TIMESTAMP, 'expected an ISO 8601 timestamp such as 2026-01-31T12:00:00Z'),
+);
 // Fields that the Python side leaves empty until they are known (an agent that never ran, …).
-const optionalTimestamp = z.union([z.literal(''), timestamp], {
-  error: 'expected an ISO 8601 timestamp or an empty string',
-});
-const count = z.int().nonnegative();
-const amount = z.number().nonnegative();
+const optionalTimestamp = v.union(
+  [v.literal(''), timestamp],
+  'expected an ISO 8601 timestamp or an empty string',
+);
+/** A finite number: JSON holds no NaN or Infinity, so a value that came from code cannot be saved. */
+export const finiteNumber = v.pipe(
+  v.number(),
+  v.finite((issue) => `Invalid number: expected a finite number, received ${issue.received}`),
+);
+/** An integer that a double holds exactly (a larger one would not survive a round trip). */
+export const integer = v.pipe(
+  v.number(),
+  v.safeInteger((issue) => `Invalid number: expected an integer, received ${issue.received}`),
+);
+const count = v.pipe(integer, v.minValue(0));
+const amount = v.pipe(finiteNumber, v.minValue(0));
 // Durations are differences of two clocks: a skewed clock makes them negative, and the Python
 // side writes them as they come. Rejecting one would quarantine a whole project for it.
-const duration = z.number();
-const strings = z.array(z.string());
+const duration = finiteNumber;
+const strings = v.array(v.string());
+const nonEmpty = v.pipe(v.string(), v.minLength(1));
+const isObject = (input: unknown) => typeof input === 'object' && input !== null && !Array.isArray(input);
+/**
+ * `schema`, an object or record schema, rejecting arrays as a whole: valibot's object and record
+ * schemas take an array for an object (`typeof [] === 'object'`), and would accept `[]` for a
+ * record or report its "missing keys" instead.
+ */
+export function objectOnly<const S extends Schema>(schema: S, message?: string) {
+  return v.pipe(
+    v.custom<v.InferInput<S>>(
+      isObject,
+      message ?? ((issue) => `Invalid type: Expected Object but received ${issue.received}`),
+    ),
+    schema,
+  );
+}
+/** A JSON object of the file format: unknown keys are allowed and kept. */
+const jsonObject = <const E extends v.ObjectEntries>(entries: E) => objectOnly(v.looseObject(entries));
+/** One of `values`: "Invalid option: expected one of "a" | "b", received "c"". */
+export const enumOf = <const T extends readonly string[]>(values: T) => {
+  const choices = values.map((value) => JSON.stringify(value)).join(' | ');
+  return v.picklist(
+    values,
+    (issue) => `Invalid option: expected one of ${choices}, received ${issue.received}`,
+  );
+};
 
-export const agentEventSchema = z.looseObject({
-  event_id: z.string().min(1),
-  agent_name: z.string().min(1),
-  session_id: z.string(),
-  ticket_key: z.string(),
+export const agentEventSchema = jsonObject({
+  event_id: nonEmpty,
+  agent_name: nonEmpty,
+  session_id: v.string(),
+  ticket_key: v.string(),
   started_at: timestamp,
   ended_at: optionalTimestamp,
   duration_seconds: duration,
-  status: z.enum(EVENT_STATUSES),
+  status: enumOf(EVENT_STATUSES),
   input_tokens: count,
   output_tokens: count,
   total_tokens: count,
   estimated_cost_usd: amount,
   artifacts: strings,
-  error_message: z.string(),
-  model_used: z.string(),
+  error_message: v.string(),
+  model_used: v.string(),
 });
 
-export const agentProfileSchema = z.looseObject({
-  agent_name: z.string().min(1),
+export const agentProfileSchema = jsonObject({
+  agent_name: nonEmpty,
   total_invocations: count,
   successful_invocations: count,
   failed_invocations: count,
@@ -63,7 +101,7 @@ export const agentProfileSchema = z.looseObject({
   issues_completed: count,
   messages_sent: count,
   reviews_completed: count,
-  success_rate: z.number().min(0).max(1),
+  success_rate: v.pipe(finiteNumber, v.minValue(0), v.maxValue(1)),
   avg_duration_seconds: duration,
   avg_tokens_per_call: amount,
   cost_per_success_usd: amount,
@@ -75,35 +113,38 @@ export const agentProfileSchema = z.looseObject({
   strengths: strings,
   weaknesses: strings,
   recent_events: strings,
-  last_error: z.string(),
+  last_error: v.string(),
   last_active: optionalTimestamp,
 });
 
-export const sessionSummarySchema = z.looseObject({
-  session_id: z.string().min(1),
+/** The keys of a finished session (sessions in progress lack `ended_at` and `status`). */
+export const sessionSummaryEntries = {
+  session_id: nonEmpty,
   session_number: count,
-  session_type: z.enum(SESSION_TYPES),
+  session_type: enumOf(SESSION_TYPES),
   started_at: timestamp,
   ended_at: optionalTimestamp,
-  status: z.enum(SESSION_STATUSES),
+  status: enumOf(SESSION_STATUSES),
   agents_invoked: strings,
   total_tokens: count,
   total_cost_usd: amount,
   tickets_worked: strings,
-});
+};
 
-export const dashboardStateSchema = z.looseObject({
-  version: z.int().min(1),
-  project_name: z.string(),
+export const sessionSummarySchema = jsonObject(sessionSummaryEntries);
+
+export const dashboardStateSchema = jsonObject({
+  version: v.pipe(integer, v.minValue(1)),
+  project_name: v.string(),
   created_at: timestamp,
   updated_at: timestamp,
   total_sessions: count,
   total_tokens: count,
   total_cost_usd: amount,
   total_duration_seconds: duration,
-  agents: z.record(z.string(), agentProfileSchema),
-  events: z.array(agentEventSchema),
-  sessions: z.array(sessionSummarySchema),
+  agents: objectOnly(v.record(v.string(), agentProfileSchema)),
+  events: v.array(agentEventSchema),
+  sessions: v.array(sessionSummarySchema),
 });
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
@@ -119,33 +160,109 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out === '' ? '(root)' : out;
 }
 
-function describe(issue: z.core.$ZodIssue, input: unknown): string {
-  // A missing key reads better as "required" than as "expected string, received undefined".
-  if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) {
-    return `required ${issue.expected} is missing`;
-  }
-  return issue.message;
+/** Any valibot schema (synchronous). */
+export type Schema = v.GenericSchema;
+
+/** How `describeIssues` words the two issues that valibot words for developers rather than users. */
+export interface IssueWording {
+  /**
+   * A required value that is absent; `expects` is what its schema expects (`number`, `Array`,
+   * `("a" | "b")`), `message` the schema's own message when it has a fixed one.
+   */
+  missing: (expects: string, message: string | undefined) => string;
+  /** A key that a strict object does not know. */
+  unknown: string;
 }
 
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
-  let node = input;
+/** A missing key reads better as "required number is missing" than as "expected number, received undefined". */
+export const DEFAULT_WORDING: IssueWording = {
+  missing: (expects, message) => {
+    if (/^\w+$/.test(expects)) return `required ${expects.toLowerCase()} is missing`;
+    return `required field is missing (${message ?? `expected ${expects.replace(/^\((.*)\)$/, '$1')}`})`;
+  },
+  unknown: 'unknown key',
+};
+
+type SchemaNode = {
+  entries?: Record<string, SchemaNode>;
+  item?: SchemaNode;
+  value?: SchemaNode;
+  wrapped?: SchemaNode;
+  pipe?: readonly SchemaNode[];
+  kind?: string;
+  expects?: string;
+  message?: unknown;
+};
+
+/** The schema that checks the value at `path` of `schema` (through optionals, objects, arrays, records). */
+function schemaAt(schema: Schema, path: readonly PropertyKey[]): SchemaNode | undefined {
+  // Through optionals, and through the pipe of `objectOnly` to its object or record schema.
+  const unwrap = (node: SchemaNode | undefined) => {
+    let inner = node;
+    for (let next = inner; next !== undefined; ) {
+      inner = next;
+      next = inner.wrapped ?? inner.pipe?.slice(1).findLast((item) => item.kind === 'schema');
+    }
+    return inner;
+  };
+  let node = unwrap(schema as SchemaNode);
   for (const key of path) {
-    if (typeof node !== 'object' || node === null) return undefined;
-    node = (node as Record<PropertyKey, unknown>)[key];
+    if (node === undefined) return undefined;
+    if (node.entries !== undefined) node = node.entries[String(key)];
+    else node = node.item ?? node.value;
+    node = unwrap(node);
   }
   return node;
 }
 
+function missingMessage(wording: IssueWording, entry: SchemaNode | undefined, expected: string | null) {
+  const message = typeof entry?.message === 'string' ? entry.message : undefined;
+  return wording.missing(entry?.expects ?? expected ?? 'value', message);
+}
+
+/**
+ * valibot's issues as `ValidationIssue`s, paths prefixed with `prefix`. Its strict objects report
+ * only the first unknown key: every unknown key is reported here, as the earlier validator did.
+ */
+export function describeIssues(
+  schema: Schema,
+  issues: readonly v.BaseIssue<unknown>[],
+  prefix: readonly PropertyKey[] = [],
+  wording: IssueWording = DEFAULT_WORDING,
+): ValidationIssue[] {
+  return issues.flatMap((issue): ValidationIssue[] => {
+    const items = issue.path ?? [];
+    const path = items.map((item) => item.key as PropertyKey);
+    const last = items.at(-1);
+    if (last?.origin === 'key' && issue.expected === 'never') {
+      const parent = path.slice(0, -1);
+      const known = schemaAt(schema, parent)?.entries ?? {};
+      return Object.keys(last.input as object)
+        .filter((key) => !Object.hasOwn(known, key))
+        .map((key) => ({ path: formatPath([...prefix, ...parent, key]), message: wording.unknown }));
+    }
+    // An absent key, or one holding undefined (which JSON cannot), is a missing value.
+    const message =
+      issue.kind === 'schema' && issue.input === undefined && path.length > 0
+        ? missingMessage(wording, schemaAt(schema, path), issue.expected)
+        : issue.message;
+    return [{ path: formatPath([...prefix, ...path]), message }];
+  });
+}
+
+/**
+ * `v.safeParse` as every caller uses it: a pipe stops at its first failing check, so that one bad
+ * value gets one issue (`-1.5` is not an integer; that it is negative too adds nothing).
+ */
+export function safeParse<const S extends Schema>(schema: S, value: unknown) {
+  return v.safeParse(schema, value, { abortPipeEarly: true });
+}
+
 /** Runs `schema` over `value`; returns every problem with its path (empty when valid). */
-export function collectIssues(schema: z.ZodType, value: unknown, prefix: readonly PropertyKey[] = []) {
-  const result = schema.safeParse(value);
+export function collectIssues(schema: Schema, value: unknown, prefix: readonly PropertyKey[] = []) {
+  const result = safeParse(schema, value);
   if (result.success) return [];
-  return result.error.issues.map(
-    (issue): ValidationIssue => ({
-      path: formatPath([...prefix, ...issue.path]),
-      message: describe(issue, value),
-    }),
-  );
+  return describeIssues(schema, result.issues, prefix);
 }
 
 /** Deeper than this, no file was written by us or by Python (whose json module stops near 1,000). */

@@ -1,6 +1,6 @@
-import { z } from 'zod';
+import * as v from 'valibot';
 import { InvalidInputError, MetricsError, StateValidationError } from '../errors.js';
-import { collectIssues, sessionSummarySchema } from './schema.js';
+import { collectIssues, objectOnly, safeParse, sessionSummaryEntries } from './schema.js';
 import type { DashboardState, SessionStatus, SessionSummary, SessionType } from './types.js';
 
 /**
@@ -30,8 +30,9 @@ export interface OpenSession {
   [extra: string]: unknown;
 }
 
-const openSessionSchema = sessionSummarySchema.omit({ ended_at: true, status: true });
-const openSessionsSchema = z.array(openSessionSchema);
+const { ended_at: _endedAt, status: _status, ...openSessionEntries } = sessionSummaryEntries;
+const openSessionSchema = objectOnly(v.looseObject(openSessionEntries));
+const openSessionsSchema = v.array(openSessionSchema);
 
 /**
  * The sessions in progress, from the state's extra root key (created when missing). Throws
@@ -175,9 +176,9 @@ export function endSession(
  */
 export function findOpenSession(state: DashboardState, sessionId: string): OpenSession | undefined {
   if (sessionId === '') return undefined;
-  const parsed = openSessionsSchema.safeParse(state[OPEN_SESSIONS_KEY]);
+  const parsed = safeParse(openSessionsSchema, state[OPEN_SESSIONS_KEY]);
   if (!parsed.success) return undefined;
-  const index = parsed.data.findIndex((session) => session.session_id === sessionId);
+  const index = parsed.output.findIndex((session) => session.session_id === sessionId);
   // The parsed copy is detached: return the stored record, so that changes land in the state.
   return index < 0 ? undefined : ((state[OPEN_SESSIONS_KEY] as OpenSession[])[index] as OpenSession);
 }

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
-import { z } from 'zod';
+import * as v from 'valibot';
 import { MetricsError } from '../errors.js';
-import { formatPath } from '../model/schema.js';
+import { DEFAULT_WORDING, describeIssues, enumOf, integer, objectOnly, safeParse } from '../model/schema.js';
 import type { Durability } from './atomic-write.js';
 import { type FileSystem, nodeFileSystem } from './file-system.js';
 import type { RecoveryReport } from './recovery.js';
@@ -68,23 +68,29 @@ export interface ResolvedStoreOptions {
 }
 
 // Strict: a misspelled option (`lockTimeout`) is an error, not silently ignored.
-const optionsSchema = z.strictObject({
-  projectName: z.string().min(1),
-  dir: z.string().min(1).optional(),
-  maxEvents: z.int().positive().optional(),
-  maxSessions: z.int().positive().optional(),
-  lockTimeoutMs: z.int().nonnegative().optional(),
-  fileMode: z.int().min(0).max(0o7777).optional(),
-  durability: z.enum(['fsync', 'none']).optional(),
-  onRecover: z.function().optional(),
-  fileSystem: z.object({}).loose().optional(),
-});
+const optionsSchema = objectOnly(
+  v.strictObject({
+    projectName: v.pipe(v.string(), v.minLength(1)),
+    dir: v.optional(v.pipe(v.string(), v.minLength(1))),
+    maxEvents: v.optional(v.pipe(integer, v.minValue(1))),
+    maxSessions: v.optional(v.pipe(integer, v.minValue(1))),
+    lockTimeoutMs: v.optional(v.pipe(integer, v.minValue(0))),
+    fileMode: v.optional(v.pipe(integer, v.minValue(0), v.maxValue(0o7777))),
+    durability: v.optional(enumOf(['fsync', 'none'])),
+    onRecover: v.optional(v.function()),
+    fileSystem: v.optional(objectOnly(v.looseObject({}))),
+  }),
+);
+
+const WORDING = { ...DEFAULT_WORDING, unknown: 'unknown option' };
 
 /** Applies the defaults in one place; never mutates the caller's object. */
 export function resolveStoreOptions(options: MetricsStoreOptions): ResolvedStoreOptions {
-  const parsed = optionsSchema.safeParse(options);
+  const parsed = safeParse(optionsSchema, options);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`);
+    const problems = describeIssues(optionsSchema, parsed.issues, [], WORDING).map(
+      (issue) => `${issue.path}: ${issue.message}`,
+    );
     throw new MetricsError('E_INVALID_OPTIONS', `invalid MetricsStore options: ${problems.join('; ')}`);
   }
   return {

@@ -128,7 +128,7 @@ describe('AgentMetrics session loop', () => {
     expect(errors.map((e) => [e.code, e.message])).toEqual([
       [
         'E_INVALID_STATE',
-        `invalid sessions in progress, moved aside to ${key} (the sessions in progress start over empty): sessions_in_progress: Invalid input: expected array, received object`,
+        `invalid sessions in progress, moved aside to ${key} (the sessions in progress start over empty): sessions_in_progress: Invalid type: Expected Array but received Object`,
       ],
     ]);
     let state = await store.load();

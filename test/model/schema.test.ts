@@ -35,6 +35,29 @@ describe('validateState', () => {
     expect(validateState([])[0]?.path).toBe('(root)');
   });
 
+  it('rejects an array where an object or a record belongs, as a whole, and a missing enum as required', () => {
+    const state = makeState(1, 1) as unknown as Record<string, unknown>;
+    state.agents = [];
+    (state.events as unknown[])[0] = [];
+    delete (state.sessions as Record<string, unknown>[])[0]?.status;
+    expect(validateState(state)).toEqual([
+      { path: 'agents', message: 'Invalid type: Expected Object but received Array' },
+      { path: 'events[0]', message: 'Invalid type: Expected Object but received Array' },
+      {
+        path: 'sessions[0].status',
+        message: 'required field is missing (expected "continue" | "error" | "complete")',
+      },
+    ]);
+  });
+
+  it('gives one issue per bad value, even when it breaks several rules', () => {
+    const state = makeState(0, 0);
+    state.total_sessions = -1.5;
+    expect(validateState(state)).toEqual([
+      { path: 'total_sessions', message: 'Invalid number: expected an integer, received -1.5' },
+    ]);
+  });
+
   it('rejects fractional counters, NaN, negative money and malformed timestamps', () => {
     const state = makeState(1, 0);
     state.total_sessions = 1.5;
