@@ -1,3 +1,4 @@
+import { createProfile } from '../../src/model/record-event.js';
 import { createEmptyState } from '../../src/model/state.js';
 import type { AgentEvent, AgentProfile, DashboardState, SessionSummary } from '../../src/model/types.js';
 
@@ -39,39 +40,22 @@ export function makeSession(overrides: Partial<SessionSummary> = {}): SessionSum
 }
 
 export function makeProfile(overrides: Partial<AgentProfile> = {}): AgentProfile {
+  // One recorded success of makeEvent(): the counters it leaves, on top of a new profile.
   return {
-    agent_name: 'coding',
+    ...createProfile('coding'),
     total_invocations: 1,
     successful_invocations: 1,
-    failed_invocations: 0,
     total_tokens: 1200,
     total_cost_usd: 0.006,
     total_duration_seconds: 30,
     commits_made: 1,
-    prs_created: 0,
-    prs_merged: 0,
-    files_created: 0,
-    files_modified: 0,
-    lines_added: 0,
-    lines_removed: 0,
-    tests_written: 0,
-    issues_created: 0,
-    issues_completed: 0,
-    messages_sent: 0,
-    reviews_completed: 0,
     success_rate: 1,
     avg_duration_seconds: 30,
     avg_tokens_per_call: 1200,
     cost_per_success_usd: 0.006,
-    xp: 0,
-    level: 1,
     current_streak: 1,
     best_streak: 1,
-    achievements: [],
-    strengths: [],
-    weaknesses: [],
     recent_events: ['evt-1'],
-    last_error: '',
     last_active: '2026-01-01T10:00:30.000Z',
     ...overrides,
   };

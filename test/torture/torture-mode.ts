@@ -14,17 +14,8 @@ export function size<T>(short: T, full: T): T {
 /** Seed of the scenario's pseudo-random choices: TORTURE_SEED to replay a failure, else fresh. */
 export const SEED = Number(process.env.TORTURE_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
-/** mulberry32: small, fast and reproducible from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG the demo uses too (mulberry32). */
+export { seededRandom as prng } from '../../src/cli/seeded-random.js';
 
 /** An integer in [min, max]. */
 export function between(random: () => number, min: number, max: number): number {

@@ -1,4 +1,5 @@
 import type { EventInput, EventStatus, SessionStatus, SessionType } from '../../index.js';
+import { seededRandom } from '../seeded-random.js';
 
 /**
  * A made-up but realistic orchestrator history for `demo`: sessions in which a Linear agent
@@ -13,18 +14,6 @@ export interface DemoSession {
   events: EventInput[];
   /** Undefined: the session is left in progress (the loop is "still running"). */
   end?: { status: SessionStatus; endedAt: Date };
-}
-
-/** mulberry32: a tiny seeded PRNG; `Math.random` cannot be seeded. */
-function randomFrom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const FILES = [
@@ -63,7 +52,7 @@ const TOKENS: Record<string, [number, number]> = {
 export const DEMO_START = new Date('2026-01-05T09:00:00.000Z');
 
 export function demoHistory(seed: number, sessionCount = 8): DemoSession[] {
-  const random = randomFrom(seed);
+  const random = seededRandom(seed);
   const between = (low: number, high: number) => low + Math.floor(random() * (high - low + 1));
   const hex = () =>
     Math.floor(random() * 0xfffffff)
