@@ -290,8 +290,15 @@ export class MetricsStore implements MetricsBackend {
     return missing;
   }
 
+  /** False only when `path` does not exist; any other stat failure is E_IO, never "missing". */
   private async exists(path: string): Promise<boolean> {
-    return (await this.sizeOf(path)) !== undefined;
+    try {
+      await this.options.fileSystem.stat(path);
+      return true;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return false;
+      throw new StorageIOError('stat', path, error);
+    }
   }
 
   private async sizeOf(path: string): Promise<number | undefined> {

@@ -133,3 +133,18 @@ describe('errors that come after the rename', () => {
     expect(JSON.parse(readFileSync(store.metricsPath, 'utf8')).events).toHaveLength(2);
   });
 });
+
+describe('a backup that cannot be looked at', () => {
+  it('is an E_IO error on load, not a reason to start from an empty state', async () => {
+    const faulty = new FaultyFileSystem();
+    const { store } = storeIn(tempDir(), { fileSystem: faulty.fs });
+    await store.save(makeState(1, 0));
+    await store.save(makeState(2, 0));
+    const { rmSync } = await import('node:fs');
+    rmSync(store.metricsPath);
+    faulty.arm({ failAt: 1, code: 'EACCES', methods: ['stat'] });
+    await expect(store.load()).rejects.toMatchObject({ code: 'E_IO', operation: 'stat' });
+    faulty.arm(undefined);
+    expect((await store.load()).events).toHaveLength(1); // the .bak generation, restored
+  });
+});
