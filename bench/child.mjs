@@ -73,9 +73,11 @@ async function run(handle) {
     }
   }
   await Promise.all(Array.from({ length: callers }, caller));
+  // Closing is part of the work: our store folds its journal into the JSON file there, so every
+  // run pays for at least one checkpoint inside the timed window.
+  await handle.close();
   const seconds = (performance.now() - start) / 1000;
   const maxRssKb = process.resourceUsage().maxRSS;
-  await handle.close();
   return { done: latencies.length, warmup: warmedUp, seconds, latencies, errors, maxRssKb, callers };
 }
 

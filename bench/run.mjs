@@ -33,7 +33,7 @@ const SIZES = quick
       seqOps: 3000,
       multiOps: 300,
       callersOps: 3000,
-      growthOps: 300,
+      growthOps: 5000,
       capMs: 6_000,
       warmup: 20,
       breakdownOps: 50,
@@ -174,7 +174,7 @@ for (const store of GROWTH_STORES) {
     // 50,000 events is measured for our store only (the target 4); the peer's trend shows at 5,000.
     if (maxEvents > 5000 && store !== 'ours-record') continue;
     if (wanted('growth', store)) {
-      const ops = maxEvents > 5000 ? Math.ceil(SIZES.growthOps / 10) : SIZES.growthOps;
+      const ops = SIZES.growthOps;
       growthPlan.push({ scenario: 'growth', store, maxEvents, ops, capMs: SIZES.capMs * 5 });
     }
   }

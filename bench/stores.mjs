@@ -57,7 +57,7 @@ const ours = (label, description, recordWith) => ({
   async open(dir, maxEvents) {
     const api = await ourApi();
     const store = new api.MetricsStore({ projectName: PROJECT, dir, maxEvents });
-    return { record: recordWith(api, store, maxEvents), close() {} };
+    return { record: recordWith(api, store, maxEvents), close: () => store.close() };
   },
   async invocations(dir) {
     const { MetricsStore } = await ourApi();
@@ -77,7 +77,7 @@ export const STORES = {
   ),
   'ours-update': ours(
     'ours: MetricsStore.update()',
-    'read-modify-write under flock: read+validate, mutate, validate, serialize, .bak link, temp+fsync+rename+folder fsync',
+    'journal append + fdatasync under flock (group commit), checkpoint into the JSON file at close',
     (_api, store, maxEvents) => (seq) =>
       store.update((state) => applyEvent(state, makeEvent(seq), maxEvents)),
   ),

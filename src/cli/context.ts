@@ -16,10 +16,28 @@ export interface StoreFlags {
 export interface Context {
   io: CliIo;
   out: Output;
+  /** Stores this command wrote to: `main` closes them at the end (see `closeWriters`). */
+  writers: MetricsStore[];
 }
 
 export function createContext(io: CliIo): Context {
-  return { io, out: new Output(io) };
+  return { io, out: new Output(io), writers: [] };
+}
+
+/**
+ * Folds the journal of every store the command wrote to into `.agent_metrics.json`, so that the
+ * JSON file is current when a command returns (hooks run one short process per event, which
+ * would never reach an idle checkpoint). A failure is a warning: what was recorded is durable in
+ * the journal already and will be folded by the next writer.
+ */
+export async function closeWriters(context: Context): Promise<void> {
+  for (const store of context.writers.splice(0)) {
+    await store.close().catch((error: unknown) => {
+      context.out.warn(
+        `could not update ${store.metricsPath} (the journal holds everything): ${String(error)}`,
+      );
+    });
+  }
 }
 
 /** `--dir`, resolved against the io's working folder. */
@@ -61,5 +79,7 @@ export function openStore(
  * says whether it was recorded (the library default is to report it and carry on).
  */
 export function openMetrics(context: Context, flags: StoreFlags): AgentMetrics {
-  return new AgentMetrics({ store: openStore(context, flags), strict: true });
+  const store = openStore(context, flags);
+  context.writers.push(store);
+  return new AgentMetrics({ store, strict: true });
 }

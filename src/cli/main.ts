@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import { createContext } from './context.js';
+import { closeWriters, createContext } from './context.js';
 import { describeError, EXIT, exitCodeFor } from './errors.js';
 import type { CliIo } from './io.js';
 import { buildProgram } from './program.js';
@@ -23,5 +23,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     // Commander has already written its message (or the help / version) through io.
     if (!(error instanceof CommanderError)) io.stderr.write(`${describeError(error)}\n`);
     return exitCodeFor(error);
+  } finally {
+    await closeWriters(context);
   }
 }

@@ -237,6 +237,15 @@ export class AgentMetrics {
     return openSessionsOf(await this.backend.load());
   }
 
+  /**
+   * Finishes the backend's background work: the file store waits for pending writes and folds
+   * its journal into `.agent_metrics.json`, so that readers of that file alone are up to date.
+   * Recording may go on afterwards. Throws on failure (nothing recorded is lost by that).
+   */
+  async close(): Promise<void> {
+    await this.backend.close?.();
+  }
+
   /** Runs a recording; on failure throws (strict) or reports and resolves to `fallback`. */
   private async guard<T>(fallback: T, action: () => Promise<T>): Promise<T> {
     try {

@@ -106,6 +106,8 @@ const STORE_OPTIONS: Record<keyof MetricsStoreOptions, true> = {
   lockTimeoutMs: true,
   fileMode: true,
   durability: true,
+  checkpointBytes: true,
+  checkpointIdleMs: true,
   onRecover: true,
   fileSystem: true,
 };

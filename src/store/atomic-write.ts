@@ -19,6 +19,9 @@ export interface AtomicWriteOptions {
 
 const TEMP_MARKER = '.tmp-';
 
+/** Temp files this process is writing now: the sweep must leave them alone. */
+const inProgress = new Set<string>();
+
 /** Temp files of `target` are named `<target>.tmp-<pid>-<random>`, in the same folder. */
 export function tempPathFor(target: string): string {
   return `${target}${TEMP_MARKER}${process.pid}-${randomBytes(6).toString('hex')}`;
@@ -36,52 +39,132 @@ async function step<T>(operation: string, path: string, call: () => Promise<T>):
   }
 }
 
+/** File contents: one buffer, or pieces written one after the other (large files, less memory). */
+export type FileContents = Uint8Array | Iterable<Uint8Array>;
+
+/** A complete, durable temp file waiting to be renamed over its target. */
+export interface PreparedFile {
+  temp: string;
+  target: string;
+  /** Stat of the temp file's inode (the target's once renamed). */
+  stat: FileStat;
+}
+
 /**
- * Replaces `target` with `data` atomically: unique temp file in the same folder → write → fsync →
- * rename over `target` → fsync the folder. On failure before the rename the temp file is removed
- * and `target` is untouched. Returns the stat of the written inode (now at `target`).
+ * First half of an atomic replace: unique temp file in the target's folder → write → fsync.
+ * On failure the temp file is removed. Needs no lock: the name is unique.
+ */
+export async function prepareFile(
+  fileSystem: FileSystem,
+  target: string,
+  contents: FileContents,
+  options: AtomicWriteOptions,
+): Promise<PreparedFile> {
+  const temp = tempPathFor(target);
+  inProgress.add(temp);
+  let fd: number;
+  try {
+    fd = await step('create temp file', temp, () =>
+      fileSystem.open(temp, 'create-exclusive', options.fileMode),
+    );
+  } catch (error) {
+    inProgress.delete(temp);
+    throw error;
+  }
+  let open = true;
+  try {
+    // open() applies the umask; fchmod makes the mode exactly the configured one.
+    await step('chmod', temp, () => fileSystem.fchmod(fd, options.fileMode));
+    let position = 0;
+    for (const piece of contents instanceof Uint8Array ? [contents] : contents) {
+      await step('write', temp, () => fileSystem.write(fd, piece, position));
+      position += piece.length;
+    }
+    if (options.durability === 'fsync') await step('fsync', temp, () => fileSystem.fsync(fd));
+    const stat = await step('fstat', temp, () => fileSystem.fstat(fd));
+    open = false;
+    await step('close', temp, () => fileSystem.close(fd));
+    return { temp, target, stat };
+  } catch (error) {
+    if (open) await fileSystem.close(fd).catch(() => undefined);
+    await fileSystem.unlink(temp).catch(() => undefined);
+    inProgress.delete(temp);
+    throw error;
+  }
+}
+
+/** Removes a prepared file that will not be committed (a failed or abandoned write). */
+export async function discardFile(fileSystem: FileSystem, prepared: PreparedFile): Promise<void> {
+  await fileSystem.unlink(prepared.temp).catch(() => undefined);
+  inProgress.delete(prepared.temp);
+}
+
+/**
+ * Second half: rename the temp file over its target, then fsync the folder. A failed rename
+ * removes the temp file and leaves the target untouched. A failed folder fsync is an error with
+ * `committed: true` (the new file is in place; only its durability is in doubt).
  *
  * A failed fsync is reported, never retried: after a failed fsync the kernel may have dropped the
  * dirty pages and a second fsync can "succeed" without the data ever reaching the disk.
  */
-export async function writeFileAtomic(
+export async function commitFile(
   fileSystem: FileSystem,
-  target: string,
-  data: Uint8Array,
+  prepared: PreparedFile,
   options: AtomicWriteOptions,
 ): Promise<FileStat> {
-  const temp = tempPathFor(target);
-  const fd = await step('create temp file', temp, () =>
-    fileSystem.open(temp, 'create-exclusive', options.fileMode),
-  );
-  let open = true;
-  let stat: FileStat;
   try {
-    // open() applies the umask; fchmod makes the mode exactly the configured one.
-    await step('chmod', temp, () => fileSystem.fchmod(fd, options.fileMode));
-    await step('write', temp, () => fileSystem.write(fd, data, 0));
-    if (options.durability === 'fsync') await step('fsync', temp, () => fileSystem.fsync(fd));
-    stat = await step('fstat', temp, () => fileSystem.fstat(fd));
-    open = false;
-    await step('close', temp, () => fileSystem.close(fd));
-    await step('rename', target, () => fileSystem.rename(temp, target));
+    await step('rename', prepared.target, () => fileSystem.rename(prepared.temp, prepared.target));
   } catch (error) {
-    if (open) await fileSystem.close(fd).catch(() => undefined);
-    await fileSystem.unlink(temp).catch(() => undefined);
+    await discardFile(fileSystem, prepared);
     throw error;
+  } finally {
+    inProgress.delete(prepared.temp);
   }
   if (options.durability === 'fsync') {
-    const dir = dirname(target);
+    const dir = dirname(prepared.target);
     try {
       await fsyncDirectory(fileSystem, dir);
     } catch (error) {
       throw new StorageIOError('fsync folder', dir, error, true);
     }
   }
-  return stat;
+  return prepared.stat;
 }
 
-/** Removes temp files left in `dir` by writers of `targets` that crashed. Call only under the lock. */
+/**
+ * Replaces `target` with `contents` atomically and durably (`prepareFile` then `commitFile`):
+ * readers see the old file or the new one, never a mix. Returns the stat of the written inode.
+ */
+export async function writeFileAtomic(
+  fileSystem: FileSystem,
+  target: string,
+  contents: FileContents,
+  options: AtomicWriteOptions,
+): Promise<FileStat> {
+  return commitFile(fileSystem, await prepareFile(fileSystem, target, contents, options), options);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The pid in a temp file's name (`<target>.tmp-<pid>-<random>`), if any. */
+function writerOf(target: string, name: string): number | undefined {
+  const pid = Number.parseInt(name.slice(basename(target).length + TEMP_MARKER.length), 10);
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/**
+ * Removes temp files left in `dir` by writers of `targets` that crashed or failed. Temp files
+ * being written (by this process, or by another live one) are kept: a checkpoint writes its
+ * snapshot before it takes the lock. Call only under the lock.
+ */
 export async function sweepTempFiles(fileSystem: FileSystem, dir: string, targets: readonly string[]) {
   let names: string[];
   try {
@@ -90,8 +173,11 @@ export async function sweepTempFiles(fileSystem: FileSystem, dir: string, target
     return; // Sweeping is housekeeping: never fail a write over it.
   }
   for (const name of names) {
-    if (targets.some((target) => isTempFileOf(target, name))) {
-      await fileSystem.unlink(`${dir}/${name}`).catch(() => undefined);
-    }
+    const target = targets.find((candidate) => isTempFileOf(candidate, name));
+    if (target === undefined) continue;
+    if (inProgress.has(`${dir}/${name}`)) continue;
+    const pid = writerOf(target, name);
+    if (pid !== undefined && pid !== process.pid && isAlive(pid)) continue;
+    await fileSystem.unlink(`${dir}/${name}`).catch(() => undefined);
   }
 }

@@ -14,4 +14,6 @@ export interface MetricsBackend {
   load(): Promise<DashboardState>;
   /** Atomic, durable read-modify-write; returns the state as saved. */
   update(mutate: StateMutator): Promise<DashboardState>;
+  /** Finishes background work (the file store folds its journal into the JSON file). Optional. */
+  close?(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
-import { constants, promises as fsp } from 'node:fs';
+import { constants } from 'node:fs';
 import { promisify } from 'node:util';
-import { flock } from 'fs-ext';
+import { flock, flockSync } from 'fs-ext';
 
 /**
  * Every file-system call the store makes goes through this interface, one method per system
@@ -21,6 +21,8 @@ export type OpenMode =
   | 'create-exclusive'
   /** read-write, create if missing (lock files) */
   | 'read-write-create'
+  /** read-write; fail if missing (appending to a journal that must exist) */
+  | 'read-write'
   /** read only (files and folders) */
   | 'read';
 
@@ -31,12 +33,22 @@ export interface FileSystem {
   /** Writes all of `data` at `position`. */
   write(fd: number, data: Uint8Array, position: number): Promise<void>;
   fsync(fd: number): Promise<void>;
+  /** fdatasync(2): the data and the size of an appended file, without other metadata. */
+  fdatasync(fd: number): Promise<void>;
+  /** Reads up to `length` bytes at `position`; fewer at the end of the file. */
+  read(fd: number, position: number, length: number): Promise<Buffer>;
   fchmod(fd: number, permissions: number): Promise<void>;
   ftruncate(fd: number, length: number): Promise<void>;
   fstat(fd: number): Promise<FileStat>;
   close(fd: number): Promise<void>;
   /** flock(LOCK_EX | LOCK_NB): true when taken, false when another open file holds it. */
   tryLockExclusive(fd: number): Promise<boolean>;
+  /**
+   * flock(LOCK_EX), blocking until the lock is granted. The kernel hands a released lock to a
+   * waiter at once (no polling delay). It cannot be cancelled: a caller that gives up must close
+   * `fd` once the promise settles.
+   */
+  lockExclusive(fd: number): Promise<void>;
   stat(path: string): Promise<FileStat>;
   rename(from: string, to: string): Promise<void>;
   link(existing: string, newPath: string): Promise<void>;
@@ -48,6 +60,7 @@ export interface FileSystem {
 const OPEN_FLAGS: Record<OpenMode, number> = {
   'create-exclusive': constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
   'read-write-create': constants.O_RDWR | constants.O_CREAT,
+  'read-write': constants.O_RDWR,
   read: constants.O_RDONLY,
 };
 
@@ -55,18 +68,24 @@ function toStat(stat: fs.Stats): FileStat {
   return { dev: stat.dev, ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs, mode: stat.mode };
 }
 
-const writeAsync = promisify(fs.write);
 const fsyncAsync = promisify(fs.fsync);
-const fchmodAsync = promisify(fs.fchmod);
-const ftruncateAsync = promisify(fs.ftruncate);
-const fstatAsync = promisify(fs.fstat);
-const closeAsync = promisify(fs.close);
-const openAsync = promisify(fs.open);
+const fdatasyncAsync = promisify(fs.fdatasync);
 const readAsync = promisify(fs.read);
 
-async function readAll(fd: number, size: number): Promise<Buffer> {
+function readAllSync(fd: number, size: number): Buffer {
   // Read until EOF rather than trusting `size`: the file may have grown since fstat. One spare
   // byte lets the read that finds EOF fit without doubling (and copying) the whole buffer.
+  let buffer = Buffer.allocUnsafe(Math.max(size + 1, 4096));
+  let length = 0;
+  for (;;) {
+    if (length === buffer.length) buffer = Buffer.concat([buffer, Buffer.allocUnsafe(buffer.length)]);
+    const bytesRead = fs.readSync(fd, buffer, length, buffer.length - length, length);
+    if (bytesRead === 0) return buffer.subarray(0, length);
+    length += bytesRead;
+  }
+}
+
+async function readAll(fd: number, size: number): Promise<Buffer> {
   let buffer = Buffer.allocUnsafe(Math.max(size + 1, 4096));
   let length = 0;
   for (;;) {
@@ -77,45 +96,75 @@ async function readAll(fd: number, size: number): Promise<Buffer> {
   }
 }
 
-/** The real file system (node:fs plus fs-ext's flock). */
+/** Files up to this size are read with one synchronous call: a thread-pool round trip costs more. */
+const SMALL_READ_BYTES = 256 * 1024;
+
+/**
+ * The real file system (node:fs plus fs-ext's flock).
+ *
+ * Calls that never wait for the disk (open, stat, a write into the page cache, a non-blocking
+ * flock, …) run synchronously inside the async method: each takes a few microseconds, while a
+ * round trip through libuv's thread pool costs 20–50 µs, several times per recorded event.
+ * Calls that wait for the disk or for another process (fsync, fdatasync, a blocking flock, reading
+ * a large file) stay asynchronous, so the host's event loop keeps running meanwhile.
+ */
 export const nodeFileSystem: FileSystem = {
   async readFile(path) {
-    const fd = await openAsync(path, constants.O_RDONLY);
+    const fd = fs.openSync(path, constants.O_RDONLY);
     try {
-      const stat = toStat(await fstatAsync(fd));
-      return { data: await readAll(fd, stat.size), stat };
+      const stat = toStat(fs.fstatSync(fd));
+      const data = stat.size <= SMALL_READ_BYTES ? readAllSync(fd, stat.size) : await readAll(fd, stat.size);
+      return { data, stat };
     } finally {
-      await closeAsync(fd);
+      fs.closeSync(fd);
     }
   },
-  open: (path, mode, permissions = 0o600) => openAsync(path, OPEN_FLAGS[mode], permissions),
+  open: async (path, mode, permissions = 0o600) => fs.openSync(path, OPEN_FLAGS[mode], permissions),
   async write(fd, data, position) {
     let offset = 0;
     while (offset < data.length) {
-      const { bytesWritten } = await writeAsync(fd, data, offset, data.length - offset, position + offset);
-      offset += bytesWritten;
+      offset += fs.writeSync(fd, data, offset, data.length - offset, position + offset);
     }
   },
   fsync: (fd) => fsyncAsync(fd),
-  fchmod: (fd, permissions) => fchmodAsync(fd, permissions),
-  ftruncate: (fd, length) => ftruncateAsync(fd, length),
-  fstat: async (fd) => toStat(await fstatAsync(fd)),
-  close: (fd) => closeAsync(fd),
-  tryLockExclusive: (fd) =>
+  fdatasync: (fd) => fdatasyncAsync(fd),
+  async read(fd, position, length) {
+    const buffer = Buffer.allocUnsafe(length);
+    let filled = 0;
+    while (filled < length) {
+      const bytesRead = fs.readSync(fd, buffer, filled, length - filled, position + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return buffer.subarray(0, filled);
+  },
+  fchmod: async (fd, permissions) => fs.fchmodSync(fd, permissions),
+  ftruncate: async (fd, length) => fs.ftruncateSync(fd, length),
+  fstat: async (fd) => toStat(fs.fstatSync(fd)),
+  close: async (fd) => fs.closeSync(fd),
+  async tryLockExclusive(fd) {
+    try {
+      flockSync(fd, 'exnb');
+      return true;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
+      throw error;
+    }
+  },
+  // Runs flock(2) in libuv's thread pool: one thread waits in the kernel while the event loop
+  // goes on. The store waits for at most one lock per project at a time (its in-process queue).
+  lockExclusive: (fd) =>
     new Promise((resolve, reject) => {
-      flock(fd, 'exnb', (error) => {
-        if (!error) resolve(true);
-        else if (error.code === 'EAGAIN' || error.code === 'EWOULDBLOCK') resolve(false);
-        else reject(error);
-      });
+      flock(fd, 'ex', (error) => (error ? reject(error) : resolve()));
     }),
-  stat: async (path) => toStat(await fsp.stat(path)),
-  rename: (from, to) => fsp.rename(from, to),
-  link: (existing, newPath) => fsp.link(existing, newPath),
-  unlink: (path) => fsp.unlink(path),
-  readdir: (dir) => fsp.readdir(dir),
+  stat: async (path) => toStat(fs.statSync(path)),
+  rename: async (from, to) => fs.renameSync(from, to),
+  link: async (existing, newPath) => fs.linkSync(existing, newPath),
+  unlink: async (path) => fs.unlinkSync(path),
+  readdir: async (dir) => fs.readdirSync(dir),
   mkdir: async (dir) => {
-    await fsp.mkdir(dir, { recursive: true });
+    fs.mkdirSync(dir, { recursive: true });
   },
 };
 

@@ -10,22 +10,30 @@ import type { FileSystem } from './file-system.js';
  * releases the lock the moment its holder dies, even by SIGKILL, and never grants it twice. The
  * seed report says the Python implementation uses fcntl.flock: if on this same file (unchecked:
  * its source is not here), the two exclude each other.
- * Takeover of a dead holder's lock therefore costs at most one poll interval (MAX_POLL_MS).
+ *
+ * Why a blocking flock in libuv's thread pool rather than polling with LOCK_NB: under contention a
+ * poller leaves the lock idle between a release and its next attempt; a waiter blocked in flock
+ * is woken by the kernel as soon as the holder releases or dies. The cost is one thread-pool
+ * thread (4 by default, shared with fs, dns and crypto) blocked per project this process is
+ * waiting on, so a free lock is still taken with a non-blocking attempt first, and the in-process
+ * queue lets only one wait per lock file be in the kernel at a time. A blocking flock cannot be
+ * cancelled: a waiter that times out leaves it pending, keeps its place in the queue until it
+ * ends, and then closes its descriptor, which gives the lock straight back if it was granted
+ * meanwhile. Until then the process cannot exit, not even by process.exit(): libuv joins its
+ * threads at exit (a signal's default action still ends it).
  *
  * The lock file is never deleted: deleting it while someone waits on the old inode would let two
  * processes hold locks on two different inodes. If anyone else deletes it anyway, we detect that
  * the path no longer names our inode after locking, and start over.
  */
 
-/** Longest pause between two attempts; bounds the takeover time of a dead holder's lock. */
+/**
+ * @deprecated The lock no longer polls: a waiter blocks in flock(2) and the kernel hands the lock
+ * over when its holder releases it or dies. Kept only because the package exports it.
+ */
 export const MAX_POLL_MS = 25;
-const FIRST_POLL_MS = 1;
 
 const queues = new Map<string, Promise<void>>();
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** Resolves true when `promise` settles before `deadline`, false otherwise. */
 async function settlesBefore(promise: Promise<void>, deadline: number): Promise<boolean> {
@@ -82,10 +90,16 @@ export class FileLock {
       throw new LockAcquisitionError(this.path, this.options.timeoutMs, await this.readHolderPid());
     }
     let fd: number;
+    let waitAbandoned: Promise<void> | undefined;
     try {
-      fd = await this.lockFile(deadline);
+      fd = await this.lockFile(deadline, (wait) => {
+        waitAbandoned = wait;
+      });
     } catch (error) {
-      leaveQueue();
+      // An abandoned flock still blocks a thread-pool thread: the next in-process waiter must not
+      // block a second one, so it waits in the queue until that flock has ended.
+      if (waitAbandoned) void waitAbandoned.then(leaveQueue);
+      else leaveQueue();
       throw error;
     }
     return async () => {
@@ -97,16 +111,37 @@ export class FileLock {
     };
   }
 
-  private async lockFile(deadline: number): Promise<number> {
-    let pause = FIRST_POLL_MS;
+  /**
+   * Opens and flocks the lock file. When it gives up while a blocking flock is still pending, it
+   * passes `onAbandon` a promise that resolves once that flock has ended and its descriptor is
+   * closed (never rejects).
+   */
+  private async lockFile(deadline: number, onAbandon: (wait: Promise<void>) => void): Promise<number> {
     for (;;) {
       const fd = await this.io('open', () =>
         this.fileSystem.open(this.path, 'read-write-create', this.options.fileMode),
       );
       let keep = false;
       try {
-        const locked = await this.io('flock', () => this.fileSystem.tryLockExclusive(fd));
-        if (locked && (await this.isStillAtPath(fd))) {
+        // The non-blocking attempt first: a free lock then costs no thread-pool round trip.
+        if (!(await this.io('flock', () => this.fileSystem.tryLockExclusive(fd)))) {
+          const wait = this.io('flock', () => this.fileSystem.lockExclusive(fd));
+          if (!(await settlesBefore(wait, deadline))) {
+            // The descriptor now belongs to the pending flock: closing it under a running flock
+            // could let the number be reused while the kernel still works on it.
+            keep = true;
+            onAbandon(
+              wait
+                .then(
+                  () => this.fileSystem.close(fd),
+                  () => this.fileSystem.close(fd),
+                )
+                .catch(() => undefined),
+            );
+            throw new LockAcquisitionError(this.path, this.options.timeoutMs, await this.readHolderPid());
+          }
+        }
+        if (await this.isStillAtPath(fd)) {
           await this.recordHolder(fd);
           keep = true;
           return fd;
@@ -117,11 +152,6 @@ export class FileLock {
       } finally {
         if (!keep) await this.fileSystem.close(fd).catch(() => undefined);
       }
-      // Jitter keeps waiters from polling in lockstep; capped, since MAX_POLL_MS is the documented
-      // takeover bound (the jitter alone used to stretch a pause to 1.5 × MAX_POLL_MS).
-      const jittered = Math.min(pause * (0.5 + Math.random()), MAX_POLL_MS);
-      await sleep(Math.min(jittered, Math.max(0, deadline - Date.now())));
-      pause = Math.min(pause * 2, MAX_POLL_MS);
     }
   }
 

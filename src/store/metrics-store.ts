@@ -1,27 +1,56 @@
+import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { errnoCode, MetricsError, StateValidationError, StorageIOError } from '../errors.js';
 import { validateState } from '../model/schema.js';
-import { applyFifoEviction, capsFor, createEmptyState, RETENTION_KEY, toTimestamp } from '../model/state.js';
+import { capsFor, createEmptyState, RETENTION_KEY, toTimestamp } from '../model/state.js';
+import {
+  applyPatch,
+  changedPart,
+  diffStates,
+  freezeHistory,
+  type StatePatch,
+  workingCopy,
+} from '../model/state-patch.js';
 import type { DashboardState } from '../model/types.js';
 import { callSafely } from '../safe-call.js';
-import { sweepTempFiles, tempPathFor, writeFileAtomic } from './atomic-write.js';
+import {
+  commitFile,
+  discardFile,
+  type PreparedFile,
+  prepareFile,
+  sweepTempFiles,
+  tempPathFor,
+} from './atomic-write.js';
 import type { MetricsBackend, StateMutator } from './backend.js';
 import { type FileStat, fsyncDirectory } from './file-system.js';
+import {
+  JOURNAL_BINDING_KEY,
+  type JournalBinding,
+  replayStart,
+  takeBinding,
+  withBinding,
+} from './journal-binding.js';
+import { appendDurably, inodeOf, readFrom, truncateDurably } from './journal-file.js';
+import { encodeHeader, encodeLine, parseEntries, parseHeader } from './journal-format.js';
 import { FileLock } from './lock.js';
 import { type MetricsStoreOptions, type ResolvedStoreOptions, resolveStoreOptions } from './options.js';
-import { type Generation, identityOf, quarantine, type RecoveryReport, readGeneration } from './recovery.js';
+import { identityOf, keepCopyAside, quarantine, type RecoveryReport, readGeneration } from './recovery.js';
+import { snapshotPieces } from './snapshot-text.js';
 
 export const METRICS_FILE = '.agent_metrics.json';
 export const BACKUP_FILE = '.agent_metrics.json.bak';
+export const JOURNAL_FILE = '.agent_metrics.journal';
 export const LOCK_FILE = '.agent_metrics.lock';
 
 /** Storage statistics; never fails, whatever state the files are in. */
 export interface StoreStats {
   metricsFileExists: boolean;
   backupFileExists: boolean;
+  journalFileExists: boolean;
   metricsFileSizeBytes: number;
   backupFileSizeBytes: number;
-  /** Counts are read from the main file, and are 0 when it is missing or not valid. */
+  journalFileSizeBytes: number;
+  /** Counts of the current state (JSON file plus journal); 0 when it cannot be read. */
   eventCount: number;
   sessionCount: number;
   agentCount: number;
@@ -32,26 +61,81 @@ export interface StoreStats {
 // Errors for which a hard link cannot be made on this file system; the backup is copied instead.
 const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
 
+/** A lock-free read that finds the journal not matching the JSON file retries this often, then locks. */
+const UNLOCKED_READ_ATTEMPTS = 3;
+
+/** The JSON file as last read or written. */
+interface SnapshotInfo {
+  /** `identityOf` the main file; undefined when there is none. */
+  identity: string | undefined;
+  size: number;
+  binding: JournalBinding | undefined;
+}
+
+/** The journal as last read or written: its lines up to `offset` are in the view's state. */
+interface JournalInfo {
+  id: string;
+  inode: string;
+  headerEnd: number;
+  offset: number;
+}
+
+/** The current state and where it came from. Views are never modified, only replaced. */
+interface View {
+  state: DashboardState;
+  snapshot: SnapshotInfo;
+  /** Undefined: no journal continues the snapshot yet; the next write makes a checkpoint. */
+  journal: JournalInfo | undefined;
+  /** Damaged journal lines were skipped: fold the journal into a checkpoint at the next write. */
+  needsCheckpoint: boolean;
+}
+
+interface PendingUpdate {
+  mutate: StateMutator;
+  resolve: (state: DashboardState) => void;
+  reject: (error: unknown) => void;
+}
+
 /**
- * The persistence layer: one JSON file per project (`.agent_metrics.json`), its previous
- * generation (`.bak`), and a lock. See design.md §3 for the guarantees it keeps.
+ * Thrown by a lock-free read that cannot finish alone: `repair` when a file needs recovery (take
+ * the lock at once), else the files were between the two renames of a checkpoint (read again).
+ */
+class RetryUnlocked extends Error {
+  constructor(readonly repair: boolean) {
+    super(repair ? 'needs repair under the lock' : 'files changed while read');
+  }
+}
+
+/**
+ * The persistence layer: one JSON file per project (`.agent_metrics.json`, the shared format),
+ * its previous generation (`.bak`), a journal of the changes made since that file was written
+ * (`.agent_metrics.journal`), and a lock. See design.md §3 for the guarantees it keeps, and the
+ * README's "Write path" for how the journal and checkpoints work.
  */
 export class MetricsStore implements MetricsBackend {
   readonly dir: string;
   readonly metricsPath: string;
   readonly backupPath: string;
+  readonly journalPath: string;
   readonly lockPath: string;
   private readonly options: ResolvedStoreOptions;
   private readonly lock: FileLock;
-  /** Identity of a main file this instance read or wrote and knows to be valid. */
-  private knownValidMain: string | undefined;
+  /** What this instance read or wrote under the lock; lock-free reads start from it but never change it. */
+  private view: View | undefined;
+  private pending: PendingUpdate[] = [];
+  private flushing: Promise<void> | undefined;
+  private checkpointing: Promise<void> | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
   private dirReady = false;
+  /** Sweep leftover temp files at the next write: at first, and after a failed write. */
+  private sweepNeeded = true;
 
   constructor(options: MetricsStoreOptions) {
     this.options = resolveStoreOptions(options);
     this.dir = this.options.dir;
     this.metricsPath = join(this.dir, METRICS_FILE);
     this.backupPath = join(this.dir, BACKUP_FILE);
+    this.journalPath = join(this.dir, JOURNAL_FILE);
     this.lockPath = join(this.dir, LOCK_FILE);
     this.lock = new FileLock(this.options.fileSystem, this.lockPath, {
       timeoutMs: this.options.lockTimeoutMs,
@@ -64,134 +148,539 @@ export class MetricsStore implements MetricsBackend {
   }
 
   /**
-   * The current state. Takes no lock when the main file is valid (the common case). A missing
-   * main file gives a fresh state; a corrupt one is recovered under the lock (see `onRecover`).
-   * Never returns an empty state because a lock was busy: it waits, or throws E_LOCK_TIMEOUT.
+   * The current state: the JSON file plus the journal's changes. Takes no lock when the files
+   * are sound (the common case). A missing main file gives a fresh state; a corrupt one is
+   * recovered under the lock (see `onRecover`). Never returns an empty state because a lock was
+   * busy: it waits, or throws E_LOCK_TIMEOUT. The stored events and sessions in the result are
+   * frozen (they are history); everything else may be changed freely.
    */
   async load(): Promise<DashboardState> {
-    const main = await readGeneration(this.options.fileSystem, this.metricsPath);
-    if (main.kind === 'valid') {
-      this.knownValidMain = identityOf(main.stat);
-      return main.state;
-    }
-    if (main.kind === 'missing' && !(await this.exists(this.backupPath))) return this.freshState();
-    await this.ensureDir();
-    return this.lock.run(() => this.loadLocked());
+    return workingCopy((await this.readUnlocked()).state);
   }
 
   /**
-   * Validates `state` (throws `StateValidationError` naming each bad path, writing nothing), sets
-   * `updated_at`, applies the FIFO caps, keeps the current main file as `.bak`, and writes the new
-   * state atomically and durably. Returns the state as saved; the argument is not modified.
+   * Replaces the whole state: validates `state` (throws `StateValidationError` naming each bad
+   * path, writing nothing), sets `updated_at`, applies the FIFO caps, keeps the current main file
+   * as `.bak`, and writes the new state atomically and durably as a checkpoint (the journal
+   * starts anew). Returns the state as saved; the argument is not modified.
    */
   async save(state: DashboardState): Promise<DashboardState> {
     this.assertValid(state);
     await this.ensureDir();
-    return this.lock.run(() => this.saveLocked(state));
+    const saved = await this.lock.run(async () => {
+      // Nothing is read: the state is replaced, and the old journal with it. A corrupt main file
+      // is moved aside by the backup step, never recovered just to be overwritten.
+      const replaced: View = {
+        state: this.freshState(),
+        snapshot: { identity: this.view?.snapshot.identity, size: 0, binding: undefined },
+        journal: undefined,
+        needsCheckpoint: false,
+      };
+      const next = applyPatch(createEmptyState(this.projectName), this.replacement(state));
+      await this.checkpointLocked(replaced, next);
+      return next;
+    });
+    return workingCopy(saved);
   }
 
   /**
-   * Atomic read-modify-write: holds the lock from read to write, so concurrent updates from this
-   * and other processes are never lost. `mutate` changes the state in place and may be async; the
-   * lock is held while it runs, so keep it short. If it throws, nothing is written and the error
-   * propagates. Returns the state as saved.
+   * Atomic read-modify-write: the lock is held from read to write, so concurrent updates from
+   * this and other processes are never lost. `mutate` changes the state in place and may be
+   * async; the lock is held while it runs, so keep it short. If it throws, nothing is written and
+   * the error propagates. Resolves once the change is on disk, with the state as saved.
+   *
+   * Updates called while another is being written are written together: one journal append and
+   * one fdatasync for all of them (group commit). Each `mutate` still sees the changes of those
+   * before it, and one that throws fails alone.
    */
   async update(mutate: StateMutator): Promise<DashboardState> {
     await this.ensureDir();
-    return this.lock.run(async () => {
-      const state = await this.loadLocked();
-      await mutate(state);
-      this.assertValid(state);
-      return this.saveLocked(state);
+    return new Promise((resolve, reject) => {
+      this.pending.push({ mutate, resolve, reject });
+      this.flushing ??= this.flushPending();
     });
+  }
+
+  /**
+   * Folds the journal into `.agent_metrics.json` now, and waits for it: afterwards the JSON file
+   * alone holds the whole state (for readers that do not know the journal, such as the Python
+   * dashboard). Checkpoints also happen by themselves (`checkpointBytes`, `checkpointIdleMs`).
+   */
+  async checkpoint(): Promise<void> {
+    await this.settle();
+    // No journal: the JSON file already holds everything (or nothing was ever written).
+    if (!(await this.exists(this.journalPath))) return;
+    await this.lock.run(async () => {
+      const current = await this.readLocked();
+      const journal = current.journal;
+      if (journal === undefined || journal.offset > journal.headerEnd || current.needsCheckpoint) {
+        await this.checkpointLocked(current, current.state);
+      }
+    });
+  }
+
+  /**
+   * Waits for pending writes, stops the idle timer and makes a last checkpoint when the journal
+   * holds changes. The store stays usable; call it when you are done writing for a while.
+   */
+  async close(): Promise<void> {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    await this.checkpoint();
   }
 
   /** Sizes and counts of the files. Never throws. */
   async getStats(): Promise<StoreStats> {
-    const [mainSize, backupSize, main] = await Promise.all([
+    const [mainSize, backupSize, journalSize, main] = await Promise.all([
       this.sizeOf(this.metricsPath),
       this.sizeOf(this.backupPath),
-      readGeneration(this.options.fileSystem, this.metricsPath).catch(
-        (): Generation => ({ kind: 'invalid', reason: 'unreadable' }),
-      ),
+      this.sizeOf(this.journalPath),
+      readGeneration(this.options.fileSystem, this.metricsPath).catch(() => undefined),
     ]);
-    const state = main.kind === 'valid' ? main.state : undefined;
+    // One lock-free read: statistics never repair anything (a load does).
+    const state = await this.readView(false).then(
+      (view) => view.state,
+      () => undefined,
+    );
     return {
       metricsFileExists: mainSize !== undefined,
       backupFileExists: backupSize !== undefined,
+      journalFileExists: journalSize !== undefined,
       metricsFileSizeBytes: mainSize ?? 0,
       backupFileSizeBytes: backupSize ?? 0,
+      journalFileSizeBytes: journalSize ?? 0,
       eventCount: state?.events.length ?? 0,
       sessionCount: state?.sessions.length ?? 0,
       agentCount: state ? Object.keys(state.agents).length : 0,
-      metricsFileValid: main.kind === 'valid',
+      metricsFileValid: main?.kind === 'valid',
     };
   }
 
-  private freshState(): DashboardState {
-    return createEmptyState(this.options.projectName);
+  // ---- reading -------------------------------------------------------------------------------
+
+  /** The current state without the lock; takes it only when something needs repair. */
+  private async readUnlocked(): Promise<View> {
+    for (let attempt = 1; attempt <= UNLOCKED_READ_ATTEMPTS; attempt++) {
+      try {
+        return await this.readView(false);
+      } catch (error) {
+        if (!(error instanceof RetryUnlocked)) throw error;
+        if (error.repair) break;
+      }
+    }
+    await this.ensureDir();
+    return this.lock.run(() => this.readLocked());
   }
 
-  private async loadLocked(): Promise<DashboardState> {
-    const main = await readGeneration(this.options.fileSystem, this.metricsPath);
-    if (main.kind === 'valid') {
-      this.knownValidMain = identityOf(main.stat);
-      return main.state;
+  /** Under the lock: the current state, with any repair done, remembered as this instance's view. */
+  private async readLocked(): Promise<View> {
+    this.view = await this.readView(true);
+    return this.view;
+  }
+
+  /**
+   * Reads the JSON file (only when it changed since this instance's view) and the journal lines
+   * not yet applied. Without the lock it repairs nothing: it throws RetryUnlocked when the files
+   * need a repair or are between the two renames of a checkpoint, and ignores a torn last line
+   * (a write in progress). With the lock it repairs, reporting each repair to `onRecover`.
+   */
+  private async readView(locked: boolean): Promise<View> {
+    const fileSystem = this.options.fileSystem;
+    const known = this.view;
+    const mainStat = await this.statOrUndefined(this.metricsPath);
+    let snapshot: SnapshotInfo;
+    let state: DashboardState;
+    let journal: JournalInfo | undefined;
+    if (known && known.snapshot.identity === (mainStat && identityOf(mainStat))) {
+      ({ snapshot, state, journal } = known);
+    } else {
+      ({ snapshot, state } = await this.readSnapshot(locked));
+      journal = undefined;
     }
+
+    let needsCheckpoint = known?.needsCheckpoint === true && journal !== undefined;
+    const journalStat = await this.statOrUndefined(this.journalPath);
+    if (journalStat === undefined) return { state, snapshot, journal: undefined, needsCheckpoint: false };
+
+    let data: Buffer;
+    let base: number;
+    if (journal !== undefined && journal.inode === inodeOf(journalStat)) {
+      const read = await readFrom(fileSystem, this.journalPath, journal.offset);
+      if (read === undefined || inodeOf(read.stat) !== journal.inode) throw this.retryOrFail(locked);
+      data = read.data;
+      base = journal.offset;
+    } else {
+      const read = await readFrom(fileSystem, this.journalPath, 0);
+      if (read === undefined) return { state, snapshot, journal: undefined, needsCheckpoint: false };
+      const header = parseHeader(read.data);
+      const start = 'id' in header ? replayStart(snapshot.binding, header.id, header.end) : undefined;
+      if (!('id' in header) || start === undefined) {
+        if (!locked) throw new RetryUnlocked(false);
+        // A journal with no change in it holds nothing to keep: the next write replaces it.
+        if ('id' in header && parseEntries(read.data, header.end).entries.length === 0) {
+          return { state, snapshot, journal: undefined, needsCheckpoint: false };
+        }
+        const reason =
+          'reason' in header ? header.reason : 'the journal does not continue .agent_metrics.json';
+        const quarantinedPath = await quarantine(fileSystem, this.journalPath);
+        this.notify({ action: 'journal-set-aside', reason, quarantinedPath });
+        return { state, snapshot, journal: undefined, needsCheckpoint: false };
+      }
+      journal = { id: header.id, inode: inodeOf(read.stat), headerEnd: header.end, offset: start };
+      data = read.data;
+      base = 0;
+    }
+
+    const parsed = parseEntries(data, journal.offset, base);
+    for (const entry of parsed.entries) state = applyPatch(state, entry.patch);
+    if (locked && parsed.tornBytes > 0) {
+      await truncateDurably(
+        fileSystem,
+        this.journalPath,
+        parsed.validEnd,
+        this.options.durability === 'fsync',
+      );
+      this.notify({
+        action: 'journal-tail-truncated',
+        reason: `${parsed.tornBytes} bytes of an interrupted write cut off the journal's end`,
+      });
+    }
+    if (locked && parsed.damaged.length > 0) {
+      const quarantinedPath = await keepCopyAside(fileSystem, this.journalPath);
+      const first = parsed.damaged[0] as { offset: number; reason: string };
+      this.notify({
+        action: 'journal-repaired',
+        reason: `${parsed.damaged.length} damaged journal line(s) skipped (first at byte ${first.offset}: ${first.reason})`,
+        quarantinedPath,
+      });
+      needsCheckpoint = true;
+    }
+    return { state, snapshot, journal: { ...journal, offset: parsed.validEnd }, needsCheckpoint };
+  }
+
+  private retryOrFail(locked: boolean): Error {
+    // Under the lock nobody replaces the journal; finding it gone means someone outside the
+    // protocol did. Without the lock, a checkpoint replaced it between two reads: read again.
+    if (!locked) return new RetryUnlocked(false);
+    return new StorageIOError('read', this.journalPath, new Error('the journal was replaced while locked'));
+  }
+
+  /** The JSON file, recovered under the lock when missing or corrupt (design.md §3.4). */
+  private async readSnapshot(locked: boolean): Promise<{ snapshot: SnapshotInfo; state: DashboardState }> {
+    const fileSystem = this.options.fileSystem;
+    const main = await readGeneration(fileSystem, this.metricsPath);
+    if (main.kind === 'valid') {
+      const binding = takeBinding(main.state);
+      return {
+        state: freezeHistory(main.state),
+        snapshot: { identity: identityOf(main.stat), size: main.stat.size, binding },
+      };
+    }
+    const fresh = {
+      state: this.freshState(),
+      snapshot: { identity: undefined, size: 0, binding: undefined },
+    };
+    if (main.kind === 'missing' && (await this.statOrUndefined(this.backupPath)) === undefined) return fresh;
+    if (!locked) throw new RetryUnlocked(true);
+
     const report: RecoveryReport =
       main.kind === 'missing'
         ? { action: 'started-fresh', reason: 'main file missing' }
         : {
             action: 'started-fresh',
             reason: main.reason,
-            quarantinedPath: await quarantine(this.options.fileSystem, this.metricsPath),
+            quarantinedPath: await quarantine(fileSystem, this.metricsPath),
           };
-    const backup = await readGeneration(this.options.fileSystem, this.backupPath);
+    const backup = await readGeneration(fileSystem, this.backupPath);
     if (backup.kind === 'valid') {
       // Write the backup's bytes back as they are: nothing in them is lost or reformatted.
-      const stat = await writeFileAtomic(
-        this.options.fileSystem,
-        this.metricsPath,
-        backup.data,
-        this.options,
-      );
-      this.knownValidMain = identityOf(stat);
+      const prepared = await prepareFile(fileSystem, this.metricsPath, backup.data, this.options);
+      const stat = await commitFile(fileSystem, prepared, this.options);
       this.notify({ ...report, action: 'restored-from-backup' });
-      return backup.state;
+      const binding = takeBinding(backup.state);
+      return {
+        state: freezeHistory(backup.state),
+        snapshot: { identity: identityOf(stat), size: stat.size, binding },
+      };
     }
-    if (main.kind === 'missing' && backup.kind === 'missing') return this.freshState();
+    if (main.kind === 'missing' && backup.kind === 'missing') return fresh;
     if (backup.kind === 'invalid') {
       report.backupReason = backup.reason;
-      report.quarantinedBackupPath = await quarantine(this.options.fileSystem, this.backupPath);
+      report.quarantinedBackupPath = await quarantine(fileSystem, this.backupPath);
     } else {
       report.backupReason = 'backup file missing';
     }
     this.notify(report);
-    return this.freshState();
+    return fresh;
   }
 
-  private async saveLocked(state: DashboardState): Promise<DashboardState> {
+  // ---- writing -------------------------------------------------------------------------------
+
+  /** Writes queued updates in batches, one lock and one journal append per batch. */
+  private async flushPending(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        let batch: PendingUpdate[] = [];
+        try {
+          await this.lock.run(async () => {
+            // Taken once the lock is ours: callers who came while we waited join this batch.
+            batch = this.pending.splice(0);
+            await this.commitBatch(batch);
+          });
+        } catch (error) {
+          // The lock was not obtained, or the batch failed as a whole: fail those not yet settled.
+          const failed = batch.length > 0 ? batch : this.pending.splice(0);
+          for (const update of failed) update.reject(error);
+        }
+        // Let a process woken by our release take the lock before this one takes it again.
+        if (this.pending.length > 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  private async commitBatch(batch: PendingUpdate[]): Promise<void> {
+    if (this.sweepNeeded) {
+      this.sweepNeeded = false;
+      await sweepTempFiles(this.options.fileSystem, this.dir, [
+        this.metricsPath,
+        this.backupPath,
+        this.journalPath,
+      ]);
+    }
+    const current = await this.readLocked();
+    let state = current.state;
+    const lines: Buffer[] = [];
+    const committed: Array<{ update: PendingUpdate; state: DashboardState }> = [];
+    for (const update of batch) {
+      try {
+        const working = workingCopy(state);
+        await update.mutate(working);
+        const patch = this.changeOf(state, working);
+        const line = this.encode(patch);
+        // The state continues from the patch as the journal holds it, so that this process and
+        // a later replay agree exactly (JSON drops `undefined`, turns -0 into 0, …).
+        state = applyPatch(state, JSON.parse(line.json) as StatePatch);
+        lines.push(line.bytes);
+        committed.push({ update, state });
+      } catch (error) {
+        update.reject(error);
+      }
+    }
+    if (committed.length === 0) return;
+    try {
+      if (current.journal === undefined || current.needsCheckpoint) {
+        await this.checkpointLocked(current, state);
+      } else {
+        const data = Buffer.concat(lines);
+        await appendDurably(this.options.fileSystem, this.journalPath, data, {
+          offset: current.journal.offset,
+          inode: current.journal.inode,
+          sync: this.options.durability === 'fsync',
+        });
+        this.view = {
+          ...current,
+          state,
+          journal: { ...current.journal, offset: current.journal.offset + data.length },
+        };
+      }
+    } catch (error) {
+      // What is on disk is unknown to this view now: read it again next time.
+      this.view = undefined;
+      this.sweepNeeded = true;
+      for (const { update } of committed) update.reject(error);
+      return;
+    }
+    for (const { update, state: saved } of committed) update.resolve(workingCopy(saved));
+    this.scheduleCheckpoint();
+  }
+
+  /** The change `mutate` made, validated: only what changed is checked, so cost does not grow with history. */
+  private changeOf(before: DashboardState, after: DashboardState): StatePatch {
+    const { maxEvents, maxSessions } = this.options;
+    const caps = capsFor(after, { maxEvents, maxSessions });
+    after.updated_at = toTimestamp(new Date());
+    if (maxEvents !== undefined || maxSessions !== undefined) {
+      after[RETENTION_KEY] = { max_events: caps.maxEvents, max_sessions: caps.maxSessions };
+    }
+    const patch = diffStates(before, after, caps);
+    this.assertValid(changedPart(after, patch));
+    return patch;
+  }
+
+  /** A patch that turns any state into `state` (for `save`): everything is replaced. */
+  private replacement(state: DashboardState): StatePatch {
     const { maxEvents, maxSessions } = this.options;
     const caps = capsFor(state, { maxEvents, maxSessions });
-    const stamped: DashboardState = { ...state, updated_at: toTimestamp(new Date()) };
+    const { agents, events, sessions, [JOURNAL_BINDING_KEY]: _binding, ...rest } = structuredClone(state);
+    const set: Record<string, unknown> = { ...rest, updated_at: toTimestamp(new Date()) };
     if (maxEvents !== undefined || maxSessions !== undefined) {
-      stamped[RETENTION_KEY] = { max_events: caps.maxEvents, max_sessions: caps.maxSessions };
+      set[RETENTION_KEY] = { max_events: caps.maxEvents, max_sessions: caps.maxSessions };
     }
-    const next = applyFifoEviction(stamped, caps);
-    const data = this.serialize(next);
-    await sweepTempFiles(this.options.fileSystem, this.dir, [this.metricsPath, this.backupPath]);
-    await this.backupCurrentMain();
-    const stat = await writeFileAtomic(this.options.fileSystem, this.metricsPath, data, this.options);
-    this.knownValidMain = identityOf(stat);
-    return next;
+    return {
+      set,
+      agents,
+      all_events: events,
+      all_sessions: sessions,
+      caps: { max_events: caps.maxEvents, max_sessions: caps.maxSessions },
+    };
+  }
+
+  private encode(patch: StatePatch): { json: string; bytes: Buffer } {
+    let json: string;
+    try {
+      json = JSON.stringify(patch);
+    } catch (error) {
+      // Extra keys may hold values JSON cannot represent (BigInt, cycles).
+      throw new MetricsError(
+        'E_INVALID_STATE',
+        `state cannot be written as JSON: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    return { json, bytes: encodeLine(json) };
+  }
+
+  // ---- checkpoints ---------------------------------------------------------------------------
+
+  /** Starts a background checkpoint when the journal is big enough, else (re)arms the idle timer. */
+  private scheduleCheckpoint(): void {
+    const journal = this.view?.journal;
+    if (!journal || !this.view) return;
+    const pendingBytes = journal.offset - journal.headerEnd;
+    if (pendingBytes >= Math.max(this.options.checkpointBytes, this.view.snapshot.size)) {
+      this.startBackgroundCheckpoint();
+      return;
+    }
+    if (this.options.checkpointIdleMs === 0) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.startBackgroundCheckpoint(), this.options.checkpointIdleMs);
+    // A pending checkpoint must not keep the host process alive: the journal is durable already.
+    this.idleTimer.unref();
+  }
+
+  private startBackgroundCheckpoint(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    // A failed background checkpoint loses nothing (the journal holds every change); the next
+    // trigger tries again, and `checkpoint()` reports errors to its caller.
+    this.checkpointing ??= this.backgroundCheckpoint()
+      .catch(() => undefined)
+      .finally(() => {
+        this.checkpointing = undefined;
+      });
+  }
+
+  /**
+   * Writes the snapshot of the current view without the lock (the slow part: ~30 MB at 50,000
+   * events), then takes the lock only to carry the journal lines written meanwhile into a new
+   * journal and rename both files in place.
+   */
+  private async backgroundCheckpoint(): Promise<void> {
+    const start = this.view;
+    if (start?.journal === undefined || start.journal.offset === start.journal.headerEnd) return;
+    const binding: JournalBinding = {
+      id: randomUUID(),
+      folded_id: start.journal.id,
+      folded_offset: start.journal.offset,
+    };
+    const prepared = await prepareFile(
+      this.options.fileSystem,
+      this.metricsPath,
+      snapshotPieces(withBinding(start.state, binding)),
+      this.options,
+    );
+    try {
+      await this.lock.run(async () => {
+        const current = await this.readLocked();
+        const unchanged =
+          current.snapshot.identity === start.snapshot.identity && current.journal?.id === binding.folded_id;
+        if (!unchanged || current.journal === undefined || current.needsCheckpoint) return;
+        const tail = await readFrom(this.options.fileSystem, this.journalPath, start.journal?.offset ?? 0);
+        const carried = tail?.data.subarray(0, current.journal.offset - (binding.folded_offset ?? 0));
+        await this.installCheckpoint(current, prepared, binding, carried ?? Buffer.alloc(0), current.state);
+      });
+    } finally {
+      // When the checkpoint was abandoned (another process made one first).
+      await discardFile(this.options.fileSystem, prepared);
+    }
+  }
+
+  /** Under the lock: makes `state` the snapshot, with a new, empty journal. */
+  private async checkpointLocked(current: View, state: DashboardState): Promise<void> {
+    const binding: JournalBinding = { id: randomUUID() };
+    if (current.journal) {
+      binding.folded_id = current.journal.id;
+      binding.folded_offset = current.journal.offset;
+    }
+    const prepared = await prepareFile(
+      this.options.fileSystem,
+      this.metricsPath,
+      snapshotPieces(withBinding(state, binding)),
+      this.options,
+    );
+    await this.installCheckpoint(current, prepared, binding, Buffer.alloc(0), state);
+  }
+
+  /**
+   * The renames of a checkpoint, in the one order that is safe at every step: the new journal is
+   * durable before anything is renamed; the snapshot is renamed (and its folder fsynced) before
+   * the journal, so a crash in between leaves the new snapshot with the old journal, which it
+   * names in `folded_id` and continues correctly.
+   */
+  private async installCheckpoint(
+    current: View,
+    snapshot: PreparedFile,
+    binding: JournalBinding,
+    carried: Buffer,
+    state: DashboardState,
+  ): Promise<void> {
+    const fileSystem = this.options.fileSystem;
+    try {
+      await sweepTempFiles(fileSystem, this.dir, [this.metricsPath, this.backupPath, this.journalPath]);
+      const header = encodeHeader(binding.id);
+      const journal = await prepareFile(fileSystem, this.journalPath, [header, carried], this.options);
+      try {
+        if (current.needsCheckpoint) await keepCopyAside(fileSystem, this.journalPath).catch(() => undefined);
+        await this.backupCurrentMain(current.snapshot.identity);
+        // From here until the journal is renamed too, the files on disk are consistent (the new
+        // snapshot continues with the old journal) but this view is not: forget it meanwhile.
+        this.view = undefined;
+        const snapshotStat = await commitFile(fileSystem, snapshot, this.options);
+        const journalStat = await commitFile(fileSystem, journal, this.options);
+        this.view = {
+          state,
+          snapshot: { identity: identityOf(snapshotStat), size: snapshotStat.size, binding },
+          journal: {
+            id: binding.id,
+            inode: inodeOf(journalStat),
+            headerEnd: header.length,
+            offset: header.length + carried.length,
+          },
+          needsCheckpoint: false,
+        };
+      } finally {
+        await discardFile(fileSystem, journal);
+      }
+    } catch (error) {
+      this.view = undefined;
+      this.sweepNeeded = true;
+      throw error;
+    } finally {
+      // Gone already when it was renamed in place; left behind only when the checkpoint failed.
+      await discardFile(fileSystem, snapshot);
+    }
   }
 
   /**
    * Makes the current main file the `.bak` by hard-linking it (no re-read, no re-parse), unless
-   * it is not a file this instance knows to be valid: then it is checked once, and a corrupt one
-   * is moved aside instead, so a corrupt main neither fails the save nor replaces a good backup.
+   * it is not the file this instance read: then it is checked once, and a corrupt one is moved
+   * aside instead, so a corrupt main neither fails the save nor replaces a good backup.
    */
-  private async backupCurrentMain(): Promise<void> {
+  private async backupCurrentMain(knownValid: string | undefined): Promise<void> {
     const fileSystem = this.options.fileSystem;
     let current: FileStat;
     try {
@@ -200,7 +689,7 @@ export class MetricsStore implements MetricsBackend {
       if (errnoCode(error) === 'ENOENT') return;
       throw new StorageIOError('stat', this.metricsPath, error);
     }
-    if (identityOf(current) !== this.knownValidMain) {
+    if (identityOf(current) !== knownValid) {
       const main = await readGeneration(fileSystem, this.metricsPath);
       if (main.kind === 'missing') return;
       if (main.kind === 'invalid') {
@@ -228,7 +717,11 @@ export class MetricsStore implements MetricsBackend {
     } catch (error) {
       if (!LINK_UNSUPPORTED.has(errnoCode(error) ?? '')) throw error;
       const { data } = await fileSystem.readFile(this.metricsPath);
-      await writeFileAtomic(fileSystem, this.backupPath, data, this.options);
+      await commitFile(
+        fileSystem,
+        await prepareFile(fileSystem, this.backupPath, data, this.options),
+        this.options,
+      );
       return;
     }
     try {
@@ -239,25 +732,23 @@ export class MetricsStore implements MetricsBackend {
     }
   }
 
+  // ---- helpers -------------------------------------------------------------------------------
+
+  /** Resolves once queued updates and a running background checkpoint are done. */
+  private async settle(): Promise<void> {
+    while (this.flushing || this.checkpointing) {
+      await this.flushing;
+      await this.checkpointing;
+    }
+  }
+
+  private freshState(): DashboardState {
+    return createEmptyState(this.options.projectName);
+  }
+
   private assertValid(state: DashboardState): void {
     const issues = validateState(state);
     if (issues.length > 0) throw new StateValidationError(issues);
-  }
-
-  private serialize(state: DashboardState): Buffer {
-    try {
-      // Two-space indentation, like the Python implementation, so diffs and eyes can read it.
-      return Buffer.from(`${JSON.stringify(state, null, 2)}\n`);
-    } catch (error) {
-      // Extra keys may hold values JSON cannot represent (BigInt, cycles).
-      throw new MetricsError(
-        'E_INVALID_STATE',
-        `state cannot be written as JSON: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
-    }
   }
 
   private notify(report: RecoveryReport): void {
@@ -292,11 +783,14 @@ export class MetricsStore implements MetricsBackend {
 
   /** False only when `path` does not exist; any other stat failure is E_IO, never "missing". */
   private async exists(path: string): Promise<boolean> {
+    return (await this.statOrUndefined(path)) !== undefined;
+  }
+
+  private async statOrUndefined(path: string): Promise<FileStat | undefined> {
     try {
-      await this.options.fileSystem.stat(path);
-      return true;
+      return await this.options.fileSystem.stat(path);
     } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return false;
+      if (errnoCode(error) === 'ENOENT') return undefined;
       throw new StorageIOError('stat', path, error);
     }
   }

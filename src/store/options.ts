@@ -43,6 +43,20 @@ export interface MetricsStoreOptions {
    */
   durability?: Durability;
   /**
+   * Changes are appended to a journal (`.agent_metrics.journal`) and folded into
+   * `.agent_metrics.json` at checkpoints. A checkpoint starts once the journal holds this many
+   * bytes, or as many bytes as the JSON file, whichever is more (so the cost of checkpoints per
+   * change stays flat as the state grows). It runs in the background; writes go on meanwhile.
+   * @default 4194304 (4 MiB)
+   */
+  checkpointBytes?: number;
+  /**
+   * A checkpoint also starts when this store has written nothing for this long, so that readers of
+   * the JSON file alone (the Python dashboard) see recent changes. 0 disables it.
+   * @default 1000
+   */
+  checkpointIdleMs?: number;
+  /**
    * Told what recovery did and why, whenever a corrupt or missing main file was replaced.
    * @default undefined (no callback)
    */
@@ -63,6 +77,8 @@ export interface ResolvedStoreOptions {
   lockTimeoutMs: number;
   fileMode: number;
   durability: Durability;
+  checkpointBytes: number;
+  checkpointIdleMs: number;
   onRecover: ((report: RecoveryReport) => void) | undefined;
   fileSystem: FileSystem;
 }
@@ -77,6 +93,8 @@ const optionsSchema = objectOnly(
     lockTimeoutMs: v.optional(v.pipe(integer, v.minValue(0))),
     fileMode: v.optional(v.pipe(integer, v.minValue(0), v.maxValue(0o7777))),
     durability: v.optional(enumOf(['fsync', 'none'])),
+    checkpointBytes: v.optional(v.pipe(integer, v.minValue(0))),
+    checkpointIdleMs: v.optional(v.pipe(integer, v.minValue(0), v.maxValue(2 ** 31 - 1))),
     onRecover: v.optional(v.function()),
     fileSystem: v.optional(objectOnly(v.looseObject({}))),
   }),
@@ -101,6 +119,8 @@ export function resolveStoreOptions(options: MetricsStoreOptions): ResolvedStore
     lockTimeoutMs: options.lockTimeoutMs ?? 10_000,
     fileMode: options.fileMode ?? 0o600,
     durability: options.durability ?? 'fsync',
+    checkpointBytes: options.checkpointBytes ?? 4 * 1024 * 1024,
+    checkpointIdleMs: options.checkpointIdleMs ?? 1000,
     onRecover: options.onRecover,
     fileSystem: options.fileSystem ?? nodeFileSystem,
   };

@@ -13,11 +13,23 @@ export interface RecoveryReport {
    * - `started-fresh`: neither file was usable; the project starts from an empty state.
    * - `quarantined-before-save`: a save found a corrupt main file; it was moved aside (the `.bak`
    *   is kept as it was) and the new state written.
+   * - `journal-tail-truncated`: the journal ended in a torn line (a write cut short by a crash,
+   *   never acknowledged); it was cut off. Every complete line was kept.
+   * - `journal-repaired`: damaged lines inside the journal were skipped (every good line was
+   *   kept), the journal was folded into a checkpoint, and a copy of it kept as evidence.
+   * - `journal-set-aside`: the journal does not continue the state file (the file was replaced by
+   *   another program, or restored from `.bak`); it was moved aside, not replayed.
    */
-  action: 'restored-from-backup' | 'started-fresh' | 'quarantined-before-save';
+  action:
+    | 'restored-from-backup'
+    | 'started-fresh'
+    | 'quarantined-before-save'
+    | 'journal-tail-truncated'
+    | 'journal-repaired'
+    | 'journal-set-aside';
   /** Why the main file was not used, e.g. `not valid JSON: Unexpected end of JSON input`. */
   reason: string;
-  /** Where the corrupt main file was moved (`.agent_metrics.json.corrupt-<UTC timestamp>`). */
+  /** Where the corrupt file (or the journal's copy) was moved (`<file>.corrupt-<UTC timestamp>`). */
   quarantinedPath?: string;
   /** With `started-fresh`: why the backup was not used either. */
   backupReason?: string;
@@ -95,6 +107,45 @@ function compactTimestamp(now: Date): string {
  * never deleted by us. Call only under the lock.
  */
 export async function quarantine(fileSystem: FileSystem, path: string, now = new Date()): Promise<string> {
+  return keepAside(
+    fileSystem,
+    path,
+    'move corrupt file aside',
+    (target) => fileSystem.rename(path, target),
+    now,
+  );
+}
+
+/** Like `quarantine`, but leaves `path` in place: the evidence is a hard link (a copy where links fail). */
+export async function keepCopyAside(fileSystem: FileSystem, path: string, now = new Date()): Promise<string> {
+  return keepAside(
+    fileSystem,
+    path,
+    'keep a copy of a damaged file',
+    async (target) => {
+      try {
+        await fileSystem.link(path, target);
+      } catch {
+        const { data } = await fileSystem.readFile(path);
+        const fd = await fileSystem.open(target, 'create-exclusive');
+        try {
+          await fileSystem.write(fd, data, 0);
+        } finally {
+          await fileSystem.close(fd);
+        }
+      }
+    },
+    now,
+  );
+}
+
+async function keepAside(
+  fileSystem: FileSystem,
+  path: string,
+  operation: string,
+  place: (target: string) => Promise<void>,
+  now: Date,
+): Promise<string> {
   const base = `${path}.corrupt-${compactTimestamp(now)}`;
   for (let attempt = 1; ; attempt++) {
     const target = attempt === 1 ? base : `${base}-${attempt}`;
@@ -104,9 +155,9 @@ export async function quarantine(fileSystem: FileSystem, path: string, now = new
     );
     if (taken) continue;
     try {
-      await fileSystem.rename(path, target);
+      await place(target);
     } catch (error) {
-      throw new StorageIOError('move corrupt file aside', path, error);
+      throw new StorageIOError(operation, path, error);
     }
     return target;
   }

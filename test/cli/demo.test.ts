@@ -77,23 +77,28 @@ describe('demo', () => {
 
   it('skips fsync only in a fresh folder: with --force, every write to an existing project is durable', async () => {
     const fsync = vi.spyOn(nodeFileSystem, 'fsync');
+    const fdatasync = vi.spyOn(nodeFileSystem, 'fdatasync');
     try {
       expect((await run(['demo', '--dir', tempDir()])).code).toBe(0);
       expect(fsync).not.toHaveBeenCalled();
+      expect(fdatasync).not.toHaveBeenCalled();
 
       const dir = tempDir();
       await run(['record', '--dir', dir, '--agent', 'mine']);
       fsync.mockClear();
+      fdatasync.mockClear();
       expect((await run(['demo', '--dir', dir, '--force'])).code).toBe(0);
       const history = demoHistory(42);
       const writes = history.reduce(
         (sum, session) => sum + 1 + session.events.length + (session.end ? 1 : 0),
         0,
       );
-      // Each durable write fsyncs at least the new file and the folder.
-      expect(fsync.mock.calls.length).toBeGreaterThanOrEqual(2 * writes);
+      // Each durable write is one journal append and its fdatasync (the final checkpoint fsyncs).
+      expect(fdatasync.mock.calls.length).toBeGreaterThanOrEqual(writes);
+      expect(fsync.mock.calls.length).toBeGreaterThanOrEqual(2);
     } finally {
       fsync.mockRestore();
+      fdatasync.mockRestore();
     }
   });
 });

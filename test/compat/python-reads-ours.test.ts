@@ -36,6 +36,9 @@ describe('files we write, read by Python', () => {
     });
     await metrics.recordEvent({ agentName: 'github', sessionId, status: 'error', errorMessage: 'boom' });
     await metrics.endSession(sessionId, 'complete');
+    // Until a checkpoint, the JSON file holds only the first write (valid, but behind).
+    expect(pythonReads(join(dir, '.agent_metrics.json'))).toMatchObject({ events: 0, sessions: 0 });
+    await metrics.close();
     expect(pythonReads(join(dir, '.agent_metrics.json'))).toEqual({
       events: 2,
       sessions: 1,

@@ -28,6 +28,8 @@ interface Inode {
   entries: Map<string, number>;
   durableEntries: Map<string, number>;
   lockedBy: number | undefined;
+  /** Blocked `lockExclusive` calls, granted in order as the lock is released. */
+  lockWaiters: Array<{ fd: number; grant: () => void }>;
 }
 
 interface OpenFile {
@@ -75,6 +77,7 @@ export class PowerCutFileSystem implements FileSystem {
         entries: new Map(inode.durableEntries),
         durableEntries: new Map(inode.durableEntries),
         lockedBy: undefined,
+        lockWaiters: [],
       });
     }
     image.root = image.inodes.get(this.root.id) as Inode;
@@ -105,7 +108,7 @@ export class PowerCutFileSystem implements FileSystem {
     let inode = this.lookup(path);
     if (mode === 'create-exclusive' && inode) throw fsError('EEXIST', 'open', path);
     if (!inode) {
-      if (mode === 'read') throw fsError('ENOENT', 'open', path);
+      if (mode === 'read' || mode === 'read-write') throw fsError('ENOENT', 'open', path);
       const parent = this.existing(dirname(path), 'open');
       inode = this.newInode('file', permissions);
       parent.entries.set(basename(path), inode.id);
@@ -138,6 +141,15 @@ export class PowerCutFileSystem implements FileSystem {
     else inode.durableEntries = new Map(inode.entries);
   }
 
+  async fdatasync(fd: number): Promise<void> {
+    await this.fsync(fd);
+  }
+
+  async read(fd: number, position: number, length: number): Promise<Buffer> {
+    const { inode } = this.openFile(fd, 'read');
+    return Buffer.from(inode.data.subarray(position, position + length));
+  }
+
   async fchmod(fd: number, permissions: number): Promise<void> {
     this.openFile(fd, 'fchmod').inode.mode = permissions;
   }
@@ -156,8 +168,16 @@ export class PowerCutFileSystem implements FileSystem {
 
   async close(fd: number): Promise<void> {
     const { inode } = this.openFile(fd, 'close');
-    if (inode.lockedBy === fd) inode.lockedBy = undefined;
     this.files.delete(fd);
+    inode.lockWaiters = inode.lockWaiters.filter((waiter) => this.files.has(waiter.fd));
+    if (inode.lockedBy === fd) {
+      inode.lockedBy = undefined;
+      const next = inode.lockWaiters.shift();
+      if (next) {
+        inode.lockedBy = next.fd;
+        next.grant();
+      }
+    }
   }
 
   async tryLockExclusive(fd: number): Promise<boolean> {
@@ -165,6 +185,15 @@ export class PowerCutFileSystem implements FileSystem {
     if (inode.lockedBy !== undefined && inode.lockedBy !== fd) return false;
     inode.lockedBy = fd;
     return true;
+  }
+
+  lockExclusive(fd: number): Promise<void> {
+    const { inode } = this.openFile(fd, 'flock');
+    if (inode.lockedBy === undefined || inode.lockedBy === fd) {
+      inode.lockedBy = fd;
+      return Promise.resolve();
+    }
+    return new Promise((grant) => inode.lockWaiters.push({ fd, grant }));
   }
 
   async stat(path: string): Promise<FileStat> {
@@ -232,6 +261,7 @@ export class PowerCutFileSystem implements FileSystem {
       // A new inode's own entries start empty on disk too; an empty folder needs no fsync.
       durableEntries: new Map(),
       lockedBy: undefined,
+      lockWaiters: [],
     };
     this.inodes.set(inode.id, inode);
     return inode;

@@ -70,10 +70,11 @@ describe('failure tolerance', () => {
 
   it('I/O failure: onError gets E_IO and the file keeps the previous state', async () => {
     const faulty = new FaultyFileSystem();
-    const { metrics, errors, dir } = metricsIn({ fileSystem: faulty.fs });
+    const { metrics, errors, dir } = metricsIn({ fileSystem: faulty.fs, durability: 'fsync' });
     const first = await metrics.recordEvent(EVENT);
     const before = readFileSync(join(dir, '.agent_metrics.json'), 'utf8');
-    faulty.arm({ failAt: 1, code: 'EIO', persistent: true, methods: ['rename'] });
+    // The second event is a journal append: its fdatasync fails, and the append is cut off again.
+    faulty.arm({ failAt: 1, code: 'EIO', persistent: true, methods: ['fdatasync'] });
     expect(await metrics.recordEvent(EVENT)).toBeUndefined();
     expect(faulty.injected).toBeGreaterThan(0);
     expect(errors).toHaveLength(1);

@@ -31,6 +31,7 @@ describe('recording into a file the Python implementation wrote', () => {
       artifacts: ['pr:#43'],
     });
     const summary = await metrics.endSession(sessionId, 'continue');
+    await metrics.close(); // fold the journal into the JSON file the Python side reads
 
     const after = readJson(join(dir, '.agent_metrics.json')) as unknown as DashboardState;
     expect(validateState(after)).toEqual([]);

@@ -70,20 +70,28 @@ describe('atomic writes', () => {
     const steps = faulty.calls
       .filter((call) => ['open', 'fsync', 'rename', 'write'].includes(call.method))
       .map((call) => (call.method === 'open' ? `open:${call.args[1]}` : call.method));
-    // lock open, lock pid write, backup rename, temp create, temp write, fsync, rename, folder open, fsync
+    // A checkpoint: lock open and pid; snapshot temp written and fsynced; new journal temp written
+    // and fsynced; backup link renamed; snapshot renamed, folder fsynced; journal renamed, folder fsynced.
     expect(steps).toEqual([
       'open:read-write-create',
       'write',
-      'rename',
       'open:create-exclusive',
       'write',
+      'fsync',
+      'open:create-exclusive',
+      'write',
+      'write',
+      'fsync',
+      'rename',
+      'rename',
+      'open:read',
       'fsync',
       'rename',
       'open:read',
       'fsync',
     ]);
     const tempOpen = faulty.calls.find((call) => call.args[1] === 'create-exclusive');
-    const rename = faulty.calls.filter((call) => call.method === 'rename').at(-1);
+    const rename = faulty.calls.filter((call) => call.method === 'rename').at(1);
     expect(rename?.args).toEqual([tempOpen?.args[0], store.metricsPath]);
   });
 

@@ -21,7 +21,7 @@ describe('error handling: injected file-system faults', () => {
   const cases: Array<{ method: FsMethod; nth?: number; operation: string }> = [
     { method: 'write', nth: 2, operation: 'write' }, // 1st write is the lock's pid
     { method: 'fsync', operation: 'fsync' },
-    { method: 'rename', nth: 2, operation: 'rename' }, // 1st rename is the backup
+    { method: 'rename', nth: 2, operation: 'rename' }, // 1st rename is the backup, 2nd the snapshot
     { method: 'open', nth: 2, operation: 'create temp file' },
     { method: 'fchmod', operation: 'chmod' },
     { method: 'close', nth: 1, operation: 'close' },
@@ -50,7 +50,8 @@ describe('error handling: injected file-system faults', () => {
 
   it('a failed folder fsync rejects the write, though the new file is already in place', async () => {
     const { faulty, store } = await faultyProject();
-    faulty.arm({ failAt: 2, code: 'EIO', methods: ['fsync'] });
+    // fsyncs: the snapshot's temp file, the new journal's, then the folder.
+    faulty.arm({ failAt: 3, code: 'EIO', methods: ['fsync'] });
     await expect(store.save(makeState(5, 0))).rejects.toMatchObject({
       code: 'E_IO',
       operation: 'fsync folder',

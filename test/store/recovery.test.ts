@@ -1,6 +1,7 @@
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { AgentEvent } from '../../src/model/types.js';
 import { MetricsStore } from '../../src/store/metrics-store.js';
 import { quarantine } from '../../src/store/recovery.js';
 import { makeState } from '../helpers/builders.js';
@@ -194,9 +195,12 @@ describe('files written by the Python implementation', () => {
 
     await store.update((s) => {
       s.python_dashboard_theme = 'dark'; // an extra root key
-      (s.events[0] as Record<string, unknown>).extra_event_key = [1, 2];
+      // Stored events are frozen history: changing one means replacing it.
+      s.events[0] = { ...(s.events[0] as AgentEvent), extra_event_key: [1, 2] };
     });
-    const written = readJson(store.metricsPath);
+    await store.checkpoint();
+    const { agent_metrics_journal: binding, ...written } = readJson(store.metricsPath);
+    expect(binding).toMatchObject({ id: expect.any(String) });
     const { updated_at: _a, python_dashboard_theme, ...rest } = written;
     const { updated_at: _b, ...originalRest } = original;
     expect(python_dashboard_theme).toBe('dark');

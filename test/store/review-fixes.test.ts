@@ -33,6 +33,7 @@ describe('retention: caps recorded in the file', () => {
     const small = storeIn(dir, { maxEvents: 100, maxSessions: 3 }).store;
     const saved = await small.update(() => undefined);
     expect(saved.events).toHaveLength(100);
+    await small.checkpoint();
     expect(readJson(small.metricsPath).retention).toEqual({ max_events: 100, max_sessions: 3 });
   });
 
@@ -115,7 +116,7 @@ describe('errors that come after the rename', () => {
     const faulty = new FaultyFileSystem();
     const { store } = storeIn(tempDir(), { fileSystem: faulty.fs });
     await store.save(makeState(1, 0));
-    faulty.arm({ failAt: 2, code: 'EIO', methods: ['fsync'] });
+    faulty.arm({ failAt: 3, code: 'EIO', methods: ['fsync'] }); // snapshot temp, journal temp, folder
     const error = await store.save(makeState(3, 0)).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'E_IO', operation: 'fsync folder', committed: true });
     expect((await store.load()).events).toHaveLength(3);

@@ -137,7 +137,10 @@ async function prepare(variant: Variant, root: string, name: string): Promise<Pr
   }
   // Two clean generations: main and .bak.
   const store = new MetricsStore({ projectName: 'torture', dir: project.dir, maxEvents: MAX_EVENTS });
-  for (let i = 0; i < 2; i++) project.floor = (await store.update(applyStep)).total_sessions;
+  for (let i = 0; i < 2; i++) {
+    project.floor = (await store.update(applyStep)).total_sessions;
+    await store.checkpoint(); // the second checkpoint makes the first one the .bak
+  }
   if (variant === 'recovery') plantCorruptMain(project);
   return project;
 }
@@ -154,7 +157,7 @@ async function systematicKills(
 ): Promise<string[]> {
   // In steady state the killed update is the worker's second: the store instance is warm.
   const warmup = variant === 'steady' ? 1 : 0;
-  const config = { warmup, maxEvents: MAX_EVENTS, updates: warmup + 1 };
+  const config = { warmup, maxEvents: MAX_EVENTS, updates: warmup + 1, checkpoint: true };
   const probeProject = await prepare(variant, root, 'probe');
   const probe = await runWorker({ ...config, dir: probeProject.dir, killAtCall: 0 });
   figures.runs += 1;

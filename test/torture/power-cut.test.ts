@@ -32,11 +32,14 @@ const FILE_SYSTEM_METHODS: readonly (keyof FileSystem)[] = [
   'open',
   'write',
   'fsync',
+  'fdatasync',
+  'read',
   'fchmod',
   'ftruncate',
   'fstat',
   'close',
   'tryLockExclusive',
+  'lockExclusive',
   'stat',
   'rename',
   'link',
@@ -65,6 +68,7 @@ function switchboard(inner: FileSystem, weakening: Weakening) {
         image ??= disk.crashImage();
         throw new PowerCut('power cut');
       }
+      if (method === 'fdatasync' && weakening === 'no-file-fsync') return;
       if (method === 'fsync' && weakening !== 'none') {
         const stat = await disk.fstat(args[0] as number);
         const isFolder = (stat.mode & 0o170000) === 0o040000;
@@ -88,7 +92,15 @@ function switchboard(inner: FileSystem, weakening: Weakening) {
 }
 
 function options(fileSystem: FileSystem, extra: Partial<MetricsStoreOptions> = {}): MetricsStoreOptions {
-  return { projectName: 'torture', dir: DIR, maxEvents: MAX_EVENTS, fileSystem, ...extra };
+  // Every other update is followed by a checkpoint (see the runs), so cuts land in both protocols.
+  return {
+    projectName: 'torture',
+    dir: DIR,
+    maxEvents: MAX_EVENTS,
+    fileSystem,
+    checkpointIdleMs: 0,
+    ...extra,
+  };
 }
 
 /** A disk holding the project in the state `start` describes, everything on it durable. */
@@ -101,7 +113,10 @@ async function prepareDisk(start: Start): Promise<{ disk: PowerCutFileSystem; fl
   if (start === 'fresh') return { disk, floor: 0 };
   const store = new MetricsStore(options(disk));
   let floor = 0;
-  for (let i = 0; i < 2; i++) floor = (await store.update(applyStep)).total_sessions;
+  for (let i = 0; i < 2; i++) {
+    floor = (await store.update(applyStep)).total_sessions;
+    await store.checkpoint(); // the second checkpoint makes the first one the .bak
+  }
   if (start === 'recovery') {
     const fd = await disk.open(`${DIR}/.agent_metrics.json`, 'read-write-create');
     await disk.write(fd, Buffer.from('\0\0\0\0'), 0); // NUL-filled, as a torn write may leave it
@@ -140,6 +155,12 @@ async function cutEverywhere(start: Start, weakening: Weakening): Promise<Outcom
           failed = true;
         },
       );
+      // Every other update is folded into the JSON file, so cuts land inside checkpoints too.
+      if (i % 2 === 1 && !failed) {
+        await store.checkpoint().catch(() => {
+          failed = true;
+        });
+      }
     }
     const context = `${start}/${weakening}: power cut before call ${cutAt}`;
     const reports: RecoveryReport[] = [];

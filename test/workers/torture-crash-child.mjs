@@ -39,6 +39,7 @@ const store = new MetricsStore({
   dir,
   maxEvents: config.maxEvents,
   lockTimeoutMs: 60_000,
+  checkpointIdleMs: 0,
   fileSystem,
 });
 
@@ -72,6 +73,8 @@ for (let i = 0; i < updates; i++) {
   if (killAtAnyCall === undefined) armed = i === warmup && killAtCall >= 0;
   const saved = await store.update(step);
   say(`ack ${saved.total_sessions}`);
+  // Fold the journal into the JSON file too, so that kills also land inside checkpoints.
+  if (config.checkpoint) await store.checkpoint();
   if (armed && killAtAnyCall === undefined) {
     armed = false;
     say(`calls ${methods.length} ${methods.join(',')}`);
