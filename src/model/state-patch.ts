@@ -17,10 +17,13 @@ export interface StatePatch {
   agents?: Record<string, AgentProfile>;
   /** Profiles removed. */
   drop_agents?: string[];
+  /** Events removed from the front (oldest first) before `events` are appended. */
+  drop_events?: number;
   /** Events appended at the end (the common case). */
   events?: AgentEvent[];
   /** The whole event list, when older events were removed or reordered (not just appended). */
   all_events?: AgentEvent[];
+  drop_sessions?: number;
   sessions?: SessionSummary[];
   all_sessions?: SessionSummary[];
   /** The FIFO caps the writer applied after the change; replay applies the same. */
@@ -65,11 +68,20 @@ export function workingCopy(state: DashboardState): DashboardState {
   return copy as DashboardState;
 }
 
-/** True when `after` is `before` with records appended: same records, by identity, in order. */
-function isAppendOf<T>(before: readonly T[], after: readonly T[]): boolean {
-  if (after.length < before.length) return false;
-  for (let index = 0; index < before.length; index++) if (before[index] !== after[index]) return false;
-  return true;
+/**
+ * How `after` continues `before`: the number of records dropped from the front of `before`
+ * (a caller trimming the list itself) and the records appended, compared by identity; undefined
+ * when `after` is not such a continuation (history rewritten).
+ */
+function continuationOf<T>(
+  before: readonly T[],
+  after: readonly T[],
+): { drop: number; added: T[] } | undefined {
+  const drop = after.length === 0 ? before.length : Math.max(0, before.indexOf(after[0] as T));
+  const kept = before.length - drop;
+  if (after.length < kept) return undefined;
+  for (let index = 0; index < kept; index++) if (before[drop + index] !== after[index]) return undefined;
+  return { drop, added: after.slice(kept) };
 }
 
 /**
@@ -99,17 +111,17 @@ export function diffStates(before: DashboardState, after: DashboardState, caps: 
   if (Object.keys(agents).length > 0) patch.agents = agents;
   if (dropped.length > 0) patch.drop_agents = dropped;
 
-  if (isAppendOf(before.events, after.events)) {
-    if (after.events.length > before.events.length) patch.events = after.events.slice(before.events.length);
-  } else {
-    patch.all_events = after.events;
+  const events = continuationOf(before.events, after.events);
+  if (events === undefined) patch.all_events = after.events;
+  else {
+    if (events.drop > 0) patch.drop_events = events.drop;
+    if (events.added.length > 0) patch.events = events.added;
   }
-  if (isAppendOf(before.sessions, after.sessions)) {
-    if (after.sessions.length > before.sessions.length) {
-      patch.sessions = after.sessions.slice(before.sessions.length);
-    }
-  } else {
-    patch.all_sessions = after.sessions;
+  const sessions = continuationOf(before.sessions, after.sessions);
+  if (sessions === undefined) patch.all_sessions = after.sessions;
+  else {
+    if (sessions.drop > 0) patch.drop_sessions = sessions.drop;
+    if (sessions.added.length > 0) patch.sessions = sessions.added;
   }
   return patch;
 }
@@ -124,6 +136,11 @@ export function changedPart(after: DashboardState, patch: StatePatch): Dashboard
     events: patch.all_events ?? patch.events ?? [],
     sessions: patch.all_sessions ?? patch.sessions ?? [],
   };
+}
+
+function continued<T>(list: T[], drop = 0, added?: T[]): T[] {
+  const kept = drop > 0 ? list.slice(drop) : list;
+  return added ? kept.concat(added) : kept;
 }
 
 /**
@@ -144,9 +161,8 @@ export function applyPatch(state: DashboardState, patch: StatePatch): DashboardS
   for (const [name, profile] of Object.entries(patch.agents ?? {})) setOwn(agents, name, profile);
   setOwn(next, 'agents', agents);
 
-  const events = patch.all_events ?? (patch.events ? state.events.concat(patch.events) : state.events);
-  const sessions =
-    patch.all_sessions ?? (patch.sessions ? state.sessions.concat(patch.sessions) : state.sessions);
+  const events = patch.all_events ?? continued(state.events, patch.drop_events, patch.events);
+  const sessions = patch.all_sessions ?? continued(state.sessions, patch.drop_sessions, patch.sessions);
   for (const event of patch.all_events ?? patch.events ?? []) freezeRecord(event);
   for (const session of patch.all_sessions ?? patch.sessions ?? []) freezeRecord(session);
   setOwn(next, 'events', events);

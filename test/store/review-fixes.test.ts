@@ -128,7 +128,7 @@ describe('errors that come after the rename', () => {
   it('a full disk while writing the holder pid into the lock file does not fail the write', async () => {
     const faulty = new FaultyFileSystem();
     const { store } = storeIn(tempDir(), { fileSystem: faulty.fs });
-    faulty.arm({ failAt: 1, code: 'ENOSPC', methods: ['ftruncate'] });
+    faulty.arm({ failAt: 1, code: 'ENOSPC', methods: ['write'] });
     await store.save(makeState(2, 0));
     expect(faulty.injected).toBe(1);
     expect(JSON.parse(readFileSync(store.metricsPath, 'utf8')).events).toHaveLength(2);

@@ -1,0 +1,163 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createProfile } from '../../src/model/record-event.js';
+import { applyFifoEviction, type Caps } from '../../src/model/state.js';
+import {
+  applyPatch,
+  diffStates,
+  freezeHistory,
+  type StatePatch,
+  workingCopy,
+} from '../../src/model/state-patch.js';
+import type { DashboardState } from '../../src/model/types.js';
+import { makeEvent, makeProfile, makeSession, makeState } from '../helpers/builders.js';
+
+type Change =
+  | { kind: 'push-event'; tokens: number }
+  | { kind: 'push-session' }
+  | { kind: 'bump'; key: 'total_sessions' | 'total_tokens' | 'total_cost_usd'; by: number }
+  | { kind: 'profile'; name: string; invocations: number }
+  | { kind: 'drop-agent'; name: string }
+  | { kind: 'set-extra'; key: string; value: unknown }
+  | { kind: 'unset-extra'; key: string }
+  | { kind: 'replace-events'; drop: number; reverse: boolean }
+  | { kind: 'remove-event'; at: number }
+  | { kind: 'replace-sessions'; drop: number };
+
+const agentName = fc.constantFrom('coding', 'review', 'qa');
+const extraKey = fc.constantFrom('extra_a', 'extra_b', 'notes', 'project_name');
+
+const change: fc.Arbitrary<Change> = fc.oneof(
+  fc.record({ kind: fc.constant('push-event' as const), tokens: fc.nat(10_000) }),
+  fc.record({ kind: fc.constant('push-session' as const) }),
+  fc.record({
+    kind: fc.constant('bump' as const),
+    key: fc.constantFrom('total_sessions' as const, 'total_tokens' as const, 'total_cost_usd' as const),
+    by: fc.integer({ min: 0, max: 1000 }),
+  }),
+  fc.record({ kind: fc.constant('profile' as const), name: agentName, invocations: fc.nat(50) }),
+  fc.record({ kind: fc.constant('drop-agent' as const), name: agentName }),
+  fc.record({ kind: fc.constant('set-extra' as const), key: extraKey, value: fc.jsonValue() }),
+  fc.record({ kind: fc.constant('unset-extra' as const), key: extraKey }),
+  fc.record({ kind: fc.constant('replace-events' as const), drop: fc.nat(3), reverse: fc.boolean() }),
+  fc.record({ kind: fc.constant('remove-event' as const), at: fc.nat(10) }),
+  fc.record({ kind: fc.constant('replace-sessions' as const), drop: fc.nat(2) }),
+);
+
+let serial = 0;
+
+function apply(state: DashboardState, step: Change): void {
+  switch (step.kind) {
+    case 'push-event':
+      state.events.push(makeEvent({ event_id: `new-${serial++}`, total_tokens: step.tokens }));
+      break;
+    case 'push-session':
+      state.sessions.push(makeSession({ session_id: `s-new-${serial++}` }));
+      break;
+    case 'bump':
+      state[step.key] += step.by;
+      break;
+    case 'profile': {
+      const base = state.agents[step.name] ?? { ...createProfile(step.name) };
+      state.agents[step.name] = { ...base, total_invocations: step.invocations };
+      break;
+    }
+    case 'drop-agent':
+      delete state.agents[step.name];
+      break;
+    case 'set-extra':
+      state[step.key] = step.value;
+      break;
+    case 'unset-extra':
+      delete state[step.key];
+      break;
+    case 'replace-events': {
+      const kept = state.events.slice(step.drop);
+      state.events = step.reverse ? kept.reverse() : kept;
+      break;
+    }
+    case 'remove-event':
+      state.events.splice(step.at, 1);
+      break;
+    case 'replace-sessions':
+      state.sessions = state.sessions.slice(step.drop);
+      break;
+  }
+}
+
+const roundTrip = (patch: StatePatch): StatePatch => JSON.parse(JSON.stringify(patch));
+
+describe('diffStates / applyPatch', () => {
+  it('replaying the journaled patch of any change gives the changed state with the caps applied', () => {
+    const scenario = fc.record({
+      events: fc.nat(8),
+      sessions: fc.nat(4),
+      extra: fc.option(fc.jsonValue(), { nil: undefined }),
+      changes: fc.array(change, { maxLength: 12 }),
+      caps: fc.record({
+        maxEvents: fc.integer({ min: 1, max: 12 }),
+        maxSessions: fc.integer({ min: 1, max: 6 }),
+      }),
+    });
+    fc.assert(
+      fc.property(scenario, ({ events, sessions, extra, changes, caps }) => {
+        const before = makeState(events, sessions);
+        before.agents.review = makeProfile({ ...createProfile('review'), total_invocations: 3 });
+        if (extra !== undefined) before.extra_a = extra;
+        freezeHistory(before);
+        const after = workingCopy(before);
+        for (const step of changes) apply(after, step);
+
+        const patch = roundTrip(diffStates(before, after, caps as Caps));
+        const appendedOnly = before.events.every((event, index) => after.events[index] === event);
+        if (appendedOnly) {
+          expect(patch).not.toHaveProperty('all_events');
+          expect(patch).not.toHaveProperty('drop_events');
+          expect(patch.events ?? []).toEqual(after.events.slice(events));
+        }
+        expect(applyPatch(before, patch)).toEqual(applyFifoEviction(after, caps));
+        // The input is never modified.
+        expect(before.events).toHaveLength(events);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('an append gives only the new events; a replaced list gives the whole list', () => {
+    const caps: Caps = { maxEvents: 100, maxSessions: 100 };
+    const before = freezeHistory(makeState(3, 1));
+
+    const appended = workingCopy(before);
+    appended.events.push(makeEvent({ event_id: 'evt-3' }));
+    const append = diffStates(before, appended, caps);
+    expect(append.events?.map((event) => event.event_id)).toEqual(['evt-3']);
+    expect(append).not.toHaveProperty('all_events');
+    expect(append).not.toHaveProperty('sessions');
+    expect(append).not.toHaveProperty('all_sessions');
+
+    // Trimming the oldest records is a continuation too: a count, never the kept records again.
+    const trimmed = workingCopy(before);
+    trimmed.events = trimmed.events.slice(1).concat(makeEvent({ event_id: 'evt-3' }));
+    const trim = diffStates(before, trimmed, caps);
+    expect(trim.drop_events).toBe(1);
+    expect(trim.events?.map((event) => event.event_id)).toEqual(['evt-3']);
+    expect(trim).not.toHaveProperty('all_events');
+    expect(applyPatch(before, roundTrip(trim))).toEqual(trimmed);
+
+    const replaced = workingCopy(before);
+    replaced.events.splice(1, 1); // a record removed from the middle: history rewritten
+    const replace = diffStates(before, replaced, caps);
+    expect(replace.all_events?.map((event) => event.event_id)).toEqual(['evt-0', 'evt-2']);
+    expect(replace).not.toHaveProperty('events');
+    expect(replace).not.toHaveProperty('drop_events');
+    expect(applyPatch(before, roundTrip(replace))).toEqual(replaced);
+
+    // An equal but rebuilt record is a rewrite of history, not an append.
+    const rebuilt = workingCopy(before);
+    rebuilt.events[0] = { ...(rebuilt.events[0] as (typeof rebuilt.events)[number]) };
+    expect(diffStates(before, rebuilt, caps)).toHaveProperty('all_events');
+
+    const unchanged = diffStates(before, workingCopy(before), caps);
+    expect(unchanged).toEqual({ caps: { max_events: 100, max_sessions: 100 } });
+  });
+});

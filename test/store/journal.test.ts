@@ -1,0 +1,237 @@
+import { cpSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import type { DashboardState } from '../../src/model/types.js';
+import { JOURNAL_BINDING_KEY } from '../../src/store/journal-binding.js';
+import { encodeHeader, parseEntries, parseHeader } from '../../src/store/journal-format.js';
+import type { MetricsStoreOptions } from '../../src/store/options.js';
+import { makeEvent } from '../helpers/builders.js';
+import { FaultyFileSystem } from '../helpers/faulty-fs.js';
+import { corruptFilesIn, file, readJson, storeIn } from '../helpers/store.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const JOURNAL = '.agent_metrics.journal';
+const MAIN = '.agent_metrics.json';
+
+/** Update number `n`: one event `<prefix>n` and one more session. */
+function bump(n: number, prefix = 'e') {
+  return (state: DashboardState) => {
+    state.events.push(makeEvent({ event_id: `${prefix}${n}` }));
+    state.total_sessions += 1;
+  };
+}
+
+function ids(state: { events: Array<{ event_id: string }> }): string[] {
+  return state.events.map((event) => event.event_id);
+}
+
+function expectUpdates(state: DashboardState, count: number, prefix = 'e'): void {
+  expect(state.total_sessions).toBe(count);
+  expect(ids(state)).toEqual(Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`));
+}
+
+/** A project with `count` updates; the first is a bootstrap checkpoint, the others journal lines. */
+async function project(count: number, options: Partial<MetricsStoreOptions> = {}, prefix = 'e') {
+  const dir = tempDir();
+  const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, ...options });
+  for (let n = 1; n <= count; n++) await store.update(bump(n, prefix));
+  return { dir, store, reports };
+}
+
+const fdatasyncs = (faulty: FaultyFileSystem) =>
+  faulty.calls.filter((call) => call.method === 'fdatasync').length;
+
+describe('journal: torn tail', () => {
+  it('ignores a torn last line when reading and cuts it off exactly at the next write', async () => {
+    const { dir: template } = await project(3);
+    const journalPath = file(template, JOURNAL);
+    const original = readFileSync(journalPath);
+
+    // A real 4th line: the same 4th update made on a copy of the folder.
+    const sibling = tempDir();
+    cpSync(template, sibling, { recursive: true });
+    await storeIn(sibling, { projectName: 'p', checkpointIdleMs: 0 }).store.update(bump(4));
+    const line = readFileSync(file(sibling, JOURNAL)).subarray(original.length);
+    expect(line.indexOf(0x0a)).toBe(line.length - 1);
+
+    const cuts = [1, 8, 9, Math.floor(line.length / 2), line.length - 2, line.length - 1];
+    for (const cut of cuts) {
+      const dir = tempDir();
+      cpSync(template, dir, { recursive: true });
+      const path = file(dir, JOURNAL);
+      writeFileSync(path, Buffer.concat([original, line.subarray(0, cut)]));
+
+      const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+      expectUpdates(await store.load(), 3);
+      // A lock-free read repairs nothing: the torn bytes may be a write in progress.
+      expect(statSync(path).size).toBe(original.length + cut);
+      expect(reports).toEqual([]);
+
+      expectUpdates(await store.update(bump(4)), 4);
+      const after = readFileSync(path);
+      expect(after.subarray(0, original.length).equals(original)).toBe(true);
+      const appended = after.subarray(original.length);
+      expect(appended.indexOf(0x0a)).toBe(appended.length - 1);
+      const header = parseHeader(after);
+      if (!('id' in header)) throw new Error(header.reason);
+      const parsed = parseEntries(after, header.end);
+      expect(parsed).toMatchObject({ tornBytes: 0, damaged: [], validEnd: after.length });
+      expect(parsed.entries).toHaveLength(3); // updates 2, 3 and 4 (the 1st made the snapshot)
+      expect(reports.map((report) => report.action)).toEqual(['journal-tail-truncated']);
+      expect(reports[0]?.reason).toContain(`${cut} bytes`);
+
+      expectUpdates(await storeIn(dir, { projectName: 'p' }).store.load(), 4);
+    }
+  });
+});
+
+describe('journal: damage', () => {
+  it('skips a damaged middle line, keeps a copy and folds the rest into a checkpoint', async () => {
+    const { dir } = await project(4); // snapshot: update 1; journal lines: updates 2, 3, 4
+    const path = file(dir, JOURNAL);
+    const data = readFileSync(path);
+    const starts = [0];
+    for (let at = data.indexOf(0x0a); at >= 0 && at < data.length - 1; at = data.indexOf(0x0a, at + 1)) {
+      starts.push(at + 1);
+    }
+    expect(starts).toHaveLength(4); // header + 3 changes
+    const second = starts[2] as number;
+    const middle = second + Math.floor(((starts[3] as number) - second) / 2);
+    data[middle] = (data[middle] as number) ^ 0x01;
+    writeFileSync(path, data);
+
+    const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    const loaded = await store.load();
+    // Values are absolute: the line after the damaged one still sets the counter right.
+    expect(ids(loaded)).toEqual(['e1', 'e2', 'e4']);
+    expect(loaded.total_sessions).toBe(4);
+
+    await store.update(bump(5));
+    const repaired = reports.find((report) => report.action === 'journal-repaired');
+    expect(repaired?.reason).toContain(`byte ${second}`);
+    expect(repaired?.quarantinedPath).toBeDefined();
+    expect(readFileSync(repaired?.quarantinedPath as string).equals(data)).toBe(true);
+
+    const main = readJson(file(dir, MAIN)) as unknown as DashboardState;
+    expect(ids(main)).toEqual(['e1', 'e2', 'e4', 'e5']);
+    expect(main.total_sessions).toBe(5);
+    const binding = main[JOURNAL_BINDING_KEY] as { id: string };
+    expect(readFileSync(path).equals(encodeHeader(binding.id))).toBe(true);
+  });
+
+  it("sets aside a journal that does not continue the JSON file, keeping the file's state", async () => {
+    const { dir, store: first } = await project(2);
+    await first.close();
+    const { dir: other } = await project(3, {}, 'x');
+    const foreign = readFileSync(file(other, JOURNAL));
+    writeFileSync(file(dir, JOURNAL), foreign);
+
+    const { store, reports } = storeIn(dir, { projectName: 'p' });
+    expectUpdates(await store.load(), 2);
+    expect(reports.map((report) => report.action)).toEqual(['journal-set-aside']);
+    const aside = corruptFilesIn(dir);
+    expect(aside).toEqual([expect.stringMatching(/^\.agent_metrics\.journal\.corrupt-/)]);
+    expect(reports[0]?.quarantinedPath).toBe(file(dir, aside[0] as string));
+    expect(readFileSync(file(dir, aside[0] as string)).equals(foreign)).toBe(true);
+    expect(existsSync(file(dir, JOURNAL))).toBe(false);
+
+    expectUpdates(await store.update(bump(3)), 3);
+  });
+});
+
+describe('journal: group commit', () => {
+  it('writes concurrent updates with one fdatasync, each mutator seeing the ones before it', async () => {
+    const dir = tempDir();
+    const faulty = new FaultyFileSystem();
+    const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: faulty.fs });
+    await store.update(bump(1)); // bootstrap checkpoint: the journal exists from here on
+    faulty.arm(undefined);
+
+    const seen: number[] = [];
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        store.update((state) => {
+          seen.push(state.total_sessions);
+          bump(i + 2)(state);
+        }),
+      ),
+    );
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(results.map((state) => state.total_sessions)).toEqual(Array.from({ length: 20 }, (_, i) => i + 2));
+    expect(fdatasyncs(faulty)).toBeGreaterThanOrEqual(1);
+    expect(fdatasyncs(faulty)).toBeLessThanOrEqual(2);
+    expectUpdates(await storeIn(dir, { projectName: 'p' }).store.load(), 21);
+  });
+
+  it('fails a throwing mutator alone; the rest of its batch is written', async () => {
+    const dir = tempDir();
+    const faulty = new FaultyFileSystem();
+    const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: faulty.fs });
+    await store.update(bump(1));
+    faulty.arm(undefined);
+
+    const boom = new Error('mutator failed');
+    const [a, b, c] = await Promise.allSettled([
+      store.update(bump(2)),
+      store.update((state) => {
+        state.events.push(makeEvent({ event_id: 'never' }));
+        state.total_sessions = 1000;
+        throw boom;
+      }),
+      store.update(bump(3)),
+    ]);
+    expect(b).toEqual({ status: 'rejected', reason: boom });
+    expect(a.status).toBe('fulfilled');
+    expect(c.status === 'fulfilled' && c.value.total_sessions).toBe(3);
+    expect(fdatasyncs(faulty)).toBe(1); // one batch
+    expectUpdates(await storeIn(dir, { projectName: 'p' }).store.load(), 3);
+  });
+});
+
+describe('journal: checkpoints', () => {
+  it('checkpoint() folds the journal into the JSON file and keeps the previous snapshot as .bak', async () => {
+    const { dir, store } = await project(3);
+    const previous = readFileSync(file(dir, MAIN));
+    expect(statSync(file(dir, JOURNAL)).size).toBeGreaterThan(encodeHeader('x').length);
+
+    await store.checkpoint();
+    const main = readJson(file(dir, MAIN)) as unknown as DashboardState;
+    expectUpdates({ ...main }, 3);
+    expect(readFileSync(file(dir, `${MAIN}.bak`)).equals(previous)).toBe(true);
+    const binding = main[JOURNAL_BINDING_KEY] as { id: string };
+    const journal = readFileSync(file(dir, JOURNAL));
+    expect(journal.length).toBe(encodeHeader(binding.id).length);
+    expect(journal.equals(encodeHeader(binding.id))).toBe(true);
+  });
+
+  it('a crash between the snapshot and journal renames loses and repeats nothing', async () => {
+    const dir = tempDir();
+    const faulty = new FaultyFileSystem();
+    const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: faulty.fs });
+    for (let n = 1; n <= 3; n++) await store.update(bump(n));
+    const oldJournal = readFileSync(file(dir, JOURNAL));
+
+    // Renames of a checkpoint: backup link → .bak, snapshot → main, journal → journal.
+    faulty.arm({ failAt: 3, methods: ['rename'], code: 'EIO' });
+    await expect(store.checkpoint()).rejects.toThrow();
+    expect(faulty.injected).toBe(1);
+    faulty.arm(undefined);
+
+    // The new snapshot is in place, the old journal still beside it.
+    expect(readFileSync(file(dir, JOURNAL)).equals(oldJournal)).toBe(true);
+    const header = parseHeader(oldJournal);
+    if (!('id' in header)) throw new Error(header.reason);
+    const main = readJson(file(dir, MAIN)) as unknown as DashboardState;
+    const binding = main[JOURNAL_BINDING_KEY] as { id: string; folded_id: string; folded_offset: number };
+    expect(binding.id).not.toBe(header.id);
+    expect(binding).toMatchObject({ folded_id: header.id, folded_offset: oldJournal.length });
+    expectUpdates({ ...main }, 3);
+
+    const fresh = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    expectUpdates(await fresh.store.load(), 3);
+    expect(fresh.reports).toEqual([]);
+    // Both the failed store and a new one carry on from there.
+    expectUpdates(await store.update(bump(4)), 4);
+    expectUpdates(await fresh.store.update(bump(5)), 5);
+    expectUpdates(await storeIn(dir, { projectName: 'p' }).store.load(), 5);
+  });
+});
