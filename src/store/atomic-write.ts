@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { StorageIOError } from '../errors.js';
 import { type FileStat, type FileSystem, fsyncDirectory } from './file-system.js';
@@ -147,10 +148,15 @@ export async function writeFileAtomic(
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     // EPERM: the process exists but belongs to someone else.
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // A killed child its parent has not reaped yet still answers kill(0): a zombie writes nothing.
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'latin1'));
+  } catch {
+    return true; // no /proc (macOS): trust kill(0)
   }
 }
 
