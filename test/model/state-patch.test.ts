@@ -115,7 +115,10 @@ describe('diffStates / applyPatch', () => {
           expect(patch).not.toHaveProperty('drop_events');
           expect(patch.events ?? []).toEqual(after.events.slice(events));
         }
-        expect(applyPatch(before, patch)).toEqual(applyFifoEviction(after, caps));
+        // Compared as JSON: the journal holds JSON, which has no -0 or undefined (the store's
+        // own state follows the journaled patch for that reason).
+        const expected = JSON.parse(JSON.stringify(applyFifoEviction(after, caps)));
+        expect(applyPatch(before, patch)).toEqual(expected);
         // The input is never modified.
         expect(before.events).toHaveLength(events);
       }),
