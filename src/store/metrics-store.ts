@@ -305,6 +305,8 @@ export class MetricsStore implements MetricsBackend {
     let data: Buffer;
     let base: number;
     if (journal !== undefined && journal.inode === inodeOf(journalStat)) {
+      // Nothing appended since this view: the common case of a single writer, on every write.
+      if (journalStat.size === journal.offset) return { state, snapshot, journal, needsCheckpoint };
       const read = await readFrom(fileSystem, this.journalPath, journal.offset);
       if (read === undefined || inodeOf(read.stat) !== journal.inode) throw this.retryOrFail(locked);
       data = read.data;
