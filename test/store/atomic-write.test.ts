@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -111,7 +112,7 @@ describe('atomic writes', () => {
     const { store } = storeIn(dir);
     await store.save(makeState(1, 0));
     await store.save(makeState(1, 0));
-    for (const path of [store.metricsPath, store.backupPath, store.lockPath]) {
+    for (const path of [store.metricsPath, store.backupPath, store.journalPath, store.lockPath]) {
       expect(statSync(path).mode & 0o777).toBe(0o600);
     }
     const shared = storeIn(tempDir(), { fileMode: 0o640 }).store;
@@ -122,11 +123,16 @@ describe('atomic writes', () => {
   it('sweeps temp files left by crashed writers on the next write', async () => {
     const dir = tempDir();
     const { store } = storeIn(dir);
-    writeFileSync(join(dir, '.agent_metrics.json.tmp-999-deadbeef'), '{"half":');
-    writeFileSync(join(dir, '.agent_metrics.json.bak.tmp-999-deadbeef'), '');
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid; // exited and reaped
+    writeFileSync(join(dir, `.agent_metrics.json.tmp-${dead}-deadbeef`), '{"half":');
+    writeFileSync(join(dir, `.agent_metrics.json.bak.tmp-${dead}-deadbeef`), '');
+    writeFileSync(join(dir, `.agent_metrics.journal.tmp-${process.pid}-0ld0ne`), ''); // ours, not in progress
+    // A live process's temp file may be a checkpoint being written before it takes the lock.
+    const live = `.agent_metrics.json.tmp-${process.ppid}-11ve`;
+    writeFileSync(join(dir, live), '');
     writeFileSync(join(dir, 'unrelated.tmp-1'), 'keep me');
     await store.save(makeState(1, 0));
-    expect(tempFilesIn(dir)).toEqual(['unrelated.tmp-1']);
+    expect(tempFilesIn(dir)).toEqual([live, 'unrelated.tmp-1'].sort());
     expect(readFileSync(join(dir, 'unrelated.tmp-1'), 'utf8')).toBe('keep me');
   });
 });

@@ -1,4 +1,4 @@
-import { cpSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { DashboardState } from '../../src/model/types.js';
 import { JOURNAL_BINDING_KEY } from '../../src/store/journal-binding.js';
@@ -233,5 +233,111 @@ describe('journal: checkpoints', () => {
     expectUpdates(await store.update(bump(4)), 4);
     expectUpdates(await fresh.store.update(bump(5)), 5);
     expectUpdates(await storeIn(dir, { projectName: 'p' }).store.load(), 5);
+  });
+});
+
+describe('journal: background checkpoints', () => {
+  /**
+   * The real file system, with the writes into the snapshot's temp file held until `release()`,
+   * and what each rename puts in place captured at that moment.
+   */
+  function gatedFileSystem() {
+    const faulty = new FaultyFileSystem();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let gated = 0;
+    const placed: Array<{ target: string; bytes: Buffer }> = [];
+    const fs = {
+      ...faulty.fs,
+      write: async (fd: number, data: Uint8Array, position: number) => {
+        const path = fdPaths.get(fd) ?? '';
+        if (path.includes(`${MAIN}.tmp-`)) {
+          gated += 1;
+          await gate;
+        }
+        return faulty.fs.write(fd, data, position);
+      },
+      open: async (path: string, mode: Parameters<typeof faulty.fs.open>[1], permissions?: number) => {
+        const fd = await faulty.fs.open(path, mode, permissions);
+        fdPaths.set(fd, path);
+        return fd;
+      },
+      rename: async (from: string, to: string) => {
+        placed.push({ target: to, bytes: readFileSync(from) });
+        return faulty.fs.rename(from, to);
+      },
+    };
+    const fdPaths = new Map<number, string>();
+    return { fs, release, placed, gated: () => gated };
+  }
+
+  /** A store over `gated`'s file system that checkpoints as soon as the journal outgrows the JSON file. */
+  async function heldCheckpoint(dir: string, gated: ReturnType<typeof gatedFileSystem>) {
+    await storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 }).store.update(bump(1)); // bootstrap
+    const opened = storeIn(dir, {
+      projectName: 'p',
+      checkpointIdleMs: 0,
+      checkpointBytes: 1,
+      fileSystem: gated.fs,
+    });
+    // The threshold is the larger of checkpointBytes and the JSON file's size: append until the
+    // journal outgrows the file, which starts a background checkpoint, held at its first write.
+    let updates = 1;
+    while (gated.gated() === 0 && updates < 20) {
+      await opened.store.update(bump(++updates));
+      // The checkpoint starts after the update resolved; its steps up to the held write need no
+      // I/O wait, so one turn of the event loop lets it reach the gate.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(gated.gated()).toBe(1);
+    return { ...opened, updates };
+  }
+
+  it('writes the snapshot without the lock and carries the lines written meanwhile into the new journal', async () => {
+    const dir = tempDir();
+    const gated = gatedFileSystem();
+    const { store, reports, updates: folding } = await heldCheckpoint(dir, gated);
+    const n = folding + 1;
+    await store.update(bump(n)); // committed while the snapshot is held: not in it
+    expect(gated.placed).toEqual([]); // the update did not wait for the checkpoint
+    gated.release();
+    await store.close();
+
+    const [snapshot, journal] = gated.placed.filter(
+      (p) => p.target.endsWith(MAIN) || p.target.endsWith(JOURNAL),
+    );
+    const folded = JSON.parse(snapshot?.bytes.toString('utf8') ?? '{}');
+    expect(folding).toBeGreaterThan(2);
+    expect(folded.total_sessions).toBe(folding); // the view when the checkpoint started
+    expect(folded[JOURNAL_BINDING_KEY]).toMatchObject({ folded_id: expect.any(String) });
+    const header = parseHeader(journal?.bytes as Buffer);
+    if (!('id' in header)) throw new Error(header.reason);
+    expect(header.id).toBe(folded[JOURNAL_BINDING_KEY].id);
+    const carried = parseEntries(journal?.bytes as Buffer, header.end).entries;
+    expect(carried.map((entry) => entry.patch.events?.map((e) => e.event_id))).toEqual([[`e${n}`]]);
+    expect(reports).toEqual([]);
+    // Every update exactly once, for a new reader, and in the JSON file alone after close().
+    expectUpdates(await storeIn(dir).store.load(), n);
+    expectUpdates(readJson(file(dir, MAIN)) as unknown as DashboardState, n);
+  });
+
+  it('abandons its snapshot when another process checkpointed first, and leaves no temp file', async () => {
+    const dir = tempDir();
+    const gated = gatedFileSystem();
+    const { store, updates } = await heldCheckpoint(dir, gated);
+    const n = updates + 1;
+    const other = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 }).store;
+    await other.update(bump(n));
+    await other.checkpoint(); // replaces the snapshot the held checkpoint started from
+    gated.release();
+    await store.close(); // settles the abandoned background checkpoint, then checkpoints itself
+    // The held snapshot (without the other store's update) was never renamed into place, and
+    // close() found nothing left to fold.
+    expect(gated.placed.filter((p) => p.target.endsWith(MAIN))).toEqual([]);
+    expect(readJson(file(dir, MAIN)).total_sessions).toBe(n);
+    expectUpdates(await storeIn(dir).store.load(), n);
+    expect(readdirSync(dir).filter((name) => name.includes('.tmp-'))).toEqual([]);
   });
 });
