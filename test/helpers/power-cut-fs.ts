@@ -170,14 +170,11 @@ export class PowerCutFileSystem implements FileSystem {
     const { inode } = this.openFile(fd, 'close');
     this.files.delete(fd);
     inode.lockWaiters = inode.lockWaiters.filter((waiter) => this.files.has(waiter.fd));
-    if (inode.lockedBy === fd) {
-      inode.lockedBy = undefined;
-      const next = inode.lockWaiters.shift();
-      if (next) {
-        inode.lockedBy = next.fd;
-        next.grant();
-      }
-    }
+    this.releaseLock(inode, fd);
+  }
+
+  async unlock(fd: number): Promise<void> {
+    this.releaseLock(this.openFile(fd, 'flock').inode, fd);
   }
 
   async tryLockExclusive(fd: number): Promise<boolean> {
@@ -247,6 +244,17 @@ export class PowerCutFileSystem implements FileSystem {
     const inode = this.newInode('dir', 0o700);
     parent.entries.set(basename(dir), inode.id);
     this.touch(parent);
+  }
+
+  /** Releases `fd`'s lock, if it holds it, handing it to the longest waiter. */
+  private releaseLock(inode: Inode, fd: number): void {
+    if (inode.lockedBy !== fd) return;
+    inode.lockedBy = undefined;
+    const next = inode.lockWaiters.shift();
+    if (next) {
+      inode.lockedBy = next.fd;
+      next.grant();
+    }
   }
 
   private newInode(kind: Inode['kind'], mode: number): Inode {

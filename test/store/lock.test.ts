@@ -6,6 +6,7 @@ import { nodeFileSystem } from '../../src/store/file-system.js';
 import { FileLock } from '../../src/store/lock.js';
 import { makeState } from '../helpers/builders.js';
 import { startWorker } from '../helpers/child.js';
+import { FaultyFileSystem } from '../helpers/faulty-fs.js';
 import { PowerCutFileSystem } from '../helpers/power-cut-fs.js';
 import { corruptFilesIn, storeIn } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -288,5 +289,155 @@ describe('file locking', () => {
     };
     const lock = new FileLock(failing, '/nonexistent/lock', { timeoutMs: 100, fileMode: 0o600 });
     await expect(lock.run(async () => 1)).rejects.toMatchObject({ code: 'E_IO', operation: 'open' });
+  });
+});
+
+const LOCK_OPTIONS = { timeoutMs: 5_000, fileMode: 0o600 };
+
+/** True when a fresh open file can take the flock: what another process would find. */
+async function flockIsFree(path: string): Promise<boolean> {
+  const fd = await nodeFileSystem.open(path, 'read');
+  try {
+    const free = await nodeFileSystem.tryLockExclusive(fd);
+    if (free) await nodeFileSystem.unlock(fd);
+    return free;
+  } finally {
+    await nodeFileSystem.close(fd);
+  }
+}
+
+/**
+ * Another FileLock on the same file under another spelling of its path: the in-process queue is
+ * per path string, so only flock can keep it out, as it keeps out another process.
+ */
+function rivalLock(path: string, timeoutMs: number): FileLock {
+  return new FileLock(nodeFileSystem, path.replace(/\/([^/]*)$/, '/./$1'), { timeoutMs, fileMode: 0o600 });
+}
+
+const count = (faulty: FaultyFileSystem, method: string) =>
+  faulty.methodsCalled().filter((called) => called === method).length;
+
+describe('the kept lock-file descriptor', () => {
+  it('opens the lock file once for consecutive runs, and releases it with unlock for another process', async () => {
+    const dir = tempDir();
+    const lockPath = `${dir}/.agent_metrics.lock`;
+    const faulty = new FaultyFileSystem();
+    const lock = new FileLock(faulty.fs, lockPath, LOCK_OPTIONS);
+    expect(await lock.run(async () => 1)).toBe(1);
+    expect(await lock.run(async () => flockIsFree(lockPath))).toBe(false);
+    expect(count(faulty, 'open')).toBe(1);
+    expect(count(faulty, 'fstat')).toBe(1);
+    expect(count(faulty, 'close')).toBe(0);
+    expect(count(faulty, 'unlock')).toBe(2);
+    // The descriptor is still open, yet the lock is free: another process takes it at once.
+    const waiter = startWorker('lock-waiter.mjs', [dir, 1_000]);
+    const { code, stdout } = await waiter.exited;
+    expect(code).toBe(0);
+    expect(JSON.parse((stdout[0] as string).slice('result '.length))).toMatchObject({
+      tries: 1,
+      blocking: 0,
+    });
+    expect(await rivalLock(lockPath, 100).run(async () => 'rival')).toBe('rival');
+  });
+
+  it('a blocking waiter is granted the lock when the holder unlocks, without a close', async () => {
+    const disk = new (class extends FlockLoggingDisk {
+      closes = 0;
+      override async close(fd: number): Promise<void> {
+        this.closes += 1;
+        await super.close(fd);
+      }
+    })();
+    await disk.mkdir('/p');
+    const holder = new FileLock(disk, '/p/lock', LOCK_OPTIONS);
+    let release!: () => void;
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const held = holder.run(async () => {
+      started();
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    });
+    await running;
+    const rival = new FileLock(disk, '/p//lock', LOCK_OPTIONS).run(async () => 'rival');
+    await Promise.race([disk.waiting, rival]);
+    expect(disk.calls).toEqual(['try true', 'try false', 'wait']);
+    release();
+    await held;
+    expect(await rival).toBe('rival');
+    expect(disk.calls).toEqual(['try true', 'try false', 'wait', 'granted']);
+    expect(disk.closes).toBe(0);
+  });
+
+  it('after close(), the next run opens the lock file again and holds the lock', async () => {
+    const lockPath = `${tempDir()}/lock`;
+    const faulty = new FaultyFileSystem();
+    const lock = new FileLock(faulty.fs, lockPath, LOCK_OPTIONS);
+    await lock.run(async () => undefined);
+    expect(count(faulty, 'close')).toBe(0);
+    await lock.close();
+    const fdsOf = (method: string) => faulty.calls.filter((c) => c.method === method).map((c) => c.args[0]);
+    expect(fdsOf('close')).toEqual(fdsOf('unlock'));
+    await lock.close(); // nothing left to close
+    expect(count(faulty, 'close')).toBe(1);
+    expect(await lock.run(async () => flockIsFree(lockPath))).toBe(false);
+    expect(count(faulty, 'open')).toBe(2);
+    expect(await rivalLock(lockPath, 100).run(async () => 'rival')).toBe('rival');
+  });
+
+  it('close() during a run closes the descriptor only when the run releases the lock', async () => {
+    const lockPath = `${tempDir()}/lock`;
+    const faulty = new FaultyFileSystem();
+    const lock = new FileLock(faulty.fs, lockPath, LOCK_OPTIONS);
+    const stillHeld = await lock.run(async () => {
+      await lock.close();
+      return (await flockIsFree(lockPath)) === false && count(faulty, 'close') === 0;
+    });
+    expect(stillHeld).toBe(true);
+    expect(count(faulty, 'close')).toBe(1);
+    expect(await lock.run(async () => flockIsFree(lockPath))).toBe(false);
+    expect(count(faulty, 'open')).toBe(2);
+  });
+
+  it('a lock file deleted between runs: the next run locks the new file, and keeps it open', async () => {
+    const lockPath = `${tempDir()}/lock`;
+    const faulty = new FaultyFileSystem();
+    const lock = new FileLock(faulty.fs, lockPath, LOCK_OPTIONS);
+    await lock.run(async () => undefined);
+    rmSync(lockPath);
+    writeFileSync(lockPath, '');
+    const recreated = (await nodeFileSystem.stat(lockPath)).ino;
+    // A rival FileLock on the new file must be kept out (a lock on the deleted inode would not).
+    const rivalResult = await lock.run(() =>
+      rivalLock(lockPath, 50)
+        .run(async () => 'rival')
+        .catch((e) => e),
+    );
+    expect(rivalResult).toBeInstanceOf(LockAcquisitionError);
+    expect((await nodeFileSystem.stat(lockPath)).ino).toBe(recreated);
+    expect(count(faulty, 'open')).toBe(2);
+    expect(count(faulty, 'close')).toBe(1); // the descriptor of the deleted file
+    expect(await lock.run(async () => flockIsFree(lockPath))).toBe(false);
+    expect(count(faulty, 'open')).toBe(2);
+    // The rival's abandoned flock was granted once we let go, then closed: the lock is free.
+    expect(await rivalLock(lockPath, 5_000).run(async () => 'rival')).toBe('rival');
+  });
+
+  it('a failed unlock still releases the lock (by closing), and the run resolves with its value', async () => {
+    const lockPath = `${tempDir()}/lock`;
+    const faulty = new FaultyFileSystem();
+    const lock = new FileLock(faulty.fs, lockPath, LOCK_OPTIONS);
+    faulty.arm({ failAt: 1, code: 'EIO', methods: ['unlock'] });
+    expect(await lock.run(async () => 42)).toBe(42);
+    expect(faulty.injected).toBe(1);
+    expect(count(faulty, 'close')).toBe(1);
+    expect(await rivalLock(lockPath, 100).run(async () => 'rival')).toBe('rival');
+    // The lock opens its file again and works on.
+    faulty.arm(undefined);
+    expect(await lock.run(async () => flockIsFree(lockPath))).toBe(false);
+    expect(count(faulty, 'open')).toBe(1);
   });
 });

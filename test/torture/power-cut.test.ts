@@ -40,6 +40,7 @@ const FILE_SYSTEM_METHODS: readonly (keyof FileSystem)[] = [
   'close',
   'tryLockExclusive',
   'lockExclusive',
+  'unlock',
   'stat',
   'rename',
   'link',
