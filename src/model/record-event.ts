@@ -1,5 +1,6 @@
 import { addContributions } from './artifacts.js';
 import { addToOpenSession, findOpenSession } from './sessions.js';
+import { appendRecord } from './state-patch.js';
 import type { AgentEvent, AgentProfile, DashboardState } from './types.js';
 
 /** `recent_events` of a profile holds the ids of the agent's last this-many events (design.md §2). */
@@ -105,7 +106,7 @@ function profileFor(state: DashboardState, agentName: string): AgentProfile {
  * `xp`, `level`, `achievements`, `strengths` and `weaknesses` are left as they are.
  */
 export function recordEvent(state: DashboardState, event: AgentEvent): void {
-  state.events.push(event);
+  appendRecord(state, 'events', event);
 
   const profile = profileFor(state, event.agent_name);
 

@@ -1,6 +1,7 @@
 import * as v from 'valibot';
 import { InvalidInputError, MetricsError, StateValidationError } from '../errors.js';
 import { collectIssues, objectOnly, safeParse, sessionSummaryEntries } from './schema.js';
+import { appendRecord } from './state-patch.js';
 import type { DashboardState, SessionStatus, SessionSummary, SessionType } from './types.js';
 
 /**
@@ -166,7 +167,7 @@ export function endSession(
     status,
     ...rest,
   };
-  state.sessions.push(summary);
+  appendRecord(state, 'sessions', summary);
   return summary;
 }
 

@@ -1,5 +1,5 @@
-import { isDeepStrictEqual } from 'node:util';
-import { applyFifoEviction, type Caps } from './state.js';
+import { History } from './history.js';
+import type { Caps } from './state.js';
 import type { AgentEvent, AgentProfile, DashboardState, SessionSummary } from './types.js';
 
 /**
@@ -30,23 +30,31 @@ export interface StatePatch {
   caps: { max_events: number; max_sessions: number };
 }
 
+/**
+ * The state as the store keeps it between changes: the histories as `History` lists, so that
+ * recording an event costs the same with 500 or 50,000 events kept. Never changed in place;
+ * states handed out are `workingCopy`s of it. Its values are plain JSON (parsed from the files).
+ */
+export interface StoredState {
+  agents: Record<string, AgentProfile>;
+  events: History<AgentEvent>;
+  sessions: History<SessionSummary>;
+  [key: string]: unknown;
+}
+
+type HistoryKey = 'events' | 'sessions';
+const HISTORY_KEYS: readonly HistoryKey[] = ['events', 'sessions'];
 const LISTS = new Set(['agents', 'events', 'sessions']);
 
 /**
  * Stored events and finished sessions are history: they are shared, not copied, between the
- * store's cached state and every state it hands out, so they are frozen. Changing one in place
- * throws a TypeError; build a new list to rewrite history.
+ * store's state and every state it hands out, so they are frozen. Changing one in place throws a
+ * TypeError; build a new list to rewrite history.
  */
 function freezeRecord<T extends object>(record: T): T {
   if (Object.isFrozen(record)) return record;
   for (const value of Object.values(record)) if (Array.isArray(value)) Object.freeze(value);
   return Object.freeze(record);
-}
-
-export function freezeHistory(state: DashboardState): DashboardState {
-  for (const event of state.events) freezeRecord(event);
-  for (const session of state.sessions) freezeRecord(session);
-  return state;
 }
 
 function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
@@ -55,69 +63,201 @@ function setOwn(target: Record<string, unknown>, key: string, value: unknown): v
 }
 
 /**
- * A copy of `state` that a caller may change freely, made in time proportional to the number of
- * events (pointers only): every root key but the history is deep-copied; the `events` and
- * `sessions` lists are new arrays holding the same frozen records. Key order is kept.
+ * A deep copy of a JSON value. Hand-written because structuredClone, its only built-in rival, was
+ * the largest single cost of a recorded event in a CPU profile (it serialises and deserialises);
+ * stored values are plain JSON, so plain objects and arrays are all there is to copy.
  */
-export function workingCopy(state: DashboardState): DashboardState {
+function cloneJson<T>(value: T): T {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map(cloneJson) as T;
   const copy: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(state)) {
-    if (key === 'events' || key === 'sessions') setOwn(copy, key, (value as unknown[]).slice());
-    else setOwn(copy, key, typeof value === 'object' && value !== null ? structuredClone(value) : value);
+  for (const key of Object.keys(value)) {
+    const item = cloneJson((value as Record<string, unknown>)[key]);
+    if (key === '__proto__') setOwn(copy, key, item);
+    else copy[key] = item;
+  }
+  return copy as T;
+}
+
+/** Deep equality of two JSON values (what changed is compared this way; faster than util.isDeepStrictEqual). */
+function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let index = 0; index < a.length; index++) if (!jsonEqual(a[index], b[index])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const key of keys) {
+    if (!Object.hasOwn(b, key)) return false;
+    if (!jsonEqual((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key])) return false;
+  }
+  return true;
+}
+
+interface UnreadHistory {
+  base: History<object>;
+  appended: object[];
+}
+
+/**
+ * A working copy's histories not read yet, with the records `appendRecord` added to them. Kept in
+ * a non-enumerable symbol property (JSON, Object.keys and equality checks do not see it) rather
+ * than a WeakMap, whose entries cost the garbage collector more (two copies per update).
+ */
+const UNREAD = Symbol('unread histories');
+type WithUnread = Record<string, unknown> & { [UNREAD]?: Partial<Record<HistoryKey, UnreadHistory>> };
+
+function unreadOf(state: object, key: HistoryKey): UnreadHistory | undefined {
+  return (state as WithUnread)[UNREAD]?.[key];
+}
+
+function settle(state: WithUnread, key: HistoryKey, value: unknown): void {
+  const unread = state[UNREAD];
+  if (unread) delete unread[key];
+  setOwn(state, key, value);
+}
+
+function readHistory(state: WithUnread, key: HistoryKey): object[] {
+  const unread = unreadOf(state, key) as UnreadHistory;
+  const records = unread.base.toArray();
+  for (const record of unread.appended) records.push(record);
+  settle(state, key, records);
+  return records;
+}
+
+// Shared by every working copy (no closure per copy): `this` is the copy.
+const LAZY_ACCESSORS = {
+  events: {
+    get(this: WithUnread) {
+      return readHistory(this, 'events');
+    },
+    set(this: WithUnread, value: unknown) {
+      settle(this, 'events', value);
+    },
+  },
+  sessions: {
+    get(this: WithUnread) {
+      return readHistory(this, 'sessions');
+    },
+    set(this: WithUnread, value: unknown) {
+      settle(this, 'sessions', value);
+    },
+  },
+};
+
+/**
+ * Gives `copy[key]` the records of `base` as an array made on first access: a mutator that
+ * never reads the history (recording an event only appends to it) costs nothing per record kept.
+ */
+function defineLazyHistory(copy: WithUnread, key: HistoryKey, base: History<object>): void {
+  let unread = copy[UNREAD];
+  if (unread === undefined) {
+    unread = {};
+    Object.defineProperty(copy, UNREAD, { value: unread, enumerable: false, configurable: true });
+  }
+  unread[key] = { base, appended: [] };
+  Object.defineProperty(copy, key, { enumerable: true, configurable: true, ...LAZY_ACCESSORS[key] });
+}
+
+/**
+ * Appends `record` to `state.events` or `state.sessions`: the same as `push`, but without making
+ * the list of a working copy that was not read yet (see `workingCopy`).
+ */
+export function appendRecord<K extends HistoryKey>(
+  state: DashboardState,
+  key: K,
+  record: DashboardState[K][number],
+): void {
+  const unread = unreadOf(state, key);
+  if (unread) unread.appended.push(record);
+  else (state[key] as object[]).push(record);
+}
+
+/**
+ * A copy of `state` that a caller may change freely: every root key but the history is
+ * deep-copied; `events` and `sessions` are new arrays of the same frozen records, made only when
+ * first read. Key order is kept.
+ */
+export function workingCopy(state: StoredState): DashboardState {
+  const copy: WithUnread = {};
+  for (const key of Object.keys(state)) {
+    const value = (state as Record<string, unknown>)[key];
+    if (value instanceof History) defineLazyHistory(copy, key as HistoryKey, value);
+    else setOwn(copy, key, cloneJson(value));
   }
   return copy as DashboardState;
 }
 
+/** `state` as the store keeps it; takes over its history arrays and freezes their records. */
+export function toStored(state: DashboardState): StoredState {
+  const stored: Record<string, unknown> = {};
+  for (const key of Object.keys(state)) {
+    const value = state[key];
+    if (HISTORY_KEYS.includes(key as HistoryKey)) {
+      for (const record of value as object[]) freezeRecord(record);
+      setOwn(stored, key, History.adopt(value as object[]));
+    } else setOwn(stored, key, value);
+  }
+  return stored as StoredState;
+}
+
 /**
- * How `after` continues `before`: the number of records dropped from the front of `before`
+ * How the working copy's list continues `before`: the number of records dropped from the front
  * (a caller trimming the list itself) and the records appended, compared by identity; undefined
- * when `after` is not such a continuation (history rewritten).
+ * when it is not such a continuation (history rewritten).
  */
-function continuationOf<T>(
-  before: readonly T[],
-  after: readonly T[],
+function continuationOf<T extends object>(
+  before: History<T>,
+  working: DashboardState,
+  key: HistoryKey,
 ): { drop: number; added: T[] } | undefined {
+  const unread = unreadOf(working, key);
+  if (unread?.base === before) return { drop: 0, added: unread.appended as T[] };
+  const after = working[key] as unknown as T[];
   const drop = after.length === 0 ? before.length : Math.max(0, before.indexOf(after[0] as T));
   const kept = before.length - drop;
   if (after.length < kept) return undefined;
-  for (let index = 0; index < kept; index++) if (before[drop + index] !== after[index]) return undefined;
+  for (let index = 0; index < kept; index++) if (before.at(drop + index) !== after[index]) return undefined;
   return { drop, added: after.slice(kept) };
 }
 
 /**
  * What changed from `before` to `after` (`after` being a changed `workingCopy` of `before`).
  * Root values and profiles are compared deeply; histories by record identity, which is what
- * makes this cost independent of the number of events when records are only appended.
+ * makes this cost independent of the number of records kept when records are only appended.
  */
-export function diffStates(before: DashboardState, after: DashboardState, caps: Caps): StatePatch {
+export function diffStates(before: StoredState, after: DashboardState, caps: Caps): StatePatch {
   const patch: StatePatch = { caps: { max_events: caps.maxEvents, max_sessions: caps.maxSessions } };
   const set: Record<string, unknown> = {};
   const unset: string[] = [];
   for (const key of Object.keys(after)) {
     if (LISTS.has(key)) continue;
-    if (!Object.hasOwn(before, key) || !isDeepStrictEqual(before[key], after[key]))
-      setOwn(set, key, after[key]);
+    if (!Object.hasOwn(before, key) || !jsonEqual(before[key], after[key])) setOwn(set, key, after[key]);
   }
   for (const key of Object.keys(before)) if (!LISTS.has(key) && !Object.hasOwn(after, key)) unset.push(key);
   if (Object.keys(set).length > 0) patch.set = set;
   if (unset.length > 0) patch.unset = unset;
 
   const agents: Record<string, AgentProfile> = {};
-  for (const [name, profile] of Object.entries(after.agents)) {
+  for (const name of Object.keys(after.agents)) {
     const previous = Object.hasOwn(before.agents, name) ? before.agents[name] : undefined;
-    if (!isDeepStrictEqual(previous, profile)) setOwn(agents, name, profile);
+    if (!jsonEqual(previous, after.agents[name])) setOwn(agents, name, after.agents[name]);
   }
   const dropped = Object.keys(before.agents).filter((name) => !Object.hasOwn(after.agents, name));
   if (Object.keys(agents).length > 0) patch.agents = agents;
   if (dropped.length > 0) patch.drop_agents = dropped;
 
-  const events = continuationOf(before.events, after.events);
+  const events = continuationOf(before.events, after, 'events');
   if (events === undefined) patch.all_events = after.events;
   else {
     if (events.drop > 0) patch.drop_events = events.drop;
     if (events.added.length > 0) patch.events = events.added;
   }
-  const sessions = continuationOf(before.sessions, after.sessions);
+  const sessions = continuationOf(before.sessions, after, 'sessions');
   if (sessions === undefined) patch.all_sessions = after.sessions;
   else {
     if (sessions.drop > 0) patch.drop_sessions = sessions.drop;
@@ -127,30 +267,43 @@ export function diffStates(before: DashboardState, after: DashboardState, caps: 
 }
 
 /**
- * The part of `after` that is new and must be validated: everything but the history, plus the
- * appended records only (the rest of the history was validated when it was written).
+ * The part of `after` that is new and must be validated: the root values, the changed profiles
+ * and the appended records only (the rest was validated when it was written).
  */
 export function changedPart(after: DashboardState, patch: StatePatch): DashboardState {
-  return {
-    ...after,
-    events: patch.all_events ?? patch.events ?? [],
-    sessions: patch.all_sessions ?? patch.sessions ?? [],
-  };
+  const part: Record<string, unknown> = {};
+  for (const key of Object.keys(after)) {
+    if (key === 'agents') setOwn(part, key, patch.agents ?? {});
+    else if (!HISTORY_KEYS.includes(key as HistoryKey)) setOwn(part, key, after[key]);
+  }
+  setOwn(part, 'events', patch.all_events ?? patch.events ?? []);
+  setOwn(part, 'sessions', patch.all_sessions ?? patch.sessions ?? []);
+  return part as DashboardState;
 }
 
-function continued<T>(list: T[], drop = 0, added?: T[]): T[] {
-  const kept = drop > 0 ? list.slice(drop) : list;
-  return added ? kept.concat(added) : kept;
+function continued<T extends object>(
+  list: History<T>,
+  all: T[] | undefined,
+  drop = 0,
+  added: T[] = [],
+  cap = Number.POSITIVE_INFINITY,
+): History<T> {
+  for (const record of all ?? added) freezeRecord(record);
+  const next = all ? History.adopt(all) : list.dropFront(drop).append(added);
+  return next.length > cap ? next.keepLast(cap) : next;
 }
 
 /**
- * `state` with `patch` applied and the patch's caps enforced: a new state object (the input is
- * not modified; unchanged records are shared). New history records are frozen.
+ * `state` with `patch` applied and the patch's caps enforced (newest records kept): a new state
+ * (the input is not modified; unchanged values and records are shared). The patch's records are
+ * taken over and frozen.
  */
-export function applyPatch(state: DashboardState, patch: StatePatch): DashboardState {
+export function applyPatch(state: StoredState, patch: StatePatch): StoredState {
   const next: Record<string, unknown> = {};
   const unset = new Set(patch.unset ?? []);
-  for (const [key, value] of Object.entries(state)) if (!unset.has(key)) setOwn(next, key, value);
+  for (const key of Object.keys(state)) {
+    if (!unset.has(key)) setOwn(next, key, (state as Record<string, unknown>)[key]);
+  }
   for (const [key, value] of Object.entries(patch.set ?? {})) setOwn(next, key, value);
 
   const agents: Record<string, unknown> = {};
@@ -161,14 +314,16 @@ export function applyPatch(state: DashboardState, patch: StatePatch): DashboardS
   for (const [name, profile] of Object.entries(patch.agents ?? {})) setOwn(agents, name, profile);
   setOwn(next, 'agents', agents);
 
-  const events = patch.all_events ?? continued(state.events, patch.drop_events, patch.events);
-  const sessions = patch.all_sessions ?? continued(state.sessions, patch.drop_sessions, patch.sessions);
-  for (const event of patch.all_events ?? patch.events ?? []) freezeRecord(event);
-  for (const session of patch.all_sessions ?? patch.sessions ?? []) freezeRecord(session);
-  setOwn(next, 'events', events);
-  setOwn(next, 'sessions', sessions);
-  return applyFifoEviction(next as DashboardState, {
-    maxEvents: patch.caps.max_events,
-    maxSessions: patch.caps.max_sessions,
-  });
+  const { max_events, max_sessions } = patch.caps;
+  setOwn(
+    next,
+    'events',
+    continued(state.events, patch.all_events, patch.drop_events, patch.events, max_events),
+  );
+  setOwn(
+    next,
+    'sessions',
+    continued(state.sessions, patch.all_sessions, patch.drop_sessions, patch.sessions, max_sessions),
+  );
+  return next as StoredState;
 }

@@ -49,6 +49,11 @@ export interface FileSystem {
    * `fd` once the promise settles.
    */
   lockExclusive(fd: number): Promise<void>;
+  /**
+   * flock(LOCK_UN): releases the lock but keeps `fd` open, so the next lock run skips an open and
+   * a close. A caller that cannot tell whether it worked closes `fd`, which releases it for sure.
+   */
+  unlock(fd: number): Promise<void>;
   stat(path: string): Promise<FileStat>;
   rename(from: string, to: string): Promise<void>;
   link(existing: string, newPath: string): Promise<void>;
@@ -67,6 +72,37 @@ const OPEN_FLAGS: Record<OpenMode, number> = {
 function toStat(stat: fs.Stats): FileStat {
   return { dev: stat.dev, ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs, mode: stat.mode };
 }
+
+/**
+ * Decides where the next fdatasync of a journal append runs. On the event loop it costs the
+ * thread-pool round trip less: measured here, a 2 KB append + fdatasync took 0.35 ms inline and
+ * 0.44 ms through the pool (median of 6 × 400), and SQLite, the peer users compare us with, syncs
+ * inline too. But an inline call blocks the host's event loop for as long as the disk takes, which
+ * on a slow or network disk is many milliseconds: after one inline call that took longer than
+ * `slowMs`, the next `poolCalls` calls go to the thread pool, then inline is tried again.
+ */
+export class SyncPlacement {
+  private pooledLeft = 0;
+
+  constructor(
+    private readonly slowMs = 2,
+    private readonly poolCalls = 100,
+  ) {}
+
+  /** True when the next call should run inline. */
+  inline(): boolean {
+    if (this.pooledLeft === 0) return true;
+    this.pooledLeft--;
+    return false;
+  }
+
+  /** How long an inline call took. */
+  tookInline(ms: number): void {
+    if (ms > this.slowMs) this.pooledLeft = this.poolCalls;
+  }
+}
+
+const journalSyncPlacement = new SyncPlacement();
 
 const fsyncAsync = promisify(fs.fsync);
 const fdatasyncAsync = promisify(fs.fdatasync);
@@ -105,8 +141,9 @@ const SMALL_READ_BYTES = 256 * 1024;
  * Calls that never wait for the disk (open, stat, a write into the page cache, a non-blocking
  * flock, …) run synchronously inside the async method: each takes a few microseconds, while a
  * round trip through libuv's thread pool costs 20–50 µs, several times per recorded event.
- * Calls that wait for the disk or for another process (fsync, fdatasync, a blocking flock, reading
- * a large file) stay asynchronous, so the host's event loop keeps running meanwhile.
+ * Calls that wait for the disk or for another process (fsync, a blocking flock, reading a large
+ * file) stay asynchronous, so the host's event loop keeps running meanwhile. fdatasync, the one
+ * on every recorded event, runs inline while the disk answers fast (see `SyncPlacement`).
  */
 export const nodeFileSystem: FileSystem = {
   async readFile(path) {
@@ -127,7 +164,12 @@ export const nodeFileSystem: FileSystem = {
     }
   },
   fsync: (fd) => fsyncAsync(fd),
-  fdatasync: (fd) => fdatasyncAsync(fd),
+  async fdatasync(fd) {
+    if (!journalSyncPlacement.inline()) return fdatasyncAsync(fd);
+    const started = performance.now();
+    fs.fdatasyncSync(fd);
+    journalSyncPlacement.tookInline(performance.now() - started);
+  },
   async read(fd, position, length) {
     const buffer = Buffer.allocUnsafe(length);
     let filled = 0;
@@ -158,6 +200,8 @@ export const nodeFileSystem: FileSystem = {
     new Promise((resolve, reject) => {
       flock(fd, 'ex', (error) => (error ? reject(error) : resolve()));
     }),
+  // Never waits: releasing a lock is immediate.
+  unlock: async (fd) => flockSync(fd, 'un'),
   stat: async (path) => toStat(fs.statSync(path)),
   rename: async (from, to) => fs.renameSync(from, to),
   link: async (existing, newPath) => fs.linkSync(existing, newPath),

@@ -37,9 +37,9 @@ export function takeBinding(state: DashboardState): JournalBinding | undefined {
 }
 
 /** `state` with the binding as its last root key (a shallow copy; `state` is not modified). */
-export function withBinding(state: DashboardState, binding: JournalBinding): DashboardState {
-  const { [JOURNAL_BINDING_KEY]: _old, ...rest } = state;
-  return { ...rest, [JOURNAL_BINDING_KEY]: binding } as DashboardState;
+export function withBinding<S extends object>(state: S, binding: JournalBinding): S {
+  const { [JOURNAL_BINDING_KEY]: _old, ...rest } = state as Record<string, unknown>;
+  return { ...rest, [JOURNAL_BINDING_KEY]: binding } as S;
 }
 
 /**

@@ -7,8 +7,9 @@ import {
   applyPatch,
   changedPart,
   diffStates,
-  freezeHistory,
   type StatePatch,
+  type StoredState,
+  toStored,
   workingCopy,
 } from '../model/state-patch.js';
 import type { DashboardState } from '../model/types.js';
@@ -30,7 +31,7 @@ import {
   takeBinding,
   withBinding,
 } from './journal-binding.js';
-import { appendDurably, inodeOf, readFrom, truncateDurably } from './journal-file.js';
+import { inodeOf, JournalAppender, readFrom, truncateDurably } from './journal-file.js';
 import { encodeHeader, encodeLine, parseEntries, parseHeader } from './journal-format.js';
 import { FileLock } from './lock.js';
 import { type MetricsStoreOptions, type ResolvedStoreOptions, resolveStoreOptions } from './options.js';
@@ -82,7 +83,7 @@ interface JournalInfo {
 
 /** The current state and where it came from. Views are never modified, only replaced. */
 interface View {
-  state: DashboardState;
+  state: StoredState;
   snapshot: SnapshotInfo;
   /** Undefined: no journal continues the snapshot yet; the next write makes a checkpoint. */
   journal: JournalInfo | undefined;
@@ -120,12 +121,15 @@ export class MetricsStore implements MetricsBackend {
   readonly lockPath: string;
   private readonly options: ResolvedStoreOptions;
   private readonly lock: FileLock;
+  private readonly appender: JournalAppender;
   /** What this instance read or wrote under the lock; lock-free reads start from it but never change it. */
   private view: View | undefined;
   private pending: PendingUpdate[] = [];
   private flushing: Promise<void> | undefined;
   private checkpointing: Promise<void> | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** When this store last wrote (performance.now()): the idle timer re-arms itself until it is old enough. */
+  private lastWriteAt = 0;
   private dirReady = false;
   /** Sweep leftover temp files at the next write: at first, and after a failed write. */
   private sweepNeeded = true;
@@ -141,6 +145,7 @@ export class MetricsStore implements MetricsBackend {
       timeoutMs: this.options.lockTimeoutMs,
       fileMode: this.options.fileMode,
     });
+    this.appender = new JournalAppender(this.options.fileSystem, this.journalPath);
   }
 
   get projectName(): string {
@@ -171,12 +176,14 @@ export class MetricsStore implements MetricsBackend {
       // Nothing is read: the state is replaced, and the old journal with it. A corrupt main file
       // is moved aside by the backup step, never recovered just to be overwritten.
       const replaced: View = {
-        state: this.freshState(),
+        state: toStored(this.freshState()),
         snapshot: { identity: this.view?.snapshot.identity, size: 0, binding: undefined },
         journal: undefined,
         needsCheckpoint: false,
       };
-      const next = applyPatch(createEmptyState(this.projectName), this.replacement(state));
+      // Through JSON, as the journal does: the state kept is exactly what a later load reads.
+      const replacement = JSON.parse(this.encode(this.replacement(state)).json) as StatePatch;
+      const next = applyPatch(toStored(this.freshState()), replacement);
       await this.checkpointLocked(replaced, next);
       return next;
     });
@@ -226,7 +233,11 @@ export class MetricsStore implements MetricsBackend {
   async close(): Promise<void> {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
-    await this.checkpoint();
+    try {
+      await this.checkpoint();
+    } finally {
+      await this.releaseDescriptors();
+    }
   }
 
   /** Sizes and counts of the files. Never throws. */
@@ -289,7 +300,7 @@ export class MetricsStore implements MetricsBackend {
     const known = this.view;
     const mainStat = await this.statOrUndefined(this.metricsPath);
     let snapshot: SnapshotInfo;
-    let state: DashboardState;
+    let state: StoredState;
     let journal: JournalInfo | undefined;
     if (known && known.snapshot.identity === (mainStat && identityOf(mainStat))) {
       ({ snapshot, state, journal } = known);
@@ -368,18 +379,18 @@ export class MetricsStore implements MetricsBackend {
   }
 
   /** The JSON file, recovered under the lock when missing or corrupt (design.md §3.4). */
-  private async readSnapshot(locked: boolean): Promise<{ snapshot: SnapshotInfo; state: DashboardState }> {
+  private async readSnapshot(locked: boolean): Promise<{ snapshot: SnapshotInfo; state: StoredState }> {
     const fileSystem = this.options.fileSystem;
     const main = await readGeneration(fileSystem, this.metricsPath);
     if (main.kind === 'valid') {
       const binding = takeBinding(main.state);
       return {
-        state: freezeHistory(main.state),
+        state: toStored(main.state),
         snapshot: { identity: identityOf(main.stat), size: main.stat.size, binding },
       };
     }
     const fresh = {
-      state: this.freshState(),
+      state: toStored(this.freshState()),
       snapshot: { identity: undefined, size: 0, binding: undefined },
     };
     if (main.kind === 'missing' && (await this.statOrUndefined(this.backupPath)) === undefined) return fresh;
@@ -401,7 +412,7 @@ export class MetricsStore implements MetricsBackend {
       this.notify({ ...report, action: 'restored-from-backup' });
       const binding = takeBinding(backup.state);
       return {
-        state: freezeHistory(backup.state),
+        state: toStored(backup.state),
         snapshot: { identity: identityOf(stat), size: stat.size, binding },
       };
     }
@@ -454,7 +465,7 @@ export class MetricsStore implements MetricsBackend {
     const current = await this.readLocked();
     let state = current.state;
     const lines: Buffer[] = [];
-    const committed: Array<{ update: PendingUpdate; state: DashboardState }> = [];
+    const committed: Array<{ update: PendingUpdate; state: StoredState }> = [];
     for (const update of batch) {
       try {
         const working = workingCopy(state);
@@ -476,7 +487,7 @@ export class MetricsStore implements MetricsBackend {
         await this.checkpointLocked(current, state);
       } else {
         const data = Buffer.concat(lines);
-        await appendDurably(this.options.fileSystem, this.journalPath, data, {
+        await this.appender.append(data, {
           offset: current.journal.offset,
           inode: current.journal.inode,
           sync: this.options.durability === 'fsync',
@@ -499,7 +510,7 @@ export class MetricsStore implements MetricsBackend {
   }
 
   /** The change `mutate` made, validated: only what changed is checked, so cost does not grow with history. */
-  private changeOf(before: DashboardState, after: DashboardState): StatePatch {
+  private changeOf(before: StoredState, after: DashboardState): StatePatch {
     const { maxEvents, maxSessions } = this.options;
     const caps = capsFor(after, { maxEvents, maxSessions });
     after.updated_at = toTimestamp(new Date());
@@ -515,7 +526,7 @@ export class MetricsStore implements MetricsBackend {
   private replacement(state: DashboardState): StatePatch {
     const { maxEvents, maxSessions } = this.options;
     const caps = capsFor(state, { maxEvents, maxSessions });
-    const { agents, events, sessions, [JOURNAL_BINDING_KEY]: _binding, ...rest } = structuredClone(state);
+    const { agents, events, sessions, [JOURNAL_BINDING_KEY]: _binding, ...rest } = state;
     const set: Record<string, unknown> = { ...rest, updated_at: toTimestamp(new Date()) };
     if (maxEvents !== undefined || maxSessions !== undefined) {
       set[RETENTION_KEY] = { max_events: caps.maxEvents, max_sessions: caps.maxSessions };
@@ -558,22 +569,45 @@ export class MetricsStore implements MetricsBackend {
       return;
     }
     if (this.options.checkpointIdleMs === 0) return;
-    clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => this.startBackgroundCheckpoint(), this.options.checkpointIdleMs);
-    // A pending checkpoint must not keep the host process alive: the journal is durable already.
-    this.idleTimer.unref();
+    this.lastWriteAt = performance.now();
+    // One timer for a run of writes, not one per write: it checks when it fires whether the
+    // store has really been idle that long, and waits for the rest otherwise.
+    this.idleTimer ??= this.armIdleTimer(this.options.checkpointIdleMs);
   }
 
-  private startBackgroundCheckpoint(): void {
+  private armIdleTimer(delayMs: number): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      const idleFor = performance.now() - this.lastWriteAt;
+      if (idleFor < this.options.checkpointIdleMs) {
+        this.idleTimer = this.armIdleTimer(this.options.checkpointIdleMs - idleFor);
+        return;
+      }
+      this.idleTimer = undefined;
+      this.startBackgroundCheckpoint(true);
+    }, delayMs);
+    // A pending checkpoint must not keep the host process alive: the journal is durable already.
+    timer.unref();
+    return timer;
+  }
+
+  /** With `idle`, the descriptors kept open are closed afterwards, unless writes came meanwhile. */
+  private startBackgroundCheckpoint(idle = false): void {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     // A failed background checkpoint loses nothing (the journal holds every change); the next
     // trigger tries again, and `checkpoint()` reports errors to its caller.
     this.checkpointing ??= this.backgroundCheckpoint()
       .catch(() => undefined)
-      .finally(() => {
+      .finally(async () => {
         this.checkpointing = undefined;
+        if (idle && !this.flushing && this.pending.length === 0) await this.releaseDescriptors();
       });
+  }
+
+  /** Closes the lock file and journal descriptors kept open between writes (they reopen on demand). */
+  private async releaseDescriptors(): Promise<void> {
+    await this.appender.close();
+    await this.lock.close();
   }
 
   /**
@@ -612,7 +646,7 @@ export class MetricsStore implements MetricsBackend {
   }
 
   /** Under the lock: makes `state` the snapshot, with a new, empty journal. */
-  private async checkpointLocked(current: View, state: DashboardState): Promise<void> {
+  private async checkpointLocked(current: View, state: StoredState): Promise<void> {
     const binding: JournalBinding = { id: randomUUID() };
     if (current.journal) {
       binding.folded_id = current.journal.id;
@@ -638,7 +672,7 @@ export class MetricsStore implements MetricsBackend {
     snapshot: PreparedFile,
     binding: JournalBinding,
     carried: Buffer,
-    state: DashboardState,
+    state: StoredState,
   ): Promise<void> {
     const fileSystem = this.options.fileSystem;
     try {
@@ -652,6 +686,8 @@ export class MetricsStore implements MetricsBackend {
         this.view = undefined;
         const snapshotStat = await commitFile(fileSystem, snapshot, this.options);
         const journalStat = await commitFile(fileSystem, journal, this.options);
+        // The kept descriptor names the replaced journal now.
+        await this.appender.close();
         this.view = {
           state,
           snapshot: { identity: identityOf(snapshotStat), size: snapshotStat.size, binding },

@@ -1,4 +1,6 @@
 import { MetricsError } from '../errors.js';
+import { History } from '../model/history.js';
+import type { StoredState } from '../model/state-patch.js';
 import type { DashboardState } from '../model/types.js';
 
 /** Pieces are handed to the writer once they reach this size. */
@@ -17,7 +19,7 @@ function stringify(value: unknown, indent: string): string {
  * the file is ~30 MB, and holding it whole (as a string, then as a buffer) would double the
  * process's memory while a checkpoint runs. Throws E_INVALID_STATE for values JSON cannot hold.
  */
-export function* snapshotPieces(state: DashboardState): Generator<Buffer> {
+export function* snapshotPieces(state: DashboardState | StoredState): Generator<Buffer> {
   let pending = '{';
   let first = true;
   try {
@@ -25,13 +27,17 @@ export function* snapshotPieces(state: DashboardState): Generator<Buffer> {
       if (value === undefined || typeof value === 'function' || typeof value === 'symbol') continue;
       pending += `${first ? '' : ','}\n  ${JSON.stringify(key)}: `;
       first = false;
-      if (!Array.isArray(value) || value.length === 0) {
+      const list =
+        value instanceof History || Array.isArray(value) ? (value as Iterable<unknown>) : undefined;
+      if (list === undefined || (value as { length: number }).length === 0) {
         pending += stringify(value, '  ');
         continue;
       }
       pending += '[';
-      for (let index = 0; index < value.length; index++) {
-        pending += `${index === 0 ? '' : ','}\n    ${stringify(value[index], '    ')}`;
+      let separator = '';
+      for (const item of list) {
+        pending += `${separator}\n    ${stringify(item, '    ')}`;
+        separator = ',';
         if (pending.length >= PIECE_BYTES) {
           yield Buffer.from(pending, 'utf8');
           pending = '';

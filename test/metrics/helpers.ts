@@ -1,9 +1,6 @@
 import type { MetricsError } from '../../src/errors.js';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
 import type { AgentMetricsOptions } from '../../src/metrics/options.js';
-import { createEmptyState } from '../../src/model/state.js';
-import type { DashboardState } from '../../src/model/types.js';
-import type { MetricsBackend, StateMutator } from '../../src/store/backend.js';
 import { MemoryBackend } from '../../src/store/memory-backend.js';
 import type { MetricsStoreOptions } from '../../src/store/options.js';
 import { tempDir } from '../helpers/temp-dir.js';

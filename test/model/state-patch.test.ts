@@ -3,10 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { createProfile } from '../../src/model/record-event.js';
 import { applyFifoEviction, type Caps } from '../../src/model/state.js';
 import {
+  appendRecord,
   applyPatch,
   diffStates,
-  freezeHistory,
   type StatePatch,
+  toStored,
   workingCopy,
 } from '../../src/model/state-patch.js';
 import type { DashboardState } from '../../src/model/types.js';
@@ -101,15 +102,15 @@ describe('diffStates / applyPatch', () => {
     });
     fc.assert(
       fc.property(scenario, ({ events, sessions, extra, changes, caps }) => {
-        const before = makeState(events, sessions);
-        before.agents.review = makeProfile({ ...createProfile('review'), total_invocations: 3 });
-        if (extra !== undefined) before.extra_a = extra;
-        freezeHistory(before);
+        const plain = makeState(events, sessions);
+        plain.agents.review = makeProfile({ ...createProfile('review'), total_invocations: 3 });
+        if (extra !== undefined) plain.extra_a = extra;
+        const before = toStored(plain);
         const after = workingCopy(before);
         for (const step of changes) apply(after, step);
 
         const patch = roundTrip(diffStates(before, after, caps as Caps));
-        const appendedOnly = before.events.every((event, index) => after.events[index] === event);
+        const appendedOnly = [...before.events].every((event, index) => after.events[index] === event);
         if (appendedOnly) {
           expect(patch).not.toHaveProperty('all_events');
           expect(patch).not.toHaveProperty('drop_events');
@@ -128,7 +129,8 @@ describe('diffStates / applyPatch', () => {
 
   it('an append gives only the new events; a replaced list gives the whole list', () => {
     const caps: Caps = { maxEvents: 100, maxSessions: 100 };
-    const before = freezeHistory(makeState(3, 1));
+    const before = toStored(makeState(3, 1));
+    const plain = (value: unknown) => JSON.parse(JSON.stringify(value));
 
     const appended = workingCopy(before);
     appended.events.push(makeEvent({ event_id: 'evt-3' }));
@@ -145,7 +147,7 @@ describe('diffStates / applyPatch', () => {
     expect(trim.drop_events).toBe(1);
     expect(trim.events?.map((event) => event.event_id)).toEqual(['evt-3']);
     expect(trim).not.toHaveProperty('all_events');
-    expect(applyPatch(before, roundTrip(trim))).toEqual(trimmed);
+    expect(plain(applyPatch(before, roundTrip(trim)))).toEqual(plain(trimmed));
 
     const replaced = workingCopy(before);
     replaced.events.splice(1, 1); // a record removed from the middle: history rewritten
@@ -153,7 +155,7 @@ describe('diffStates / applyPatch', () => {
     expect(replace.all_events?.map((event) => event.event_id)).toEqual(['evt-0', 'evt-2']);
     expect(replace).not.toHaveProperty('events');
     expect(replace).not.toHaveProperty('drop_events');
-    expect(applyPatch(before, roundTrip(replace))).toEqual(replaced);
+    expect(plain(applyPatch(before, roundTrip(replace)))).toEqual(plain(replaced));
 
     // An equal but rebuilt record is a rewrite of history, not an append.
     const rebuilt = workingCopy(before);
@@ -162,5 +164,47 @@ describe('diffStates / applyPatch', () => {
 
     const unchanged = diffStates(before, workingCopy(before), caps);
     expect(unchanged).toEqual({ caps: { max_events: 100, max_sessions: 100 } });
+  });
+
+  it('appendRecord on a copy whose history was not read gives the same patch without making the list', () => {
+    const caps: Caps = { maxEvents: 4, maxSessions: 100 };
+    const before = toStored(makeState(4, 1));
+    const working = workingCopy(before);
+    appendRecord(working, 'events', makeEvent({ event_id: 'evt-4' }));
+    // Still an accessor: nobody read the list, so none was made.
+    expect(Object.getOwnPropertyDescriptor(working, 'events')?.get).toBeTypeOf('function');
+    const patch = diffStates(before, working, caps);
+    expect(patch.events?.map((event) => event.event_id)).toEqual(['evt-4']);
+    expect(patch).not.toHaveProperty('all_events');
+    const after = applyPatch(before, roundTrip(patch));
+    expect([...after.events].map((event) => event.event_id)).toEqual(['evt-1', 'evt-2', 'evt-3', 'evt-4']);
+    // Reading the list afterwards shows the appended record after the stored ones.
+    expect(working.events.map((event) => event.event_id)).toEqual([
+      'evt-0',
+      'evt-1',
+      'evt-2',
+      'evt-3',
+      'evt-4',
+    ]);
+    appendRecord(working, 'events', makeEvent({ event_id: 'evt-5' }));
+    expect(working.events).toHaveLength(6);
+    // The stored state is never changed through a copy.
+    expect(before.events).toHaveLength(4);
+  });
+
+  it('a copy is independent of the stored state, and of the other copies', () => {
+    const before = toStored(makeState(2, 1));
+    const one = workingCopy(before);
+    const two = workingCopy(before);
+    one.total_tokens += 5;
+    (one.agents.coding as { total_tokens: number }).total_tokens += 7;
+    one.events.push(makeEvent({ event_id: 'evt-x' }));
+    expect(two.total_tokens).toBe(before.total_tokens);
+    expect(two.agents.coding?.total_tokens).toBe(before.agents.coding?.total_tokens);
+    expect(two.events).toHaveLength(2);
+    expect(before.events).toHaveLength(2);
+    expect(() => {
+      (one.events[0] as { status: string }).status = 'error';
+    }).toThrow(TypeError);
   });
 });

@@ -1,0 +1,131 @@
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { describe, expect, it, vi } from 'vitest';
+import type { DashboardState } from '../../src/model/types.js';
+import { SyncPlacement } from '../../src/store/file-system.js';
+import { makeEvent } from '../helpers/builders.js';
+import { FaultyFileSystem } from '../helpers/faulty-fs.js';
+import { file, storeIn } from '../helpers/store.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const JOURNAL = '.agent_metrics.journal';
+
+function bump(n: number) {
+  return (state: DashboardState) => {
+    state.events.push(makeEvent({ event_id: `e${n}` }));
+    state.total_sessions += 1;
+  };
+}
+
+/** Paths opened, and descriptors opened but not closed, in the calls logged so far. */
+function descriptors(faulty: FaultyFileSystem, results: Map<number, unknown>) {
+  const opened: string[] = [];
+  const open = new Set<unknown>();
+  faulty.calls.forEach((call, index) => {
+    if (call.method === 'open') {
+      opened.push(String(call.args[0]));
+      open.add(results.get(index));
+    }
+    if (call.method === 'close') open.delete(call.args[0]);
+  });
+  return { opened, open };
+}
+
+/** A FaultyFileSystem that also records what each `open` returned (the descriptor). */
+function loggingFs() {
+  const faulty = new FaultyFileSystem();
+  const results = new Map<number, unknown>();
+  const open = faulty.fs.open;
+  faulty.fs.open = async (...args) => {
+    const index = faulty.calls.length;
+    const fd = await open(...args);
+    results.set(index, fd);
+    return fd;
+  };
+  return { faulty, results };
+}
+
+describe('descriptors kept open between writes', () => {
+  it('appends to the journal through one descriptor, and reopens it after a checkpoint replaced the journal', async () => {
+    const dir = tempDir();
+    const { faulty, results } = loggingFs();
+    const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: faulty.fs });
+    await store.update(bump(1)); // bootstrap: a checkpoint creates the journal
+    faulty.arm(undefined);
+    results.clear();
+    for (let n = 2; n <= 6; n++) await store.update(bump(n));
+    const journalOpens = () =>
+      descriptors(faulty, results).opened.filter((path) => path === file(dir, JOURNAL));
+    // The first append opens it; the four after it use the same descriptor.
+    expect(journalOpens()).toHaveLength(1);
+    expect(faulty.methodsCalled().filter((method) => method === 'close')).toHaveLength(0);
+
+    await store.checkpoint();
+    await store.update(bump(7));
+    expect(journalOpens()).toHaveLength(2);
+    expect((await store.load()).total_sessions).toBe(7);
+  });
+
+  it('close() closes every descriptor it opened; the store works on afterwards', async () => {
+    const dir = tempDir();
+    const { faulty, results } = loggingFs();
+    const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: faulty.fs });
+    for (let n = 1; n <= 3; n++) await store.update(bump(n));
+    await store.close();
+    expect(descriptors(faulty, results).open.size).toBe(0);
+    await store.update(bump(4));
+    expect((await store.load()).total_sessions).toBe(4);
+    await store.close();
+    expect(descriptors(faulty, results).open.size).toBe(0);
+  });
+
+  it('the idle checkpoint closes the descriptors too', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      const dir = tempDir();
+      const { faulty, results } = loggingFs();
+      const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 1000, fileSystem: faulty.fs });
+      for (let n = 1; n <= 3; n++) await store.update(bump(n));
+      expect(descriptors(faulty, results).open.size).toBeGreaterThan(0);
+      await vi.advanceTimersByTimeAsync(1000);
+      // The checkpoint's file work is real I/O: wait for its end, not for a time.
+      await vi.waitFor(() => expect(descriptors(faulty, results).open.size).toBe(0), { timeout: 5000 });
+      expect(
+        JSON.parse(
+          await import('node:fs').then((fs) => fs.readFileSync(file(dir, '.agent_metrics.json'), 'utf8')),
+        ).total_sessions,
+      ).toBe(3);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a journal replaced by another file is appended to at its new inode, not through the old descriptor', async () => {
+    const dir = tempDir();
+    const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    await store.update(bump(1));
+    await store.update(bump(2));
+    const before = readFileSync(file(dir, JOURNAL));
+    // Another file takes the journal's name with the same contents: same size, another inode.
+    writeFileSync(file(dir, 'replacement'), before);
+    renameSync(file(dir, 'replacement'), file(dir, JOURNAL));
+    await store.update(bump(3));
+    // A fresh store reads the files, not the first store's memory: the third update is there.
+    const fresh = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 }).store;
+    expect((await fresh.load()).total_sessions).toBe(3);
+  });
+});
+
+describe('SyncPlacement', () => {
+  it('syncs inline while the disk is fast; after one slow call, the next calls go to the thread pool', () => {
+    const placement = new SyncPlacement(2, 3);
+    expect(placement.inline()).toBe(true);
+    placement.tookInline(0.4);
+    expect(placement.inline()).toBe(true);
+    placement.tookInline(25);
+    expect([placement.inline(), placement.inline(), placement.inline()]).toEqual([false, false, false]);
+    // Then inline is tried again.
+    expect(placement.inline()).toBe(true);
+    placement.tookInline(0.3);
+    expect(placement.inline()).toBe(true);
+  });
+});
