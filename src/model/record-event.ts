@@ -1,7 +1,7 @@
 import { addContributions } from './artifacts.js';
 import { addToOpenSession, findOpenSession } from './sessions.js';
-import { appendRecord } from './state-patch.js';
 import type { AgentEvent, AgentProfile, DashboardState } from './types.js';
+import { appendRecord } from './working-copy.js';
 
 /** `recent_events` of a profile holds the ids of the agent's last this-many events (design.md §2). */
 export const RECENT_EVENTS_KEPT = 20;

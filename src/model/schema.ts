@@ -133,7 +133,7 @@ export const sessionSummaryEntries = {
 
 export const sessionSummarySchema = jsonObject(sessionSummaryEntries);
 
-export const dashboardStateSchema = jsonObject({
+export const dashboardStateEntries = {
   version: v.pipe(integer, v.minValue(1)),
   project_name: v.string(),
   created_at: timestamp,
@@ -145,7 +145,9 @@ export const dashboardStateSchema = jsonObject({
   agents: objectOnly(v.record(v.string(), agentProfileSchema)),
   events: v.array(agentEventSchema),
   sessions: v.array(sessionSummarySchema),
-});
+};
+
+export const dashboardStateSchema = jsonObject(dashboardStateEntries);
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 
@@ -269,7 +271,7 @@ export function collectIssues(schema: Schema, value: unknown, prefix: readonly P
 export const MAX_NESTING = 512;
 
 /** Nesting depth of a JSON value, without recursion (it may be nested 100,000 deep); stops past the limit. */
-function nestingDepth(value: unknown): number {
+export function nestingDepth(value: unknown): number {
   let deepest = 0;
   const stack: Array<{ node: unknown; depth: number }> = [{ node: value, depth: 1 }];
   for (let item = stack.pop(); item !== undefined && deepest <= MAX_NESTING; item = stack.pop()) {
@@ -278,6 +280,35 @@ function nestingDepth(value: unknown): number {
     for (const child of Object.values(item.node)) stack.push({ node: child, depth: item.depth + 1 });
   }
   return deepest;
+}
+
+/**
+ * True when every value a change sets is valid where it goes (`v.is`: no issue is collected, and
+ * it stops at the first problem), so that the common valid change costs a few small checks. It
+ * says nothing about what is wrong: on false, `validateState` of the changed part says that, in
+ * the same words as always.
+ */
+export function changeLooksValid(change: {
+  root: Record<string, unknown>;
+  removed: readonly string[];
+  profiles: readonly unknown[];
+  events: readonly unknown[];
+  sessions: readonly unknown[];
+}): boolean {
+  const entries: Record<string, Schema> = dashboardStateEntries;
+  for (const key of change.removed) if (Object.hasOwn(entries, key)) return false;
+  for (const [key, value] of Object.entries(change.root)) {
+    const schema = Object.hasOwn(entries, key) ? entries[key] : undefined;
+    if (schema !== undefined && !v.is(schema, value)) return false;
+    if (nestingDepth(value) >= MAX_NESTING) return false;
+  }
+  const all = (schema: Schema, records: readonly unknown[]) =>
+    records.every((record) => v.is(schema, record) && nestingDepth(record) < MAX_NESTING - 1);
+  return (
+    all(agentProfileSchema, change.profiles) &&
+    all(agentEventSchema, change.events) &&
+    all(sessionSummarySchema, change.sessions)
+  );
 }
 
 /**
@@ -296,5 +327,25 @@ export function validateState(value: unknown): ValidationIssue[] {
       },
     ];
   }
-  return collectIssues(dashboardStateSchema, value);
+  if (!isObject(value)) return collectIssues(dashboardStateSchema, value);
+  // The histories are checked one record at a time: valibot builds an output copy of what it
+  // checks, and a copy of 50,000 events at once (~100 MB) was the peak of a process's memory.
+  const { events, sessions } = value as { events?: unknown; sessions?: unknown };
+  const root = {
+    ...(value as object),
+    events: Array.isArray(events) ? [] : events,
+    sessions: Array.isArray(sessions) ? [] : sessions,
+  };
+  const issues = collectIssues(dashboardStateSchema, root);
+  if (Array.isArray(events)) {
+    events.forEach((event, index) =>
+      issues.push(...collectIssues(agentEventSchema, event, ['events', index])),
+    );
+  }
+  if (Array.isArray(sessions)) {
+    sessions.forEach((session, index) =>
+      issues.push(...collectIssues(sessionSummarySchema, session, ['sessions', index])),
+    );
+  }
+  return issues;
 }

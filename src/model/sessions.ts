@@ -1,8 +1,8 @@
 import * as v from 'valibot';
 import { InvalidInputError, MetricsError, StateValidationError } from '../errors.js';
 import { collectIssues, objectOnly, safeParse, sessionSummaryEntries } from './schema.js';
-import { appendRecord } from './state-patch.js';
 import type { DashboardState, SessionStatus, SessionSummary, SessionType } from './types.js';
+import { appendRecord } from './working-copy.js';
 
 /**
  * Sessions are persisted from the moment they start, so that a crash mid-session loses nothing:

@@ -1,6 +1,7 @@
 import { History } from './history.js';
 import type { Caps } from './state.js';
 import type { AgentEvent, AgentProfile, DashboardState, SessionSummary } from './types.js';
+import { type HistoryKey, isUnreadProfile, setOwn, unreadHistory } from './working-copy.js';
 
 /**
  * One committed change of the state, as the journal keeps it: the new values of what changed.
@@ -42,7 +43,6 @@ export interface StoredState {
   [key: string]: unknown;
 }
 
-type HistoryKey = 'events' | 'sessions';
 const HISTORY_KEYS: readonly HistoryKey[] = ['events', 'sessions'];
 const LISTS = new Set(['agents', 'events', 'sessions']);
 
@@ -55,28 +55,6 @@ function freezeRecord<T extends object>(record: T): T {
   if (Object.isFrozen(record)) return record;
   for (const value of Object.values(record)) if (Array.isArray(value)) Object.freeze(value);
   return Object.freeze(record);
-}
-
-function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  // defineProperty, not assignment: a key named `__proto__` must stay a key.
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-}
-
-/**
- * A deep copy of a JSON value. Hand-written because structuredClone, its only built-in rival, was
- * the largest single cost of a recorded event in a CPU profile (it serialises and deserialises);
- * stored values are plain JSON, so plain objects and arrays are all there is to copy.
- */
-function cloneJson<T>(value: T): T {
-  if (typeof value !== 'object' || value === null) return value;
-  if (Array.isArray(value)) return value.map(cloneJson) as T;
-  const copy: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) {
-    const item = cloneJson((value as Record<string, unknown>)[key]);
-    if (key === '__proto__') setOwn(copy, key, item);
-    else copy[key] = item;
-  }
-  return copy as T;
 }
 
 /** Deep equality of two JSON values (what changed is compared this way; faster than util.isDeepStrictEqual). */
@@ -96,100 +74,6 @@ function jsonEqual(a: unknown, b: unknown): boolean {
     if (!jsonEqual((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key])) return false;
   }
   return true;
-}
-
-interface UnreadHistory {
-  base: History<object>;
-  appended: object[];
-}
-
-/**
- * A working copy's histories not read yet, with the records `appendRecord` added to them. Kept in
- * a non-enumerable symbol property (JSON, Object.keys and equality checks do not see it) rather
- * than a WeakMap, whose entries cost the garbage collector more (two copies per update).
- */
-const UNREAD = Symbol('unread histories');
-type WithUnread = Record<string, unknown> & { [UNREAD]?: Partial<Record<HistoryKey, UnreadHistory>> };
-
-function unreadOf(state: object, key: HistoryKey): UnreadHistory | undefined {
-  return (state as WithUnread)[UNREAD]?.[key];
-}
-
-function settle(state: WithUnread, key: HistoryKey, value: unknown): void {
-  const unread = state[UNREAD];
-  if (unread) delete unread[key];
-  setOwn(state, key, value);
-}
-
-function readHistory(state: WithUnread, key: HistoryKey): object[] {
-  const unread = unreadOf(state, key) as UnreadHistory;
-  const records = unread.base.toArray();
-  for (const record of unread.appended) records.push(record);
-  settle(state, key, records);
-  return records;
-}
-
-// Shared by every working copy (no closure per copy): `this` is the copy.
-const LAZY_ACCESSORS = {
-  events: {
-    get(this: WithUnread) {
-      return readHistory(this, 'events');
-    },
-    set(this: WithUnread, value: unknown) {
-      settle(this, 'events', value);
-    },
-  },
-  sessions: {
-    get(this: WithUnread) {
-      return readHistory(this, 'sessions');
-    },
-    set(this: WithUnread, value: unknown) {
-      settle(this, 'sessions', value);
-    },
-  },
-};
-
-/**
- * Gives `copy[key]` the records of `base` as an array made on first access: a mutator that
- * never reads the history (recording an event only appends to it) costs nothing per record kept.
- */
-function defineLazyHistory(copy: WithUnread, key: HistoryKey, base: History<object>): void {
-  let unread = copy[UNREAD];
-  if (unread === undefined) {
-    unread = {};
-    Object.defineProperty(copy, UNREAD, { value: unread, enumerable: false, configurable: true });
-  }
-  unread[key] = { base, appended: [] };
-  Object.defineProperty(copy, key, { enumerable: true, configurable: true, ...LAZY_ACCESSORS[key] });
-}
-
-/**
- * Appends `record` to `state.events` or `state.sessions`: the same as `push`, but without making
- * the list of a working copy that was not read yet (see `workingCopy`).
- */
-export function appendRecord<K extends HistoryKey>(
-  state: DashboardState,
-  key: K,
-  record: DashboardState[K][number],
-): void {
-  const unread = unreadOf(state, key);
-  if (unread) unread.appended.push(record);
-  else (state[key] as object[]).push(record);
-}
-
-/**
- * A copy of `state` that a caller may change freely: every root key but the history is
- * deep-copied; `events` and `sessions` are new arrays of the same frozen records, made only when
- * first read. Key order is kept.
- */
-export function workingCopy(state: StoredState): DashboardState {
-  const copy: WithUnread = {};
-  for (const key of Object.keys(state)) {
-    const value = (state as Record<string, unknown>)[key];
-    if (value instanceof History) defineLazyHistory(copy, key as HistoryKey, value);
-    else setOwn(copy, key, cloneJson(value));
-  }
-  return copy as DashboardState;
 }
 
 /** `state` as the store keeps it; takes over its history arrays and freezes their records. */
@@ -215,7 +99,7 @@ function continuationOf<T extends object>(
   working: DashboardState,
   key: HistoryKey,
 ): { drop: number; added: T[] } | undefined {
-  const unread = unreadOf(working, key);
+  const unread = unreadHistory(working, key);
   if (unread?.base === before) return { drop: 0, added: unread.appended as T[] };
   const after = working[key] as unknown as T[];
   const drop = after.length === 0 ? before.length : Math.max(0, before.indexOf(after[0] as T));
@@ -244,6 +128,8 @@ export function diffStates(before: StoredState, after: DashboardState, caps: Cap
 
   const agents: Record<string, AgentProfile> = {};
   for (const name of Object.keys(after.agents)) {
+    // A profile the mutator did not read is the stored one: not read now either (no copy made).
+    if (isUnreadProfile(after.agents, name)) continue;
     const previous = Object.hasOwn(before.agents, name) ? before.agents[name] : undefined;
     if (!jsonEqual(previous, after.agents[name])) setOwn(agents, name, after.agents[name]);
   }

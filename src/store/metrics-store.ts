@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { errnoCode, MetricsError, StateValidationError, StorageIOError } from '../errors.js';
-import { validateState } from '../model/schema.js';
+import { changeLooksValid, validateState } from '../model/schema.js';
 import { capsFor, createEmptyState, RETENTION_KEY, toTimestamp } from '../model/state.js';
 import {
   applyPatch,
@@ -10,9 +10,9 @@ import {
   type StatePatch,
   type StoredState,
   toStored,
-  workingCopy,
 } from '../model/state-patch.js';
 import type { DashboardState } from '../model/types.js';
+import { workingCopy } from '../model/working-copy.js';
 import { callSafely } from '../safe-call.js';
 import {
   commitFile,
@@ -518,7 +518,15 @@ export class MetricsStore implements MetricsBackend {
       after[RETENTION_KEY] = { max_events: caps.maxEvents, max_sessions: caps.maxSessions };
     }
     const patch = diffStates(before, after, caps);
-    this.assertValid(changedPart(after, patch));
+    const looksValid = changeLooksValid({
+      root: patch.set ?? {},
+      removed: patch.unset ?? [],
+      profiles: Object.values(patch.agents ?? {}),
+      events: patch.all_events ?? patch.events ?? [],
+      sessions: patch.all_sessions ?? patch.sessions ?? [],
+    });
+    // The full check only to say what is wrong (or to overrule the quick one, which is stricter).
+    if (!looksValid) this.assertValid(changedPart(after, patch));
     return patch;
   }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatPath, validateState } from '../../src/model/schema.js';
+import { changeLooksValid, formatPath, validateState } from '../../src/model/schema.js';
 import { createEmptyState } from '../../src/model/state.js';
 import { makeEvent, makeState } from '../helpers/builders.js';
 
@@ -90,6 +90,70 @@ describe('validateState', () => {
         expect(validateState(state).map((issue) => issue.path)).toContain(`events[${index}].${key}`);
       }),
     );
+  });
+});
+
+describe('changeLooksValid', () => {
+  // Values that break a rule somewhere, and values that are fine everywhere a string goes.
+  const oddValue = fc.oneof(
+    fc.constantFrom(-1, 1.5, Number.NaN, '', 'not a time', null, [], {}, 'x'),
+    fc.jsonValue({ maxDepth: 2 }),
+  );
+
+  it('says valid only when validateState finds nothing in the changed part (never hides an issue)', () => {
+    const eventKeys = Object.keys(makeEvent());
+    const rootKeys = ['updated_at', 'total_tokens', 'total_cost_usd', 'version', 'project_name', 'notes'];
+    fc.assert(
+      fc.property(
+        fc.option(fc.tuple(fc.constantFrom(...rootKeys), oddValue), { nil: undefined }),
+        fc.option(fc.tuple(fc.constantFrom(...eventKeys), oddValue), { nil: undefined }),
+        fc.option(
+          fc.tuple(fc.constantFrom('total_tokens', 'success_rate', 'last_active', 'recent_events'), oddValue),
+          {
+            nil: undefined,
+          },
+        ),
+        fc.boolean(),
+        (rootChange, eventChange, profileChange, removeRequired) => {
+          const state = makeState(1, 0);
+          const root: Record<string, unknown> = { total_tokens: state.total_tokens };
+          if (rootChange) root[rootChange[0]] = rootChange[1];
+          const event = { ...(state.events[0] as object) } as Record<string, unknown>;
+          if (eventChange) event[eventChange[0]] = eventChange[1];
+          const profile = { ...(state.agents.coding as object) } as Record<string, unknown>;
+          if (profileChange) profile[profileChange[0]] = profileChange[1];
+          const removed = removeRequired ? ['total_sessions'] : [];
+
+          const changed: Record<string, unknown> = {
+            ...state,
+            ...root,
+            agents: { coding: profile },
+            events: [event],
+          };
+          for (const key of removed) delete changed[key];
+          const issues = validateState(changed);
+          const quick = changeLooksValid({
+            root,
+            removed,
+            profiles: [profile],
+            events: [event],
+            sessions: [],
+          });
+          if (quick) expect(issues).toEqual([]);
+          // And it is not so strict as to send every change down the slow path.
+          if (!rootChange && !eventChange && !profileChange && !removeRequired) expect(quick).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('rejects a value nested deeper than a state may be', () => {
+    let deep: unknown = 1;
+    for (let depth = 0; depth < 600; depth++) deep = [deep];
+    expect(
+      changeLooksValid({ root: { notes: deep }, removed: [], profiles: [], events: [], sessions: [] }),
+    ).toBe(false);
   });
 });
 

@@ -2,15 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createProfile } from '../../src/model/record-event.js';
 import { applyFifoEviction, type Caps } from '../../src/model/state.js';
-import {
-  appendRecord,
-  applyPatch,
-  diffStates,
-  type StatePatch,
-  toStored,
-  workingCopy,
-} from '../../src/model/state-patch.js';
+import { applyPatch, diffStates, type StatePatch, toStored } from '../../src/model/state-patch.js';
 import type { DashboardState } from '../../src/model/types.js';
+import { appendRecord, workingCopy } from '../../src/model/working-copy.js';
 import { makeEvent, makeProfile, makeSession, makeState } from '../helpers/builders.js';
 
 type Change =
@@ -206,5 +200,45 @@ describe('diffStates / applyPatch', () => {
     expect(() => {
       (one.events[0] as { status: string }).status = 'error';
     }).toThrow(TypeError);
+  });
+
+  it('profiles of a copy are copied only when read; any way of changing one is seen', () => {
+    const caps: Caps = { maxEvents: 100, maxSessions: 100 };
+    const plainState = makeState(1, 0);
+    plainState.agents.review = makeProfile({ ...createProfile('review'), total_invocations: 3 });
+    const before = toStored(plainState);
+
+    const read = workingCopy(before);
+    (read.agents.coding as { total_tokens: number }).total_tokens += 1;
+    // `review` was never read: still the lazy accessor, and not in the patch.
+    expect(Object.getOwnPropertyDescriptor(read.agents, 'review')?.get).toBeTypeOf('function');
+    expect(Object.keys(diffStates(before, read, caps).agents ?? {})).toEqual(['coding']);
+
+    const readOnly = workingCopy(before);
+    expect(readOnly.agents.review?.total_invocations).toBe(3);
+    expect(diffStates(before, readOnly, caps)).not.toHaveProperty('agents');
+
+    const reassigned = workingCopy(before);
+    reassigned.agents.review = makeProfile({ ...createProfile('review'), total_invocations: 9 });
+    expect(diffStates(before, reassigned, caps).agents?.review?.total_invocations).toBe(9);
+
+    const readded = workingCopy(before);
+    delete readded.agents.review;
+    readded.agents.review = makeProfile({ ...createProfile('review'), total_invocations: 4 });
+    expect(diffStates(before, readded, caps).agents?.review?.total_invocations).toBe(4);
+
+    const dropped = workingCopy(before);
+    delete dropped.agents.review;
+    expect(diffStates(before, dropped, caps).drop_agents).toEqual(['review']);
+
+    const rebuilt = workingCopy(before);
+    rebuilt.agents = { ...rebuilt.agents, qa: makeProfile(createProfile('qa')) };
+    const patch = diffStates(before, rebuilt, caps);
+    expect(Object.keys(patch.agents ?? {})).toEqual(['qa']);
+    expect(patch).not.toHaveProperty('drop_agents');
+
+    // What a copy shows is the stored state, whatever the other copies did.
+    expect(workingCopy(before).agents.review?.total_invocations).toBe(3);
+    expect(JSON.parse(JSON.stringify(workingCopy(before)))).toEqual(JSON.parse(JSON.stringify(plainState)));
   });
 });

@@ -1,0 +1,171 @@
+import { History } from './history.js';
+import type { AgentProfile, DashboardState } from './types.js';
+
+/**
+ * Working copies: the states the store hands to mutators and returns to callers. They may be
+ * changed freely without touching the store's own state, and they are cheap to make whatever the
+ * size of the state, because what a mutator does not read is not copied:
+ * - `events` and `sessions` become arrays only when read (`appendRecord` appends without reading);
+ * - each profile in `agents` is deep-copied only when read (recording an event reads one).
+ * Everything else is deep-copied at once (a few small values).
+ *
+ * Hand-written because nothing built in does this: structuredClone copies everything (it was the
+ * largest single cost of a recorded event in a CPU profile), and a Proxy would slow every read of
+ * the mutator and show up in `util.types.isProxy`, equality checks and stack traces.
+ */
+
+export type HistoryKey = 'events' | 'sessions';
+
+/** The store's state as working copies are made from (`StoredState` in state-patch.ts). */
+export interface CopySource {
+  agents: Record<string, AgentProfile>;
+  [key: string]: unknown;
+}
+
+export function setOwn(target: object, key: string, value: unknown): void {
+  // defineProperty, not assignment: a key named `__proto__` must stay a key.
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** A deep copy of a JSON value (stored values are plain JSON: objects, arrays and primitives). */
+export function cloneJson<T>(value: T): T {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map(cloneJson) as T;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    const item = cloneJson((value as Record<string, unknown>)[key]);
+    if (key === '__proto__') setOwn(copy, key, item);
+    else copy[key] = item;
+  }
+  return copy as T;
+}
+
+// ---- histories -------------------------------------------------------------------------------
+
+interface UnreadHistory {
+  base: History<object>;
+  appended: object[];
+}
+
+/**
+ * A copy's histories not read yet, with the records `appendRecord` added to them. Kept in a
+ * non-enumerable symbol property (JSON, Object.keys and equality checks do not see it) rather
+ * than a WeakMap, whose entries cost the garbage collector more (two copies per update).
+ */
+const UNREAD_HISTORIES = Symbol('unread histories');
+type CopyRoot = Record<string, unknown> & {
+  [UNREAD_HISTORIES]?: Partial<Record<HistoryKey, UnreadHistory>>;
+};
+
+/** The history `key` of `copy` when it was not read yet: its stored list and the records appended. */
+export function unreadHistory(copy: object, key: HistoryKey): UnreadHistory | undefined {
+  return (copy as CopyRoot)[UNREAD_HISTORIES]?.[key];
+}
+
+function settleHistory(copy: CopyRoot, key: HistoryKey, value: unknown): void {
+  const unread = copy[UNREAD_HISTORIES];
+  if (unread) delete unread[key];
+  setOwn(copy, key, value);
+}
+
+function readHistory(copy: CopyRoot, key: HistoryKey): object[] {
+  const unread = unreadHistory(copy, key) as UnreadHistory;
+  const records = unread.base.toArray();
+  for (const record of unread.appended) records.push(record);
+  settleHistory(copy, key, records);
+  return records;
+}
+
+// Shared by every copy (no closure per copy): `this` is the copy.
+const HISTORY_ACCESSORS = {
+  events: {
+    get(this: CopyRoot) {
+      return readHistory(this, 'events');
+    },
+    set(this: CopyRoot, value: unknown) {
+      settleHistory(this, 'events', value);
+    },
+  },
+  sessions: {
+    get(this: CopyRoot) {
+      return readHistory(this, 'sessions');
+    },
+    set(this: CopyRoot, value: unknown) {
+      settleHistory(this, 'sessions', value);
+    },
+  },
+};
+
+function defineLazyHistory(copy: CopyRoot, key: HistoryKey, base: History<object>): void {
+  let unread = copy[UNREAD_HISTORIES];
+  if (unread === undefined) {
+    unread = {};
+    Object.defineProperty(copy, UNREAD_HISTORIES, { value: unread, configurable: true });
+  }
+  unread[key] = { base, appended: [] };
+  Object.defineProperty(copy, key, { enumerable: true, configurable: true, ...HISTORY_ACCESSORS[key] });
+}
+
+/**
+ * Appends `record` to `state.events` or `state.sessions`: the same as `push`, but without making
+ * the array of a working copy whose history was not read yet.
+ */
+export function appendRecord<K extends HistoryKey>(
+  state: DashboardState,
+  key: K,
+  record: DashboardState[K][number],
+): void {
+  const unread = unreadHistory(state, key);
+  if (unread) unread.appended.push(record);
+  else (state[key] as object[]).push(record);
+}
+
+// ---- profiles --------------------------------------------------------------------------------
+
+/** A copy's `agents` object: the getter of each profile not read yet, by name. */
+const PROFILE_GETTERS = Symbol('profile getters');
+type CopyAgents = Record<string, AgentProfile> & { [PROFILE_GETTERS]?: Map<string, () => AgentProfile> };
+
+function lazyAgents(stored: Record<string, AgentProfile>): CopyAgents {
+  const agents: CopyAgents = {};
+  const getters = new Map<string, () => AgentProfile>();
+  Object.defineProperty(agents, PROFILE_GETTERS, { value: getters });
+  for (const name of Object.keys(stored)) {
+    const get = () => {
+      const profile = cloneJson(stored[name] as AgentProfile);
+      setOwn(agents, name, profile);
+      return profile;
+    };
+    getters.set(name, get);
+    Object.defineProperty(agents, name, {
+      enumerable: true,
+      configurable: true,
+      get,
+      set: (value: unknown) => setOwn(agents, name, value),
+    });
+  }
+  return agents;
+}
+
+/**
+ * True when the profile `name` of a copy's `agents` was neither read nor replaced (so it equals
+ * the stored one). False for anything else, including an `agents` object the mutator built anew.
+ */
+export function isUnreadProfile(agents: object, name: string): boolean {
+  const get = (agents as CopyAgents)[PROFILE_GETTERS]?.get(name);
+  return get !== undefined && Object.getOwnPropertyDescriptor(agents, name)?.get === get;
+}
+
+// ---- the copy --------------------------------------------------------------------------------
+
+/** A working copy of `state` (see the top of this file). Key order is kept. */
+export function workingCopy(state: CopySource): DashboardState {
+  const copy: CopyRoot = {};
+  for (const key of Object.keys(state)) {
+    const value = state[key];
+    if (value instanceof History) defineLazyHistory(copy, key as HistoryKey, value);
+    else if (key === 'agents') setOwn(copy, key, lazyAgents(value as Record<string, AgentProfile>));
+    else setOwn(copy, key, cloneJson(value));
+  }
+  return copy as DashboardState;
+}
