@@ -337,15 +337,15 @@ export function validateState(value: unknown): ValidationIssue[] {
     sessions: Array.isArray(sessions) ? [] : sessions,
   };
   const issues = collectIssues(dashboardStateSchema, root);
-  if (Array.isArray(events)) {
-    events.forEach((event, index) =>
-      issues.push(...collectIssues(agentEventSchema, event, ['events', index])),
-    );
-  }
-  if (Array.isArray(sessions)) {
-    sessions.forEach((session, index) =>
-      issues.push(...collectIssues(sessionSummarySchema, session, ['sessions', index])),
-    );
+  const records: Array<[string, Schema, unknown]> = [
+    ['events', agentEventSchema, events],
+    ['sessions', sessionSummarySchema, sessions],
+  ];
+  for (const [key, schema, list] of records) {
+    if (!Array.isArray(list)) continue;
+    for (let index = 0; index < list.length; index++) {
+      issues.push(...collectIssues(schema, list[index], [key, index]));
+    }
   }
   return issues;
 }
