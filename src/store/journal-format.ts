@@ -20,6 +20,12 @@ export interface JournalHeader {
   agent_metrics_journal: number;
   /** Random id; the snapshot names the journal it continues with (see `JournalBinding`). */
   id: string;
+  /**
+   * The journal the snapshot folded, and up to which offset (the snapshot's `folded_id` and
+   * `folded_offset`, repeated here): when that snapshot is lost (corrupt), its `.bak` plus the
+   * folded journal's kept copy (`.journal.bak`) up to `offset`, plus this journal, rebuild it.
+   */
+  follows?: { id: string; offset: number };
 }
 
 export function encodeLine(json: string): Buffer {
@@ -28,8 +34,9 @@ export function encodeLine(json: string): Buffer {
   return Buffer.concat([Buffer.from(`${checksum} `), body, Buffer.from('\n')]);
 }
 
-export function encodeHeader(id: string): Buffer {
+export function encodeHeader(id: string, follows?: JournalHeader['follows']): Buffer {
   const header: JournalHeader = { agent_metrics_journal: JOURNAL_FORMAT, id };
+  if (follows) header.follows = follows;
   return encodeLine(JSON.stringify(header));
 }
 
@@ -62,8 +69,18 @@ function asPatch(value: unknown): StatePatch | undefined {
   return value as unknown as StatePatch;
 }
 
-/** The header's id, or why the header is not one. */
-export function parseHeader(data: Buffer): { id: string; end: number } | { reason: string } {
+function followsOf(value: unknown): JournalHeader['follows'] {
+  if (!isRecord(value) || typeof value.id !== 'string') return undefined;
+  const offset = value.offset;
+  return Number.isSafeInteger(offset) && (offset as number) >= 0
+    ? { id: value.id, offset: offset as number }
+    : undefined;
+}
+
+/** The header's id (and `follows`), or why the header is not one. */
+export function parseHeader(
+  data: Buffer,
+): { id: string; end: number; follows?: JournalHeader['follows'] } | { reason: string } {
   const end = data.indexOf(NEWLINE);
   if (end < 0) return { reason: 'journal header incomplete' };
   const body = checkedBody(data.subarray(0, end));
@@ -71,7 +88,8 @@ export function parseHeader(data: Buffer): { id: string; end: number } | { reaso
   if (!isRecord(header) || header.agent_metrics_journal !== JOURNAL_FORMAT || typeof header.id !== 'string') {
     return { reason: 'journal header damaged or of an unknown format' };
   }
-  return { id: header.id, end: end + 1 };
+  const follows = followsOf(header.follows);
+  return follows ? { id: header.id, end: end + 1, follows } : { id: header.id, end: end + 1 };
 }
 
 export interface JournalEntry {

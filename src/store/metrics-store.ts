@@ -41,6 +41,8 @@ import { snapshotPieces } from './snapshot-text.js';
 export const METRICS_FILE = '.agent_metrics.json';
 export const BACKUP_FILE = '.agent_metrics.json.bak';
 export const JOURNAL_FILE = '.agent_metrics.journal';
+/** The journal a checkpoint folded, kept with the `.bak` it continues: see `replayThroughBackups`. */
+export const JOURNAL_BACKUP_FILE = '.agent_metrics.journal.bak';
 export const LOCK_FILE = '.agent_metrics.lock';
 
 /** Storage statistics; never fails, whatever state the files are in. */
@@ -118,6 +120,7 @@ export class MetricsStore implements MetricsBackend {
   readonly metricsPath: string;
   readonly backupPath: string;
   readonly journalPath: string;
+  readonly journalBackupPath: string;
   readonly lockPath: string;
   private readonly options: ResolvedStoreOptions;
   private readonly lock: FileLock;
@@ -140,6 +143,7 @@ export class MetricsStore implements MetricsBackend {
     this.metricsPath = join(this.dir, METRICS_FILE);
     this.backupPath = join(this.dir, BACKUP_FILE);
     this.journalPath = join(this.dir, JOURNAL_FILE);
+    this.journalBackupPath = join(this.dir, JOURNAL_BACKUP_FILE);
     this.lockPath = join(this.dir, LOCK_FILE);
     this.lock = new FileLock(this.options.fileSystem, this.lockPath, {
       timeoutMs: this.options.lockTimeoutMs,
@@ -329,6 +333,23 @@ export class MetricsStore implements MetricsBackend {
       const start = 'id' in header ? replayStart(snapshot.binding, header.id, header.end) : undefined;
       if (!('id' in header) || start === undefined) {
         if (!locked) throw new RetryUnlocked(false);
+        const rebuilt =
+          'id' in header
+            ? await this.replayThroughBackups(state, snapshot.binding, header, read.data)
+            : undefined;
+        if (rebuilt) {
+          this.notify({
+            action: 'journal-replayed-from-backup',
+            reason: `the state file was restored from its .bak: the changes made since were replayed from ${JOURNAL_BACKUP_FILE} and the journal`,
+          });
+          // Folded at once (we hold the lock): left as it is, the journal would be replayed on top
+          // of the restored file by every read until the next write.
+          await this.checkpointLocked(
+            { state, snapshot, journal: undefined, needsCheckpoint: false },
+            rebuilt,
+          );
+          return this.view as View;
+        }
         // A journal with no change in it holds nothing to keep: the next write replaces it.
         if ('id' in header && parseEntries(read.data, header.end).entries.length === 0) {
           return { state, snapshot, journal: undefined, needsCheckpoint: false };
@@ -369,6 +390,34 @@ export class MetricsStore implements MetricsBackend {
       needsCheckpoint = true;
     }
     return { state, snapshot, journal: { ...journal, offset: parsed.validEnd }, needsCheckpoint };
+  }
+
+  /**
+   * The state of a snapshot found corrupt, rebuilt from what its checkpoint kept: `state` is the
+   * `.bak` (restored in its place), `.journal.bak` is the journal the lost snapshot folded, replayed
+   * up to where it folded it (the journal header's `follows`), and then the journal continues.
+   * Undefined when these files do not fit together (then the journal is set aside, as before).
+   */
+  private async replayThroughBackups(
+    state: StoredState,
+    binding: JournalBinding | undefined,
+    header: { end: number; follows?: { id: string; offset: number } },
+    data: Buffer,
+  ): Promise<StoredState | undefined> {
+    const follows = header.follows;
+    if (follows === undefined) return undefined;
+    const kept = await readFrom(this.options.fileSystem, this.journalBackupPath, 0).catch(() => undefined);
+    if (kept === undefined) return undefined;
+    const keptHeader = parseHeader(kept.data);
+    if (!('id' in keptHeader) || keptHeader.id !== follows.id) return undefined;
+    const start = replayStart(binding, keptHeader.id, keptHeader.end);
+    if (start === undefined || follows.offset < start || follows.offset > kept.data.length) return undefined;
+    const folded = parseEntries(kept.data.subarray(0, follows.offset), start);
+    if (folded.validEnd !== follows.offset) return undefined;
+    let rebuilt = state;
+    for (const entry of folded.entries) rebuilt = applyPatch(rebuilt, entry.patch);
+    for (const entry of parseEntries(data, header.end).entries) rebuilt = applyPatch(rebuilt, entry.patch);
+    return rebuilt;
   }
 
   private retryOrFail(locked: boolean): Error {
@@ -456,11 +505,7 @@ export class MetricsStore implements MetricsBackend {
   private async commitBatch(batch: PendingUpdate[]): Promise<void> {
     if (this.sweepNeeded) {
       this.sweepNeeded = false;
-      await sweepTempFiles(this.options.fileSystem, this.dir, [
-        this.metricsPath,
-        this.backupPath,
-        this.journalPath,
-      ]);
+      await sweepTempFiles(this.options.fileSystem, this.dir, this.ownFiles());
     }
     const current = await this.readLocked();
     let state = current.state;
@@ -684,11 +729,18 @@ export class MetricsStore implements MetricsBackend {
   ): Promise<void> {
     const fileSystem = this.options.fileSystem;
     try {
-      await sweepTempFiles(fileSystem, this.dir, [this.metricsPath, this.backupPath, this.journalPath]);
-      const header = encodeHeader(binding.id);
+      await sweepTempFiles(fileSystem, this.dir, this.ownFiles());
+      const folded = binding.folded_id;
+      const header = encodeHeader(
+        binding.id,
+        folded === undefined ? undefined : { id: folded, offset: binding.folded_offset ?? 0 },
+      );
       const journal = await prepareFile(fileSystem, this.journalPath, [header, carried], this.options);
       try {
         await this.backupCurrentMain(current.snapshot.identity);
+        // The folded journal goes with the .bak it continues: together they rebuild the new
+        // snapshot if it is ever found corrupt (the new journal's header says where to stop).
+        if (current.journal) await this.linkAsBackup(this.journalPath, this.journalBackupPath);
         // From here until the journal is renamed too, the files on disk are consistent (the new
         // snapshot continues with the old journal) but this view is not: forget it meanwhile.
         this.view = undefined;
@@ -743,34 +795,34 @@ export class MetricsStore implements MetricsBackend {
         return;
       }
     }
-    // After a write that failed past the backup step, the .bak already is this very file; a
-    // rename between two links of one inode does nothing and would leave the temp link behind.
-    const backup = await fileSystem.stat(this.backupPath).catch(() => undefined);
-    if (backup && backup.ino === current.ino && backup.dev === current.dev) return;
     try {
-      await this.linkAsBackup();
+      await this.linkAsBackup(this.metricsPath, this.backupPath);
     } catch (error) {
       throw error instanceof MetricsError ? error : new StorageIOError('backup', this.backupPath, error);
     }
   }
 
-  private async linkAsBackup(): Promise<void> {
+  /** Makes `backup` another name of `path` (a hard link; a copy where links are not supported). */
+  private async linkAsBackup(path: string, backup: string): Promise<void> {
     const fileSystem = this.options.fileSystem;
-    const temp = tempPathFor(this.backupPath);
+    const [source, existing] = await Promise.all([
+      fileSystem.stat(path),
+      fileSystem.stat(backup).catch(() => undefined),
+    ]);
+    // After a write that failed past this step, the backup already is this very file; a rename
+    // between two links of one inode does nothing and would leave the temp link behind.
+    if (existing && existing.ino === source.ino && existing.dev === source.dev) return;
+    const temp = tempPathFor(backup);
     try {
-      await fileSystem.link(this.metricsPath, temp);
+      await fileSystem.link(path, temp);
     } catch (error) {
       if (!LINK_UNSUPPORTED.has(errnoCode(error) ?? '')) throw error;
-      const { data } = await fileSystem.readFile(this.metricsPath);
-      await commitFile(
-        fileSystem,
-        await prepareFile(fileSystem, this.backupPath, data, this.options),
-        this.options,
-      );
+      const { data } = await fileSystem.readFile(path);
+      await commitFile(fileSystem, await prepareFile(fileSystem, backup, data, this.options), this.options);
       return;
     }
     try {
-      await fileSystem.rename(temp, this.backupPath);
+      await fileSystem.rename(temp, backup);
     } catch (error) {
       await fileSystem.unlink(temp).catch(() => undefined);
       throw error;
@@ -785,6 +837,11 @@ export class MetricsStore implements MetricsBackend {
       await this.flushing;
       await this.checkpointing;
     }
+  }
+
+  /** The files whose temp files the sweep removes. */
+  private ownFiles(): string[] {
+    return [this.metricsPath, this.backupPath, this.journalPath, this.journalBackupPath];
   }
 
   private freshState(): DashboardState {

@@ -17,8 +17,12 @@ export interface RecoveryReport {
    *   never acknowledged); it was cut off. Every complete line was kept.
    * - `journal-repaired`: damaged lines inside the journal were skipped (every good line was
    *   kept), the journal was folded into a checkpoint, and a copy of it kept as evidence.
+   * - `journal-replayed-from-backup`: the state file was restored from `.bak` (reported before
+   *   as `restored-from-backup`), and the changes made since then were replayed from the journal
+   *   that `.bak` continues (kept as `.agent_metrics.journal.bak`) and the journal: nothing lost.
    * - `journal-set-aside`: the journal does not continue the state file (the file was replaced by
-   *   another program, or restored from `.bak`); it was moved aside, not replayed.
+   *   another program, or restored from a `.bak` whose journal is gone); it was moved aside, not
+   *   replayed.
    */
   action:
     | 'restored-from-backup'
@@ -26,6 +30,7 @@ export interface RecoveryReport {
     | 'quarantined-before-save'
     | 'journal-tail-truncated'
     | 'journal-repaired'
+    | 'journal-replayed-from-backup'
     | 'journal-set-aside';
   /** Why the main file was not used, e.g. `not valid JSON: Unexpected end of JSON input`. */
   reason: string;

@@ -37,6 +37,15 @@ async function project(count: number, options: Partial<MetricsStoreOptions> = {}
   return { dir, store, reports };
 }
 
+/** The header a checkpoint writes for the snapshot bound by `binding`. */
+function headerFor(binding: { id: string; folded_id?: string; folded_offset?: number }): Buffer {
+  const follows =
+    binding.folded_id === undefined
+      ? undefined
+      : { id: binding.folded_id, offset: binding.folded_offset ?? 0 };
+  return encodeHeader(binding.id, follows);
+}
+
 const fdatasyncs = (faulty: FaultyFileSystem) =>
   faulty.calls.filter((call) => call.method === 'fdatasync').length;
 
@@ -115,7 +124,7 @@ describe('journal: damage', () => {
     expect(ids(main)).toEqual(['e1', 'e2', 'e4', 'e5']);
     expect(main.total_sessions).toBe(5);
     const binding = main[JOURNAL_BINDING_KEY] as { id: string };
-    expect(readFileSync(path).equals(encodeHeader(binding.id))).toBe(true);
+    expect(readFileSync(path).equals(headerFor(binding))).toBe(true);
   });
 
   it("sets aside a journal that does not continue the JSON file, keeping the file's state", async () => {
@@ -199,8 +208,7 @@ describe('journal: checkpoints', () => {
     expect(readFileSync(file(dir, `${MAIN}.bak`)).equals(previous)).toBe(true);
     const binding = main[JOURNAL_BINDING_KEY] as { id: string };
     const journal = readFileSync(file(dir, JOURNAL));
-    expect(journal.length).toBe(encodeHeader(binding.id).length);
-    expect(journal.equals(encodeHeader(binding.id))).toBe(true);
+    expect(journal.equals(headerFor(binding))).toBe(true);
   });
 
   it('a crash between the snapshot and journal renames loses and repeats nothing', async () => {
@@ -210,8 +218,8 @@ describe('journal: checkpoints', () => {
     for (let n = 1; n <= 3; n++) await store.update(bump(n));
     const oldJournal = readFileSync(file(dir, JOURNAL));
 
-    // Renames of a checkpoint: backup link → .bak, snapshot → main, journal → journal.
-    faulty.arm({ failAt: 3, methods: ['rename'], code: 'EIO' });
+    // Renames of a checkpoint: backup links → .bak and .journal.bak, snapshot → main, journal → journal.
+    faulty.arm({ failAt: 4, methods: ['rename'], code: 'EIO' });
     await expect(store.checkpoint()).rejects.toThrow();
     expect(faulty.injected).toBe(1);
     faulty.arm(undefined);
@@ -249,6 +257,10 @@ describe('journal: background checkpoints', () => {
     });
     let gated = 0;
     const placed: Array<{ target: string; bytes: Buffer }> = [];
+    let journalPlaced!: () => void;
+    const journalRenamed = new Promise<void>((resolve) => {
+      journalPlaced = resolve;
+    });
     const fs = {
       ...faulty.fs,
       write: async (fd: number, data: Uint8Array, position: number) => {
@@ -266,11 +278,12 @@ describe('journal: background checkpoints', () => {
       },
       rename: async (from: string, to: string) => {
         placed.push({ target: to, bytes: readFileSync(from) });
-        return faulty.fs.rename(from, to);
+        await faulty.fs.rename(from, to);
+        if (to.endsWith(JOURNAL)) journalPlaced();
       },
     };
     const fdPaths = new Map<number, string>();
-    return { fs, release, placed, gated: () => gated };
+    return { fs, release, placed, gated: () => gated, journalRenamed };
   }
 
   /** A store over `gated`'s file system that checkpoints as soon as the journal outgrows the JSON file. */
@@ -321,6 +334,30 @@ describe('journal: background checkpoints', () => {
     // Every update exactly once, for a new reader, and in the JSON file alone after close().
     expectUpdates(await storeIn(dir).store.load(), n);
     expectUpdates(readJson(file(dir, MAIN)) as unknown as DashboardState, n);
+  });
+
+  it('a snapshot found corrupt is rebuilt from .bak and .journal.bak up to where it folded it: each update once', async () => {
+    const dir = tempDir();
+    const gated = gatedFileSystem();
+    const { store, updates: folding } = await heldCheckpoint(dir, gated);
+    const n = folding + 1;
+    await store.update(bump(n)); // in the folded journal after the snapshot's offset, and carried
+    gated.release();
+    await gated.journalRenamed; // the checkpoint's files are in place
+    expect(existsSync(file(dir, `${JOURNAL}.bak`))).toBe(true);
+
+    writeFileSync(file(dir, MAIN), '{"torn'); // the new snapshot is lost
+    const fresh = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    // Without stopping the kept journal where the snapshot folded it, e<n> would come twice.
+    expectUpdates(await fresh.store.load(), n);
+    expect(fresh.reports.map((report) => report.action)).toEqual([
+      'restored-from-backup',
+      'journal-replayed-from-backup',
+    ]);
+    // The recovery folded it all into a checkpoint at once: the JSON file alone holds it.
+    expectUpdates(readJson(file(dir, MAIN)) as unknown as DashboardState, n);
+    expectUpdates(await fresh.store.update(bump(n + 1)), n + 1);
+    expectUpdates(await storeIn(dir).store.load(), n + 1);
   });
 
   it('abandons its snapshot when another process checkpointed first, and leaves no temp file', async () => {

@@ -111,9 +111,9 @@ describe('file locking', () => {
     expect(corruptFilesIn(dir)).toEqual([]); // nothing was moved without the lock
     holder.child.stdin?.end();
     await holder.exited;
-    // The holder appended to the journal of the (then valid) main file. Recovery now moves the
-    // corrupt main aside, restores the .bak and sets that journal aside too (known limit: the
-    // journal continues the corrupt file, not the .bak; it is kept as evidence, not replayed).
+    // The holder appended to the journal of the (then valid) main file, written whole by save().
+    // Recovery moves the corrupt main aside, restores the .bak (the first save) and sets that
+    // journal aside too: it continues the second save, which no backup holds.
     expect((await store.load()).events).toHaveLength(1);
     expect(corruptFilesIn(dir)).toHaveLength(2);
   });

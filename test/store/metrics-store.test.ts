@@ -5,7 +5,7 @@ import type { DashboardState } from '../../src/model/types.js';
 import { MetricsStore } from '../../src/store/metrics-store.js';
 import { makeEvent, makeState } from '../helpers/builders.js';
 import { FaultyFileSystem } from '../helpers/faulty-fs.js';
-import { readJson, storeIn, tempFilesIn } from '../helpers/store.js';
+import { corruptFilesIn, readJson, storeIn, tempFilesIn } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 describe('validation on save', () => {
@@ -168,14 +168,16 @@ describe('complex scenarios', () => {
 
     writeFileSync(store.metricsPath, readFileSync(store.metricsPath).subarray(0, 100)); // torn main
     const recovered = await store.load();
-    // Known limit: the .bak is the previous checkpoint, so what the corrupt file had folded in
-    // since then is gone from the state (the corrupt file is kept aside).
-    expect(recovered.total_sessions).toBe(1);
-    expect(reports.map((r) => r.action)).toEqual(['restored-from-backup']);
+    // The .bak is the previous checkpoint; what the corrupt file had folded since then comes back
+    // from the journal it folded (kept as .journal.bak): nothing is lost.
+    expect(recovered.total_sessions).toBe(5);
+    expect(recovered.events.map((event) => event.event_id)).toEqual(['e0', 'e1', 'e2', 'e3', 'e4']);
+    expect(reports.map((r) => r.action)).toEqual(['restored-from-backup', 'journal-replayed-from-backup']);
+    expect(corruptFilesIn(dir)).toHaveLength(1); // the corrupt main, kept as evidence
     await store.update((state) => {
       state.total_sessions += 1;
     });
-    expect((await storeIn(dir).store.load()).total_sessions).toBe(2);
+    expect((await storeIn(dir).store.load()).total_sessions).toBe(6);
   });
 
   it('multi-agent stats: counts agents, events and sessions from the saved state', async () => {
