@@ -109,7 +109,8 @@ export class FileLock {
 
   private async acquire(): Promise<() => Promise<void>> {
     const deadline = Date.now() + this.options.timeoutMs;
-    const previous = queues.get(this.path) ?? Promise.resolve();
+    const queued = queues.get(this.path);
+    const previous = queued ?? Promise.resolve();
     let freeSlot!: () => void;
     const slot = new Promise<void>((resolve) => {
       freeSlot = resolve;
@@ -121,7 +122,8 @@ export class FileLock {
       if (queues.get(this.path) === tail) queues.delete(this.path);
     };
 
-    if (!(await settlesBefore(previous, deadline))) {
+    // Nobody ahead in this process (the common case): no timer to arm.
+    if (queued !== undefined && !(await settlesBefore(previous, deadline))) {
       // Keep our place in the chain until those before us are done, then pass it on at once.
       void previous.then(leaveQueue);
       throw new LockAcquisitionError(this.path, this.options.timeoutMs, await this.readHolderPid());
