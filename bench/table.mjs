@@ -161,8 +161,20 @@ export function formatBreakdown(breakdown) {
   lines.push(
     `| **total (measured)** | ${breakdown.map((entry) => `**${fixed(entry.totalMs, 2)}**`).join(' | ')} |`,
   );
+  // Once per close(), not per update: outside the total and its percentages.
+  if (breakdown.every((entry) => entry.closeCheckpoint)) {
+    const close = breakdown.map(
+      ({ closeCheckpoint: c }) =>
+        `${fixed(c.ms, 1)} ms (file system ${fixed(c.fileSystemMs, 1)}, CPU ${fixed(c.cpuMs, 1)})`,
+    );
+    lines.push(`| checkpoint by close(), once (not per update) | ${close.join(' | ')} |`);
+  }
   lines.push(
     `| state file | ${breakdown.map((entry) => `${fixed(entry.stateBytes / 1024, 0)} KiB`).join(' | ')} |`,
   );
+  if (breakdown.every((entry) => entry.lineBytes !== undefined)) {
+    const line = breakdown.map((entry) => `${fixed(entry.lineBytes, 0)} B`);
+    lines.push(`| journal line per update | ${line.join(' | ')} |`);
+  }
   return lines.join('\n');
 }
