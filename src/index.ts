@@ -50,11 +50,19 @@ export {
   type SessionSummary,
   type SessionType,
 } from './model/types.js';
+export { appendRecord } from './model/working-copy.js';
 export { type AtomicWriteOptions, type Durability, writeFileAtomic } from './store/atomic-write.js';
 export type { MetricsBackend, StateMutator } from './store/backend.js';
 export { type FileStat, type FileSystem, nodeFileSystem, type OpenMode } from './store/file-system.js';
 export { MAX_POLL_MS as LOCK_MAX_POLL_MS } from './store/lock.js';
 export { MemoryBackend } from './store/memory-backend.js';
-export { BACKUP_FILE, METRICS_FILE, MetricsStore, type StoreStats } from './store/metrics-store.js';
+export {
+  BACKUP_FILE,
+  JOURNAL_BACKUP_FILE,
+  JOURNAL_FILE,
+  METRICS_FILE,
+  MetricsStore,
+  type StoreStats,
+} from './store/metrics-store.js';
 export type { MetricsStoreOptions } from './store/options.js';
 export { type ParsedStateFile, parseStateFile, quarantine, type RecoveryReport } from './store/recovery.js';
