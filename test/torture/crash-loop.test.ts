@@ -112,12 +112,18 @@ async function checkAfterCrash(
   project.floor = Math.max(newestAck, n);
 }
 
-/** Overwrites the main file with garbage (its `.bak` is valid): the next update must recover. */
+/**
+ * Overwrites the main file with garbage (its `.bak` is valid): the next update must recover, and
+ * lose nothing: the `.bak` plus the journal it continues (`.journal.bak`) rebuild the lost file.
+ */
 function plantCorruptMain(project: Project): void {
+  const main = JSON.parse(readFileSync(join(project.dir, '.agent_metrics.json'), 'utf8'));
   const backup = JSON.parse(readFileSync(join(project.dir, '.agent_metrics.json.bak'), 'utf8'));
+  // Else the check below could not tell a rebuilt file from the .bak alone.
+  if (backup.total_sessions >= main.total_sessions)
+    throw new Error('the .bak must be older than the main file');
   writeFileSync(join(project.dir, '.agent_metrics.json'), '{"version": 1, "project_na');
-  // The corrupt generation is gone by our own hand; the backup's generation is what must survive.
-  project.floor = backup.total_sessions;
+  project.floor = main.total_sessions;
 }
 
 /** Runs `tasks` with at most `limit` at a time (the machine has few cores; workers are processes). */
