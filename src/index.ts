@@ -54,6 +54,7 @@ export { appendRecord } from './model/working-copy.js';
 export { type AtomicWriteOptions, type Durability, writeFileAtomic } from './store/atomic-write.js';
 export type { MetricsBackend, StateMutator } from './store/backend.js';
 export { type FileStat, type FileSystem, nodeFileSystem, type OpenMode } from './store/file-system.js';
+export { checkJournal, type JournalCheck, withJournal } from './store/journal-check.js';
 export { MAX_POLL_MS as LOCK_MAX_POLL_MS } from './store/lock.js';
 export { MemoryBackend } from './store/memory-backend.js';
 export {

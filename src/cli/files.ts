@@ -6,6 +6,8 @@ import {
   capsFor,
   checkInvariants,
   type DashboardState,
+  JOURNAL_FILE,
+  type JournalCheck,
   METRICS_FILE,
   parseStateFile,
   StorageIOError,
@@ -49,6 +51,8 @@ export interface ProjectFiles {
   dir: string;
   mainPath: string;
   backupPath: string;
+  /** The journal of changes not yet folded into the main file (see `checkJournal`). */
+  journalPath: string;
   /** Corrupt files moved aside by recovery (`.corrupt-<time>`), oldest first. */
   quarantined: string[];
   /** Temp files of writers that crashed (or are writing right now). */
@@ -64,15 +68,61 @@ export async function listProjectFiles(dir: string): Promise<ProjectFiles> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new StorageIOError('list', absolute, error);
   }
+  // Names of the JSON file's and the journal's generations (`.agent_metrics.json…`, `.agent_metrics.journal…`).
   const ours = (marker: string) =>
     names
-      .filter((name) => name.startsWith(METRICS_FILE) && name.includes(marker))
+      .filter(
+        (name) => (name.startsWith(METRICS_FILE) || name.startsWith(JOURNAL_FILE)) && name.includes(marker),
+      )
       .map((name) => join(absolute, name));
   return {
     dir: absolute,
     mainPath: join(absolute, METRICS_FILE),
     backupPath: join(absolute, BACKUP_FILE),
+    journalPath: join(absolute, JOURNAL_FILE),
     quarantined: ours('.corrupt-'),
     temp: ours('.tmp-'),
   };
+}
+
+/** A journal check in words: `issues` are problems (verify exits 1), `notes` are not. */
+export function describeJournal(check: JournalCheck): { issues: ValidationIssue[]; notes: string[] } {
+  const lines = (count: number) => `${count} change line${count === 1 ? '' : 's'}`;
+  const torn = `${check.tornBytes} bytes of an interrupted write at its end (ignored; the next write cuts them off)`;
+  switch (check.status) {
+    case 'missing':
+      return { issues: [], notes: [] };
+    case 'not-checked':
+      return { issues: [], notes: ['cannot be checked: there is no usable main file to check it against'] };
+    case 'header-unreadable':
+      return { issues: [{ path: '(header)', message: check.reason ?? 'unreadable' }], notes: [] };
+    case 'does-not-continue':
+      return check.changes === 0
+        ? { issues: [], notes: ['an older journal with no changes in it (the next write replaces it)'] }
+        : {
+            issues: [
+              {
+                path: '(header)',
+                message: `does not continue the main file: its ${lines(check.changes)} would be set aside, not applied`,
+              },
+            ],
+            notes: [],
+          };
+    case 'damaged': {
+      const damaged = check.damaged as NonNullable<JournalCheck['damaged']>;
+      return {
+        issues: [
+          {
+            path: `byte ${damaged.firstOffset}`,
+            message: `${damaged.count} damaged line${damaged.count === 1 ? '' : 's'} (first: ${damaged.reason}), skipped by readers; ${lines(check.changes)} intact`,
+          },
+        ],
+        notes: check.tornBytes > 0 ? [torn] : [],
+      };
+    }
+    case 'torn-tail':
+      return { issues: [], notes: [torn] };
+    case 'ok':
+      return { issues: [], notes: [] };
+  }
 }

@@ -1,11 +1,13 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { AgentMetrics, MetricsStore } from '../../src/index.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { pythonProject, readState, run, snapshot } from './helpers.js';
+import { FIXTURE_DIR, pythonProject, readState, run, snapshot } from './helpers.js';
 
 const MAIN = '.agent_metrics.json';
 const BACKUP = '.agent_metrics.json.bak';
+const JOURNAL = '.agent_metrics.journal';
 
 function corrupt(dir: string, name: string, text = '{"version": 1, "events": [') {
   writeFileSync(join(dir, name), text);
@@ -245,6 +247,227 @@ describe('repair', () => {
     expect(json.notRepaired).toEqual([
       { path: 'total_tokens', message: expect.stringContaining('sum over agents') },
     ]);
+  });
+});
+
+/**
+ * A Python-written project, then `lines` + 1 events of agent `coding` (tickets T-0 … T-<lines>)
+ * recorded without a checkpoint after the first: the JSON file holds T-0, the journal T-1 onwards.
+ */
+async function journalProject(lines: number): Promise<string> {
+  const dir = pythonProject();
+  const metrics = new AgentMetrics({ projectName: 'p', dir, checkpointIdleMs: 0, strict: true });
+  for (let n = 0; n <= lines; n++) {
+    await metrics.recordEvent({
+      agentName: 'coding',
+      status: 'success',
+      ticketKey: `T-${n}`,
+      inputTokens: 100,
+    });
+  }
+  return dir; // not closed: closing would fold the journal
+}
+
+/** Flips one bit inside the JSON of change line `index` (1 = the first after the header). */
+function damageLine(dir: string, index: number): number {
+  const path = join(dir, JOURNAL);
+  const data = readFileSync(path);
+  const starts = [0];
+  for (let at = data.indexOf(0x0a); at >= 0 && at < data.length - 1; at = data.indexOf(0x0a, at + 1)) {
+    starts.push(at + 1);
+  }
+  const start = starts[index] as number;
+  const middle = start + Math.floor(((starts[index + 1] as number) - start) / 2);
+  data[middle] = (data[middle] as number) ^ 0x01;
+  writeFileSync(path, data);
+  return start;
+}
+
+const tickets = (dir: string) =>
+  readState(dir)
+    .events.map((event) => event.ticket_key)
+    .filter((key) => key.startsWith('T-'));
+
+describe('verify: the journal', () => {
+  it('reports a journal that continues the main file with its change lines, and checks the state with them', async () => {
+    const dir = await journalProject(3);
+    const { code, stdout } = await run(['verify', '--dir', dir]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(
+      /^main +.*\.agent_metrics\.json +ok \(checked with the journal's 3 change lines\)$/m,
+    );
+    expect(stdout).toMatch(
+      /^journal +.*\.agent_metrics\.journal +ok: 3 change lines not yet folded into the main file$/m,
+    );
+    const json = JSON.parse((await run(['verify', '--dir', dir, '--json'])).stdout);
+    expect(json.ok).toBe(true);
+    expect(json.journal).toMatchObject({
+      file: 'journal',
+      status: 'ok',
+      changes: 3,
+      tornBytes: 0,
+      issues: [],
+    });
+    expect(json.files[0].journalChanges).toBe(3);
+  });
+
+  it('checks the invariants of the main file with the journal applied', async () => {
+    const dir = await journalProject(1);
+    // A change the store accepts (it checks only what changed) but that breaks a total.
+    const store = new MetricsStore({ projectName: 'p', dir, checkpointIdleMs: 0 });
+    await store.update((state) => {
+      state.total_tokens += 1;
+    });
+    const { code, stdout } = await run(['verify', '--dir', dir]);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^main .* 1 problem \(checked with the journal's 2 change lines\)$/m);
+    expect(stdout).toContain('  main: total_tokens: expected the sum over agents');
+  });
+
+  it('reports a damaged line inside the journal as a problem, and writes nothing', async () => {
+    const dir = await journalProject(3);
+    const offset = damageLine(dir, 2);
+    const before = snapshot(dir);
+    const { code, stdout } = await run(['verify', '--dir', dir]);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^journal +.* 1 problem$/m);
+    expect(stdout).toContain(
+      `  journal: byte ${offset}: 1 damaged line (first: checksum mismatch), skipped by readers; 2 change lines intact`,
+    );
+    expect(stdout).toContain("run 'agent-metrics repair --dry-run");
+    const json = JSON.parse((await run(['verify', '--dir', dir, '--json'])).stdout);
+    expect(json.journal).toMatchObject({ status: 'damaged', damaged: { count: 1, firstOffset: offset } });
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  it('notes a torn last line without counting it as a problem', async () => {
+    const dir = await journalProject(2);
+    const torn = '0badc0de {"caps":{"max_ev'; // a write cut short: no newline
+    appendFileSync(join(dir, JOURNAL), torn);
+    const { code, stdout } = await run(['verify', '--dir', dir]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^journal +.* ok: 2 change lines not yet folded into the main file$/m);
+    expect(stdout).toContain(
+      `  note: journal: ${torn.length} bytes of an interrupted write at its end (ignored; the next write cuts them off)`,
+    );
+    const json = JSON.parse((await run(['verify', '--dir', dir, '--json'])).stdout);
+    expect(json.journal).toMatchObject({
+      status: 'torn-tail',
+      tornBytes: torn.length,
+      changes: 2,
+      issues: [],
+    });
+  });
+
+  it('reports a journal that does not continue the main file as a problem (unless it holds no change)', async () => {
+    const dir = await journalProject(1);
+    writeFileSync(join(dir, JOURNAL), readFileSync(join(await journalProject(2), JOURNAL)));
+    const { code, stdout } = await run(['verify', '--dir', dir]);
+    expect(code).toBe(1);
+    expect(stdout).toContain(
+      '  journal: (header): does not continue the main file: its 2 change lines would be set aside, not applied',
+    );
+    // Checked without the foreign lines, as a load would use the main file.
+    expect(stdout).toMatch(/^main +.* ok$/m);
+
+    const header = readFileSync(join(dir, JOURNAL)).subarray(
+      0,
+      readFileSync(join(dir, JOURNAL)).indexOf(0x0a) + 1,
+    );
+    writeFileSync(join(dir, JOURNAL), header);
+    const empty = await run(['verify', '--dir', dir, '--json']);
+    expect(empty.code).toBe(0);
+    expect(JSON.parse(empty.stdout).journal).toMatchObject({
+      status: 'does-not-continue',
+      changes: 0,
+      issues: [],
+    });
+  });
+
+  it('says the journal cannot be checked when the main file is corrupt, without an extra problem', async () => {
+    const dir = await journalProject(1);
+    corrupt(dir, MAIN);
+    const { code, stdout } = await run(['verify', '--dir', dir]);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^journal +.* not checked$/m);
+    expect(stdout).toContain('note: journal: cannot be checked: there is no usable main file');
+    const json = JSON.parse((await run(['verify', '--dir', dir, '--json'])).stdout);
+    expect(json.journal).toMatchObject({ status: 'not-checked', issues: [] });
+  });
+});
+
+describe('repair: the journal', () => {
+  it('folds a journal with a damaged line: the main file alone then holds the good lines', async () => {
+    const dir = await journalProject(3);
+    const offset = damageLine(dir, 2);
+    const damaged = readFileSync(join(dir, JOURNAL));
+    const { code, stdout } = await run(['repair', '--dir', dir]);
+    expect(code).toBe(0);
+    expect(stdout).toContain(`repaired ${dir}:`);
+    expect(stdout).toMatch(
+      new RegExp(
+        `^- journal-repaired: 1 damaged journal line\\(s\\) skipped \\(first at byte ${offset}: checksum mismatch\\); copy of the journal kept as (\\S+)$`,
+        'm',
+      ),
+    );
+    expect(stdout).toContain("- folded the journal's 2 change line(s) into the main file");
+    const kept = readdirSync(dir).filter((name) => name.startsWith(`${JOURNAL}.corrupt-`));
+    expect(kept).toHaveLength(1);
+    expect(readFileSync(join(dir, kept[0] as string)).equals(damaged)).toBe(true);
+
+    // The JSON file alone, as the Python dashboard reads it.
+    expect(tickets(dir)).toEqual(['T-0', 'T-1', 'T-3']);
+    expect(readState(dir).agents.coding?.total_invocations).toBe(
+      JSON.parse(readFileSync(join(FIXTURE_DIR, MAIN), 'utf8')).agents.coding.total_invocations + 4,
+    );
+    const verify = await run(['verify', '--dir', dir, '--json']);
+    expect(verify.code).toBe(0);
+    expect(JSON.parse(verify.stdout).journal).toMatchObject({ status: 'ok', changes: 0 });
+    // `stats` lists the journal's kept copy with the other quarantined files.
+    const stats = JSON.parse((await run(['stats', '--dir', dir, '--json'])).stdout);
+    expect(stats.quarantinedFiles).toEqual([join(dir, kept[0] as string)]);
+  });
+
+  it('--dry-run lists what the journal check found and writes nothing', async () => {
+    const dir = await journalProject(3);
+    const offset = damageLine(dir, 2);
+    const before = snapshot(dir);
+    const dry = await run(['repair', '--dir', dir, '--dry-run']);
+    expect(dry.code).toBe(1);
+    expect(dry.stdout).toContain(
+      `- skip 1 damaged journal line(s) (first at byte ${offset}: checksum mismatch), keeping a copy of the journal as ${JOURNAL}.corrupt-<time>`,
+    );
+    expect(dry.stdout).toContain("- fold the journal's 2 change lines into the main file");
+    const json = JSON.parse((await run(['repair', '--dir', dir, '--dry-run', '--json'])).stdout);
+    expect(json.steps.map((step: { action: string }) => step.action)).toEqual([
+      'skip-damaged-journal-lines',
+      'fold-journal',
+    ]);
+    expect(json.journal).toMatchObject({ status: 'damaged', changes: 2 });
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  it('folds a sound journal (not a problem for --dry-run) and sets aside one that does not continue the main file', async () => {
+    const dir = await journalProject(2);
+    const dry = await run(['repair', '--dir', dir, '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain("- fold the journal's 2 change lines into the main file");
+    expect((await run(['repair', '--dir', dir])).stdout).toContain(
+      "- folded the journal's 2 change line(s) into the main file",
+    );
+    expect(tickets(dir)).toEqual(['T-0', 'T-1', 'T-2']);
+
+    const foreign = readFileSync(join(await journalProject(1), JOURNAL));
+    writeFileSync(join(dir, JOURNAL), foreign);
+    expect((await run(['repair', '--dir', dir, '--dry-run'])).stdout).toContain(
+      `- the journal does not continue the main file: set it aside as ${JOURNAL}.corrupt-<time>, its 1 change line not applied`,
+    );
+    const { stdout } = await run(['repair', '--dir', dir]);
+    expect(stdout).toMatch(
+      /^- journal-set-aside: the journal does not continue .*; journal kept as \S+\.corrupt-\S+$/m,
+    );
+    expect(tickets(dir)).toEqual(['T-0', 'T-1', 'T-2']);
+    expect((await run(['verify', '--dir', dir])).code).toBe(0);
   });
 });
 

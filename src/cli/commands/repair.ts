@@ -1,5 +1,8 @@
 import {
   BACKUP_FILE,
+  checkJournal,
+  JOURNAL_FILE,
+  type JournalCheck,
   METRICS_FILE,
   nodeFileSystem,
   quarantine,
@@ -22,6 +25,10 @@ interface Step {
     | 'start-fresh'
     | 'replace-corrupt-backup'
     | 'remove-temp-files'
+    | 'fold-journal'
+    | 'cut-journal-tail'
+    | 'skip-damaged-journal-lines'
+    | 'set-aside-journal'
     | 'recovered';
   detail: string;
 }
@@ -64,30 +71,120 @@ function plan(main: FileCheck, backup: FileCheck, tempFiles: readonly string[]):
   return steps;
 }
 
+/** Steps routine upkeep rather than repairs: `--dry-run` does not count them as problems. */
+const ROUTINE: ReadonlySet<Step['action']> = new Set(['fold-journal', 'cut-journal-tail']);
+
+/** What folding the journal would do, from a read-only check against a sound main file. */
+function planJournal(check: JournalCheck): Step[] {
+  const lines = (count: number) => `${count} change line${count === 1 ? '' : 's'}`;
+  const aside = `set it aside as ${JOURNAL_FILE}.corrupt-<time>`;
+  const fold: Step[] =
+    check.changes > 0
+      ? [{ action: 'fold-journal', detail: `fold the journal's ${lines(check.changes)} into the main file` }]
+      : [];
+  switch (check.status) {
+    case 'missing':
+      return [];
+    case 'not-checked':
+      return [
+        {
+          action: 'fold-journal',
+          detail: `check the journal against the main file once that is sound, then fold it into it (or ${aside} if it does not continue it)`,
+        },
+      ];
+    case 'header-unreadable':
+      return [
+        {
+          action: 'set-aside-journal',
+          detail: `the journal's header is unreadable (${check.reason}): ${aside}`,
+        },
+      ];
+    case 'does-not-continue':
+      return check.changes === 0
+        ? []
+        : [
+            {
+              action: 'set-aside-journal',
+              detail: `the journal does not continue the main file: ${aside}, its ${lines(check.changes)} not applied`,
+            },
+          ];
+    case 'torn-tail':
+      return [
+        {
+          action: 'cut-journal-tail',
+          detail: `cut off the ${check.tornBytes} bytes of an interrupted write at the journal's end`,
+        },
+        ...fold,
+      ];
+    case 'damaged': {
+      const damaged = check.damaged as NonNullable<JournalCheck['damaged']>;
+      return [
+        {
+          action: 'skip-damaged-journal-lines',
+          detail: `skip ${damaged.count} damaged journal line(s) (first at byte ${damaged.firstOffset}: ${damaged.reason}), keeping a copy of the journal as ${JOURNAL_FILE}.corrupt-<time>`,
+        },
+        ...fold,
+      ];
+    }
+    case 'ok':
+      return fold;
+  }
+}
+
+/** A recovery report in words; the journal's reports name a journal, not the main file. */
+function describeReport(report: RecoveryReport): string {
+  if (!report.action.startsWith('journal-')) return describeRecovery(report);
+  const kept = report.quarantinedPath
+    ? `; ${report.action === 'journal-set-aside' ? 'journal' : 'copy of the journal'} kept as ${report.quarantinedPath}`
+    : '';
+  return `${report.action}: ${report.reason}${kept}`;
+}
+
+/** The main file as it is now, when sound: what the journal must continue. */
+async function soundState(path: string) {
+  const check = await checkFile(path);
+  return check.kind === 'valid' ? check.state : undefined;
+}
+
 export async function runRepair(context: Context, flags: RepairFlags): Promise<number> {
   const dir = projectDir(context, flags);
   const before = await listProjectFiles(dir);
   const main = await checkFile(before.mainPath);
   const backup = await checkFile(before.backupPath);
-  const steps = plan(main, backup, before.temp);
   const notRepaired = main.kind === 'valid' ? main.issues : [];
 
   if (flags.dryRun) {
-    report(context, flags, { dryRun: true, dir, steps, notRepaired });
-    return steps.length > 0 ? EXIT.problems : EXIT.ok;
+    const journal = await checkJournal(
+      nodeFileSystem,
+      before.journalPath,
+      main.kind === 'valid' ? main.state : undefined,
+    );
+    const steps = [...plan(main, backup, before.temp), ...planJournal(journal)];
+    report(context, flags, { dryRun: true, dir, steps, notRepaired, journal: withoutPatches(journal) });
+    return steps.some((step) => !ROUTINE.has(step.action)) ? EXIT.problems : EXIT.ok;
   }
 
   const done: Step[] = [];
   const reports: RecoveryReport[] = [];
+  let described = 0;
+  // What the store told onRecover since last time, as steps.
+  const takeReports = () => {
+    for (const recovery of reports.slice(described))
+      done.push({ action: 'recovered', detail: describeReport(recovery) });
+    described = reports.length;
+  };
   const store = openStore(context, flags, (recovery) => reports.push(recovery));
   if (main.kind !== 'valid' && !(main.kind === 'missing' && backup.kind === 'missing')) {
     await store.load(); // recovers under the lock, and tells onRecover what it did
-    for (const recovery of reports) done.push({ action: 'recovered', detail: describeRecovery(recovery) });
+    takeReports();
   }
+  // Checked before any write of ours, which would add a line of its own.
+  const journal = await checkJournal(nodeFileSystem, before.journalPath, await soundState(before.mainPath));
   const backupNow = await checkFile(before.backupPath);
   // After starting fresh there is no main file yet: write the empty state, so `verify` passes.
   const startedFresh = reports.some((recovery) => recovery.action === 'started-fresh');
-  if (backupNow.kind === 'corrupt' || before.temp.length > 0 || startedFresh) {
+  const rewrite = backupNow.kind === 'corrupt' || before.temp.length > 0 || startedFresh;
+  if (rewrite) {
     // Any write sweeps the temp files and makes the current main file the backup. A corrupt
     // backup is moved aside first, under the store's lock (held while the mutator runs), so
     // the evidence is kept and no other writer sees the gap.
@@ -100,6 +197,7 @@ export async function runRepair(context: Context, flags: RepairFlags): Promise<n
         detail: `corrupt backup kept as ${aside}; the main file is the new backup`,
       });
     });
+    takeReports();
     const left = (await listProjectFiles(dir)).temp.filter((path) => before.temp.includes(path));
     const removed = before.temp.length - left.length;
     if (startedFresh) done.push({ action: 'recovered', detail: 'wrote an empty state as the new main file' });
@@ -109,8 +207,28 @@ export async function runRepair(context: Context, flags: RepairFlags): Promise<n
         detail: `removed ${removed} temp file(s) left by writers that crashed`,
       });
   }
-  report(context, flags, { dryRun: false, dir, steps: done, notRepaired });
+  const folds = journal.changes > 0 && ['ok', 'torn-tail', 'damaged'].includes(journal.status);
+  if (rewrite || planJournal(journal).length > 0) {
+    // The store's locked read cuts a torn tail, skips damaged lines (keeping a copy) and sets
+    // aside a journal that does not continue the main file; the checkpoint folds the rest, so
+    // the main file alone holds the whole state (for readers that know no journal).
+    await store.checkpoint();
+    await store.close();
+    takeReports();
+    if (folds) {
+      done.push({
+        action: 'fold-journal',
+        detail: `folded the journal's ${journal.changes} change line(s) into the main file`,
+      });
+    }
+  }
+  report(context, flags, { dryRun: false, dir, steps: done, notRepaired, journal: withoutPatches(journal) });
   return EXIT.ok;
+}
+
+function withoutPatches(check: JournalCheck): Omit<JournalCheck, 'patches'> {
+  const { patches: _patches, ...rest } = check;
+  return rest;
 }
 
 interface RepairResult {
@@ -119,6 +237,8 @@ interface RepairResult {
   steps: Step[];
   /** Broken invariants of a main file the store can read: recovery does not change data. */
   notRepaired: ValidationIssue[];
+  /** What a read-only check of the journal found, before repair touched it. */
+  journal: Omit<JournalCheck, 'patches'>;
 }
 
 function report(context: Context, flags: RepairFlags, result: RepairResult): void {
