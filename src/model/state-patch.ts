@@ -129,7 +129,7 @@ export function diffStates(before: StoredState, after: DashboardState, caps: Cap
   const agents: Record<string, AgentProfile> = {};
   for (const name of Object.keys(after.agents)) {
     // A profile the mutator did not read is the stored one: not read now either (no copy made).
-    if (isUnreadProfile(after.agents, name)) continue;
+    if (isUnreadProfile(after.agents, name, before.agents)) continue;
     const previous = Object.hasOwn(before.agents, name) ? before.agents[name] : undefined;
     if (!jsonEqual(previous, after.agents[name])) setOwn(agents, name, after.agents[name]);
   }
@@ -150,6 +150,31 @@ export function diffStates(before: StoredState, after: DashboardState, caps: Cap
     if (sessions.added.length > 0) patch.sessions = sessions.added;
   }
   return patch;
+}
+
+function isPlainObject(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/**
+ * When a mutator left `agents`, `events` or `sessions` as something other than a plain object or
+ * an array (deleted, replaced by an array, a Map, a string, …): the root with those containers as
+ * they are, for `validateState` to name the problem. Undefined when the containers are sound.
+ */
+export function malformedContainers(after: DashboardState): DashboardState | undefined {
+  const agentsSound = isPlainObject(after.agents);
+  const sound = (key: HistoryKey) => unreadHistory(after, key) !== undefined || Array.isArray(after[key]);
+  const eventsSound = sound('events');
+  const sessionsSound = sound('sessions');
+  if (agentsSound && eventsSound && sessionsSound) return undefined;
+  const part: Record<string, unknown> = {};
+  for (const key of Object.keys(after)) if (!LISTS.has(key)) setOwn(part, key, after[key]);
+  setOwn(part, 'agents', agentsSound ? {} : after.agents);
+  setOwn(part, 'events', eventsSound ? [] : after.events);
+  setOwn(part, 'sessions', sessionsSound ? [] : after.sessions);
+  return part as DashboardState;
 }
 
 /**

@@ -57,9 +57,15 @@ type CopyRoot = Record<string, unknown> & {
   [UNREAD_HISTORIES]?: Partial<Record<HistoryKey, UnreadHistory>>;
 };
 
-/** The history `key` of `copy` when it was not read yet: its stored list and the records appended. */
+/**
+ * The history `key` of `copy` when it was not read yet: its stored list and the records appended.
+ * Only while the property is still the lazy accessor: `delete copy.events` removes the accessor
+ * without telling us, and whatever is put there afterwards is the mutator's own list.
+ */
 export function unreadHistory(copy: object, key: HistoryKey): UnreadHistory | undefined {
-  return (copy as CopyRoot)[UNREAD_HISTORIES]?.[key];
+  const unread = (copy as CopyRoot)[UNREAD_HISTORIES]?.[key];
+  if (unread === undefined) return undefined;
+  return Object.getOwnPropertyDescriptor(copy, key)?.get === HISTORY_ACCESSORS[key].get ? unread : undefined;
 }
 
 function settleHistory(copy: CopyRoot, key: HistoryKey, value: unknown): void {
@@ -122,14 +128,18 @@ export function appendRecord<K extends HistoryKey>(
 
 // ---- profiles --------------------------------------------------------------------------------
 
-/** A copy's `agents` object: the getter of each profile not read yet, by name. */
+/** A copy's `agents` object: the stored `agents` it copies, and the getter of each profile not read yet. */
 const PROFILE_GETTERS = Symbol('profile getters');
-type CopyAgents = Record<string, AgentProfile> & { [PROFILE_GETTERS]?: Map<string, () => AgentProfile> };
+interface LazyProfiles {
+  source: Record<string, AgentProfile>;
+  getters: Map<string, () => AgentProfile>;
+}
+type CopyAgents = Record<string, AgentProfile> & { [PROFILE_GETTERS]?: LazyProfiles };
 
 function lazyAgents(stored: Record<string, AgentProfile>): CopyAgents {
   const agents: CopyAgents = {};
   const getters = new Map<string, () => AgentProfile>();
-  Object.defineProperty(agents, PROFILE_GETTERS, { value: getters });
+  Object.defineProperty(agents, PROFILE_GETTERS, { value: { source: stored, getters } });
   for (const name of Object.keys(stored)) {
     const get = () => {
       const profile = cloneJson(stored[name] as AgentProfile);
@@ -148,11 +158,14 @@ function lazyAgents(stored: Record<string, AgentProfile>): CopyAgents {
 }
 
 /**
- * True when the profile `name` of a copy's `agents` was neither read nor replaced (so it equals
- * the stored one). False for anything else, including an `agents` object the mutator built anew.
+ * True when the profile `name` of a copy of `stored.agents` was neither read nor replaced (so it
+ * equals the stored one). False for anything else: an `agents` object the mutator built anew, or
+ * the `agents` of a copy of another state (an earlier load assigned back).
  */
-export function isUnreadProfile(agents: object, name: string): boolean {
-  const get = (agents as CopyAgents)[PROFILE_GETTERS]?.get(name);
+export function isUnreadProfile(agents: object, name: string, stored: Record<string, AgentProfile>): boolean {
+  const lazy = (agents as CopyAgents)[PROFILE_GETTERS];
+  if (lazy === undefined || lazy.source !== stored) return false;
+  const get = lazy.getters.get(name);
   return get !== undefined && Object.getOwnPropertyDescriptor(agents, name)?.get === get;
 }
 

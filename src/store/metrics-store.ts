@@ -7,6 +7,7 @@ import {
   applyPatch,
   changedPart,
   diffStates,
+  malformedContainers,
   type StatePatch,
   type StoredState,
   toStored,
@@ -338,15 +339,17 @@ export class MetricsStore implements MetricsBackend {
             ? await this.replayThroughBackups(state, snapshot.binding, header, read.data)
             : undefined;
         if (rebuilt) {
+          const skipped =
+            rebuilt.damagedLines > 0 ? ` (${rebuilt.damagedLines} damaged line(s) of them skipped)` : '';
           this.notify({
             action: 'journal-replayed-from-backup',
-            reason: `the state file was restored from its .bak: the changes made since were replayed from ${JOURNAL_BACKUP_FILE} and the journal`,
+            reason: `the state file was restored from its .bak: the changes made since were replayed from ${JOURNAL_BACKUP_FILE} and the journal${skipped}`,
           });
           // Folded at once (we hold the lock): left as it is, the journal would be replayed on top
           // of the restored file by every read until the next write.
           await this.checkpointLocked(
             { state, snapshot, journal: undefined, needsCheckpoint: false },
-            rebuilt,
+            rebuilt.state,
           );
           return this.view as View;
         }
@@ -403,7 +406,7 @@ export class MetricsStore implements MetricsBackend {
     binding: JournalBinding | undefined,
     header: { end: number; follows?: { id: string; offset: number } },
     data: Buffer,
-  ): Promise<StoredState | undefined> {
+  ): Promise<{ state: StoredState; damagedLines: number } | undefined> {
     const follows = header.follows;
     if (follows === undefined) return undefined;
     const kept = await readFrom(this.options.fileSystem, this.journalBackupPath, 0).catch(() => undefined);
@@ -414,10 +417,10 @@ export class MetricsStore implements MetricsBackend {
     if (start === undefined || follows.offset < start || follows.offset > kept.data.length) return undefined;
     const folded = parseEntries(kept.data.subarray(0, follows.offset), start);
     if (folded.validEnd !== follows.offset) return undefined;
+    const continued = parseEntries(data, header.end);
     let rebuilt = state;
-    for (const entry of folded.entries) rebuilt = applyPatch(rebuilt, entry.patch);
-    for (const entry of parseEntries(data, header.end).entries) rebuilt = applyPatch(rebuilt, entry.patch);
-    return rebuilt;
+    for (const entry of [...folded.entries, ...continued.entries]) rebuilt = applyPatch(rebuilt, entry.patch);
+    return { state: rebuilt, damagedLines: folded.damaged.length + continued.damaged.length };
   }
 
   private retryOrFail(locked: boolean): Error {
@@ -562,6 +565,10 @@ export class MetricsStore implements MetricsBackend {
     if (maxEvents !== undefined || maxSessions !== undefined) {
       after[RETENTION_KEY] = { max_events: caps.maxEvents, max_sessions: caps.maxSessions };
     }
+    // A container that is not one (agents replaced by an array, events deleted, …) is reported
+    // as invalid before the diff, which reads them as containers.
+    const malformed = malformedContainers(after);
+    if (malformed) this.assertValid(malformed);
     const patch = diffStates(before, after, caps);
     const looksValid = changeLooksValid({
       root: patch.set ?? {},

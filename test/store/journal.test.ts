@@ -197,6 +197,25 @@ describe('journal: group commit', () => {
 });
 
 describe('journal: checkpoints', () => {
+  it('a lost snapshot is rebuilt from .bak and .journal.bak, and damaged lines of those are said skipped', async () => {
+    const { dir, store } = await project(4); // snapshot: update 1; journal lines: updates 2, 3, 4
+    await store.checkpoint(); // .bak: update 1; .journal.bak: lines 2, 3, 4
+    const kept = file(dir, `${JOURNAL}.bak`);
+    const data = readFileSync(kept);
+    const third = data.indexOf('"e3"');
+    data[third + 1] = 0x78; // e3 → x3: the line's checksum no longer matches
+    writeFileSync(kept, data);
+    writeFileSync(file(dir, MAIN), '{"torn');
+
+    const fresh = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    const loaded = await fresh.store.load();
+    // Values are absolute: the counter is right; only the damaged line's event is missing.
+    expect(ids(loaded)).toEqual(['e1', 'e2', 'e4']);
+    expect(loaded.total_sessions).toBe(4);
+    const replayed = fresh.reports.find((report) => report.action === 'journal-replayed-from-backup');
+    expect(replayed?.reason).toContain('1 damaged line(s) of them skipped');
+  });
+
   it('checkpoint() folds the journal into the JSON file and keeps the previous snapshot as .bak', async () => {
     const { dir, store } = await project(3);
     const previous = readFileSync(file(dir, MAIN));
