@@ -270,16 +270,24 @@ export function collectIssues(schema: Schema, value: unknown, prefix: readonly P
 /** Deeper than this, no file was written by us or by Python (whose json module stops near 1,000). */
 export const MAX_NESTING = 512;
 
-/** Nesting depth of a JSON value, without recursion (it may be nested 100,000 deep); stops past the limit. */
-export function nestingDepth(value: unknown): number {
-  let deepest = 0;
-  const stack: Array<{ node: unknown; depth: number }> = [{ node: value, depth: 1 }];
-  for (let item = stack.pop(); item !== undefined && deepest <= MAX_NESTING; item = stack.pop()) {
-    if (typeof item.node !== 'object' || item.node === null) continue;
-    deepest = Math.max(deepest, item.depth);
-    for (const child of Object.values(item.node)) stack.push({ node: child, depth: item.depth + 1 });
+/**
+ * True when `value` nests objects and arrays more than `limit` levels deep (a primitive is 0 deep,
+ * `{}` is 1). Recursive, but never more than `limit` calls deep, so a value nested 100,000 levels
+ * is fine; it allocates nothing per value (it runs on every recorded event).
+ */
+export function nestedDeeperThan(value: unknown, limit: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (limit < 1) return true;
+  if (Array.isArray(value)) {
+    for (const item of value) if (nestedDeeperThan(item, limit - 1)) return true;
+    return false;
   }
-  return deepest;
+  for (const key in value) {
+    if (Object.hasOwn(value, key) && nestedDeeperThan((value as Record<string, unknown>)[key], limit - 1)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 /**
@@ -300,10 +308,12 @@ export function changeLooksValid(change: {
   for (const [key, value] of Object.entries(change.root)) {
     const schema = Object.hasOwn(entries, key) ? entries[key] : undefined;
     if (schema !== undefined && !v.is(schema, value)) return false;
-    if (nestingDepth(value) >= MAX_NESTING) return false;
+    // A root value sits one level below the state.
+    if (nestedDeeperThan(value, MAX_NESTING - 1)) return false;
   }
   const all = (schema: Schema, records: readonly unknown[]) =>
-    records.every((record) => v.is(schema, record) && nestingDepth(record) < MAX_NESTING - 1);
+    // A profile or record sits two levels below the state (in `agents`, `events`, `sessions`).
+    records.every((record) => v.is(schema, record) && !nestedDeeperThan(record, MAX_NESTING - 2));
   return (
     all(agentProfileSchema, change.profiles) &&
     all(agentEventSchema, change.events) &&
@@ -319,7 +329,7 @@ export function changeLooksValid(change: {
 export function validateState(value: unknown): ValidationIssue[] {
   // Extra keys may hold anything, but JSON.stringify overflows its stack on very deep values: such
   // a state could never be saved again (found by the torture fuzz).
-  if (nestingDepth(value) > MAX_NESTING) {
+  if (nestedDeeperThan(value, MAX_NESTING)) {
     return [
       {
         path: '(root)',

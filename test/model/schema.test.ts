@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { changeLooksValid, formatPath, validateState } from '../../src/model/schema.js';
+import { changeLooksValid, formatPath, MAX_NESTING, validateState } from '../../src/model/schema.js';
 import { createEmptyState } from '../../src/model/state.js';
 import { makeEvent, makeState } from '../helpers/builders.js';
 
@@ -146,6 +146,28 @@ describe('changeLooksValid', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('agrees with validateState at the nesting limit, for root values and for records', () => {
+    const nested = (depth: number): unknown => {
+      let value: unknown = 1;
+      for (let level = 0; level < depth; level++) value = [value];
+      return value;
+    };
+    const change = { removed: [], profiles: [], events: [], sessions: [] };
+    for (const depth of [MAX_NESTING - 2, MAX_NESTING - 1, MAX_NESTING]) {
+      // A root value `depth` deep makes a state `depth + 1` deep.
+      const state = { ...createEmptyState('p'), notes: nested(depth) };
+      const valid = validateState(state).length === 0;
+      expect(valid).toBe(depth + 1 <= MAX_NESTING);
+      expect(changeLooksValid({ ...change, root: { notes: nested(depth) } })).toBe(valid);
+      // A record `depth` deep (its extra key one less) makes a state `depth + 2` deep.
+      const event = { ...makeEvent(), extra: nested(depth - 1) };
+      const withEvent = { ...createEmptyState('p'), events: [event] };
+      const eventValid = validateState(withEvent).length === 0;
+      expect(eventValid).toBe(depth + 2 <= MAX_NESTING);
+      expect(changeLooksValid({ ...change, root: {}, events: [event] })).toBe(eventValid);
+    }
   });
 
   it('rejects a value nested deeper than a state may be', () => {
