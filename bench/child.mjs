@@ -1,6 +1,6 @@
 // One store, one job, in its own process (so peak RSS is that store's alone).
 //   node bench/child.mjs '<json spec>'
-// spec: { action: 'run', store, dir, maxEvents, ops, callers, warmup, capMs, barrier, firstSeq }
+// spec: { action: 'run', store, dir, maxEvents, ops, callers, warmup, warmupMs, capMs, barrier, firstSeq }
 // (Prefilling and counting are done by the parent: they are not measured.)
 // Prints JSON lines: {"ready":true} when `barrier` is set (then waits for a line on stdin before
 // running), and one final {"result": …}.
@@ -43,7 +43,9 @@ async function run(handle) {
   process.on('unhandledRejection', (error) => count({ ...error, name: `unhandled ${error?.name}` }));
   let seq = spec.firstSeq;
   let warmedUp = 0;
-  for (let i = 0; i < spec.warmup; i++) {
+  // Sequential warm-up: `warmup` ops, or as many as fit in `warmupMs` when that is set.
+  const warmupEnds = spec.warmupMs ? performance.now() + spec.warmupMs : Number.POSITIVE_INFINITY;
+  for (let i = 0; i < spec.warmup && performance.now() < warmupEnds; i++) {
     try {
       await handle.record(seq++);
       warmedUp += 1;
