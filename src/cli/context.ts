@@ -47,7 +47,14 @@ export function projectDir(context: Context, flags: StoreFlags): string {
 
 export function describeRecovery(report: RecoveryReport): string {
   const parts = [`${report.action}: ${report.reason}`];
-  if (report.quarantinedPath) parts.push(`corrupt main file kept as ${report.quarantinedPath}`);
+  // What was kept aside: the journal itself when set aside, a copy of it when repaired.
+  const kept =
+    report.action === 'journal-set-aside'
+      ? 'journal'
+      : report.action.startsWith('journal-')
+        ? 'copy of the journal'
+        : 'corrupt main file';
+  if (report.quarantinedPath) parts.push(`${kept} kept as ${report.quarantinedPath}`);
   if (report.backupReason) parts.push(`backup not used: ${report.backupReason}`);
   if (report.quarantinedBackupPath) parts.push(`corrupt backup kept as ${report.quarantinedBackupPath}`);
   return parts.join('; ');

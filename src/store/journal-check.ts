@@ -1,7 +1,6 @@
-import { History } from '../model/history.js';
 import { applyPatch, type StatePatch, toStored } from '../model/state-patch.js';
 import type { DashboardState } from '../model/types.js';
-import { setOwn } from '../model/working-copy.js';
+import { workingCopy } from '../model/working-copy.js';
 import type { FileSystem } from './file-system.js';
 import { replayStart, takeBinding } from './journal-binding.js';
 import { readFrom } from './journal-file.js';
@@ -78,6 +77,7 @@ export async function checkJournal(
 /**
  * `snapshot` with `patches` applied as the store applies them on a load, without its binding key.
  * `snapshot` keeps its keys and lists; its events and sessions are shared, and frozen (`toStored`).
+ * The result is a working copy, as `load()` returns.
  */
 export function withJournal(snapshot: DashboardState, patches: readonly StatePatch[]): DashboardState {
   const copy = { ...snapshot };
@@ -85,9 +85,5 @@ export function withJournal(snapshot: DashboardState, patches: readonly StatePat
   // New arrays: `toStored` takes over the lists, and appends may grow them in place.
   let stored = toStored({ ...copy, events: [...copy.events], sessions: [...copy.sessions] });
   for (const patch of patches) stored = applyPatch(stored, patch);
-  const state: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(stored)) {
-    setOwn(state, key, value instanceof History ? value.toArray() : value);
-  }
-  return state as DashboardState;
+  return workingCopy(stored);
 }

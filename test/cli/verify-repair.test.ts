@@ -396,6 +396,20 @@ describe('verify: the journal', () => {
   });
 });
 
+describe('write commands and the journal', () => {
+  it('a write that repairs the journal says a copy of the journal was kept, not a corrupt main file', async () => {
+    const dir = await journalProject(3);
+    damageLine(dir, 2);
+    const { code, stderr } = await run(['record', '--dir', dir, '--agent', 'coding']);
+    expect(code).toBe(0);
+    const kept = readdirSync(dir).filter((name) => name.startsWith(`${JOURNAL}.corrupt-`));
+    expect(kept).toHaveLength(1);
+    expect(stderr).toContain(`journal-repaired: 1 damaged journal line(s) skipped`);
+    expect(stderr).toContain(`copy of the journal kept as ${join(dir, kept[0] as string)}`);
+    expect(stderr).not.toContain('corrupt main file');
+  });
+});
+
 describe('repair: the journal', () => {
   it('folds a journal with a damaged line: the main file alone then holds the good lines', async () => {
     const dir = await journalProject(3);

@@ -131,15 +131,6 @@ function planJournal(check: JournalCheck): Step[] {
   }
 }
 
-/** A recovery report in words; the journal's reports name a journal, not the main file. */
-function describeReport(report: RecoveryReport): string {
-  if (!report.action.startsWith('journal-')) return describeRecovery(report);
-  const kept = report.quarantinedPath
-    ? `; ${report.action === 'journal-set-aside' ? 'journal' : 'copy of the journal'} kept as ${report.quarantinedPath}`
-    : '';
-  return `${report.action}: ${report.reason}${kept}`;
-}
-
 /** The main file as it is now, when sound: what the journal must continue. */
 async function soundState(path: string) {
   const check = await checkFile(path);
@@ -170,7 +161,7 @@ export async function runRepair(context: Context, flags: RepairFlags): Promise<n
   // What the store told onRecover since last time, as steps.
   const takeReports = () => {
     for (const recovery of reports.slice(described))
-      done.push({ action: 'recovered', detail: describeReport(recovery) });
+      done.push({ action: 'recovered', detail: describeRecovery(recovery) });
     described = reports.length;
   };
   const store = openStore(context, flags, (recovery) => reports.push(recovery));
