@@ -16,7 +16,7 @@ const arg = (name, fallback) =>
 async function child(dir, events) {
   const { AgentMetrics, MetricsStore } = await import('../../dist/index.js');
   const store = new MetricsStore({ projectName: 'probe', dir });
-  const times = { hold: [], read: [], append: [] };
+  const times = { hold: [], read: [], append: [], sync: [] };
   const timed =
     (key, fn) =>
     async (...args) => {
@@ -31,8 +31,11 @@ async function child(dir, events) {
   const run = lock.run.bind(lock);
   lock.run = (fn) => run(timed('hold', fn));
   store.readLocked = timed('read', store.readLocked.bind(store));
-  store.appender.append = timed('append', store.appender.append.bind(store.appender));
+  store.appender.write = timed('append', store.appender.write.bind(store.appender));
+  store.appender.syncWritten = timed('sync', store.appender.syncWritten.bind(store.appender));
   const metrics = new AgentMetrics({ store, strict: true });
+  const cpuBefore = process.cpuUsage();
+  const wallBefore = performance.now();
   for (let i = 0; i < events; i++) {
     await metrics.recordEvent({
       agentName: `agent-${i % 5}`,
@@ -41,10 +44,12 @@ async function child(dir, events) {
       outputTokens: 5,
     });
   }
+  const cpu = process.cpuUsage(cpuBefore);
+  const wall = performance.now() - wallBefore;
   await store.close();
   const median = (list) => list.sort((a, b) => a - b)[Math.floor(list.length / 2)]?.toFixed(3);
   console.log(
-    `pid ${process.pid}: lock held ${median(times.hold)} ms, of which reading others' lines ${median(times.read)} ms, append + fdatasync ${median(times.append)} ms (medians)`,
+    `pid ${process.pid}: lock held ${median(times.hold)} ms, of which reading others' lines ${median(times.read)} ms, append ${median(times.append)} ms; fdatasync after the release ${median(times.sync)} ms (medians); per event: CPU ${((cpu.user + cpu.system) / 1000 / events).toFixed(3)} ms (${(cpu.system / 1000 / events).toFixed(3)} system), wall ${(wall / events).toFixed(3)} ms`,
   );
 }
 
@@ -60,9 +65,19 @@ if (process.argv[2] === 'child') {
       { length: processes },
       () =>
         new Promise((resolve) =>
-          spawn(process.execPath, [fileURLToPath(import.meta.url), 'child', dir, String(events)], {
-            stdio: 'inherit',
-          }).on('exit', resolve),
+          spawn(
+            process.execPath,
+            [
+              ...(process.env.PROBE_NODE_ARGS?.split(' ') ?? []),
+              fileURLToPath(import.meta.url),
+              'child',
+              dir,
+              String(events),
+            ],
+            {
+              stdio: 'inherit',
+            },
+          ).on('exit', resolve),
         ),
     ),
   );

@@ -41,6 +41,7 @@ export interface AppendOptions {
   offset: number;
   /** The inode the caller read; a different file is an error, never appended to. */
   inode: string;
+  /** Whether `syncWritten()` is to make these lines durable (fdatasync); false for durability 'none'. */
   sync: boolean;
 }
 
@@ -49,9 +50,18 @@ export interface AppendOptions {
  * append was ~10 % of the CPU of a recorded event. A descriptor names an inode, not a path, so it
  * is reopened whenever the caller's view of the journal names another inode (a checkpoint
  * replaced it), and closed by `close()` (the store does so when idle, and when it checkpoints).
+ *
+ * Writing and syncing are two steps so that the store can release the lock in between: the
+ * fdatasync, about half of the time a writer held the lock, then overlaps with the next writer's
+ * work (and the kernel merges the fdatasyncs of several processes into one journal commit).
+ * This is safe because the journal is read as a prefix: a line that is on disk only if the line
+ * before it is, and a later writer that read our line acknowledges only after its own fdatasync,
+ * which flushes ours too.
  */
 export class JournalAppender {
   private handle: { fd: number; inode: string } | undefined;
+  /** Lines written and not yet fdatasynced: `close()` syncs them before closing their descriptor. */
+  private unsynced: { fd: number; sync: Promise<void> | undefined } | undefined;
 
   constructor(
     private readonly fileSystem: FileSystem,
@@ -59,35 +69,53 @@ export class JournalAppender {
   ) {}
 
   /**
-   * Appends `data` at `offset` and (with `sync`) fdatasyncs it: once this resolves the lines are
-   * on disk. On failure it cuts the file back to `offset`, so a change reported as failed never
-   * shows up later; the error's `committed` says whether that cut failed (the lines may then be
-   * read back).
+   * Writes `data` at `offset` (under the lock). On failure it cuts the file back to `offset`, so
+   * a change reported as failed never shows up later; the error's `committed` says whether that
+   * cut failed (the lines may then be read back). With `sync`, `syncWritten()` must follow.
    */
-  async append(data: Uint8Array, options: AppendOptions): Promise<void> {
+  async write(data: Uint8Array, options: AppendOptions): Promise<void> {
     const fileSystem = this.fileSystem;
-    const path = this.path;
     const fd = await this.descriptorFor(options.inode);
     try {
       try {
         await fileSystem.write(fd, data, options.offset);
-        if (options.sync) await fileSystem.fdatasync(fd);
       } catch (error) {
         const cut = await fileSystem.ftruncate(fd, options.offset).then(
           () => true,
           () => false,
         );
-        throw new StorageIOError('append to journal', path, error, !cut);
+        throw new StorageIOError('append to journal', this.path, error, !cut);
       }
     } catch (error) {
       // Whatever failed, the next append starts from a fresh descriptor.
       await this.close();
       throw error;
     }
+    if (options.sync) this.unsynced = { fd, sync: undefined };
+  }
+
+  /**
+   * fdatasyncs what `write` wrote; once this resolves the lines are on disk. It may run after
+   * the lock is released, so a failure cannot take the lines back (another process may have
+   * built on them): the error is `committed` (visible, but may not survive a power cut).
+   */
+  async syncWritten(): Promise<void> {
+    const unsynced = this.unsynced;
+    if (unsynced === undefined) return;
+    unsynced.sync ??= this.fileSystem.fdatasync(unsynced.fd);
+    try {
+      await unsynced.sync;
+    } catch (error) {
+      throw new StorageIOError('fdatasync journal', this.path, error, true);
+    } finally {
+      if (this.unsynced === unsynced) this.unsynced = undefined;
+    }
   }
 
   /** Closes the kept descriptor, if any; the next append opens the journal again. */
   async close(): Promise<void> {
+    // A writer may be about to sync lines written through this descriptor: it shares this sync.
+    if (this.unsynced) await this.syncWritten().catch(() => undefined);
     const handle = this.handle;
     this.handle = undefined;
     if (handle) await this.fileSystem.close(handle.fd).catch(() => undefined);

@@ -100,6 +100,12 @@ interface PendingUpdate {
   reject: (error: unknown) => void;
 }
 
+/** An update whose line is written, with the state it led to. */
+interface CommittedUpdate {
+  update: PendingUpdate;
+  state: StoredState;
+}
+
 /**
  * Thrown by a lock-free read that cannot finish alone: `repair` when a file needs recovery (take
  * the lock at once), else the files were between the two renames of a checkpoint (read again).
@@ -481,22 +487,29 @@ export class MetricsStore implements MetricsBackend {
 
   // ---- writing -------------------------------------------------------------------------------
 
-  /** Writes queued updates in batches, one lock and one journal append per batch. */
+  /**
+   * Writes queued updates in batches, one lock and one journal append per batch. The batch's
+   * fdatasync runs after the lock is released (see `JournalAppender`); its callers are answered
+   * only once it is done.
+   */
   private async flushPending(): Promise<void> {
     try {
       while (this.pending.length > 0) {
         let batch: PendingUpdate[] = [];
+        let written: CommittedUpdate[] = [];
         try {
           await this.lock.run(async () => {
             // Taken once the lock is ours: callers who came while we waited join this batch.
             batch = this.pending.splice(0);
-            await this.commitBatch(batch);
+            written = await this.commitBatch(batch);
           });
         } catch (error) {
           // The lock was not obtained, or the batch failed as a whole: fail those not yet settled.
           const failed = batch.length > 0 ? batch : this.pending.splice(0);
           for (const update of failed) update.reject(error);
+          written = [];
         }
+        if (written.length > 0) await this.answerDurably(written);
         // Let a process woken by our release take the lock before this one takes it again.
         if (this.pending.length > 0) await new Promise((resolve) => setImmediate(resolve));
       }
@@ -505,7 +518,23 @@ export class MetricsStore implements MetricsBackend {
     }
   }
 
-  private async commitBatch(batch: PendingUpdate[]): Promise<void> {
+  /** Answers a written batch once its lines are on disk. */
+  private async answerDurably(written: CommittedUpdate[]): Promise<void> {
+    try {
+      await this.appender.syncWritten();
+    } catch (error) {
+      for (const { update } of written) update.reject(error);
+      return;
+    }
+    for (const { update, state } of written) update.resolve(workingCopy(state));
+    this.scheduleCheckpoint();
+  }
+
+  /**
+   * Under the lock: runs the batch's mutators and writes their lines (or checkpoints). Returns
+   * the updates written; those that failed are already rejected.
+   */
+  private async commitBatch(batch: PendingUpdate[]): Promise<CommittedUpdate[]> {
     if (this.sweepNeeded) {
       this.sweepNeeded = false;
       await sweepTempFiles(this.options.fileSystem, this.dir, this.ownFiles());
@@ -513,7 +542,7 @@ export class MetricsStore implements MetricsBackend {
     const current = await this.readLocked();
     let state = current.state;
     const lines: Buffer[] = [];
-    const committed: Array<{ update: PendingUpdate; state: StoredState }> = [];
+    const committed: CommittedUpdate[] = [];
     for (const update of batch) {
       try {
         const working = workingCopy(state);
@@ -529,13 +558,13 @@ export class MetricsStore implements MetricsBackend {
         update.reject(error);
       }
     }
-    if (committed.length === 0) return;
+    if (committed.length === 0) return [];
     try {
       if (current.journal === undefined || current.needsCheckpoint) {
         await this.checkpointLocked(current, state);
       } else {
         const data = Buffer.concat(lines);
-        await this.appender.append(data, {
+        await this.appender.write(data, {
           offset: current.journal.offset,
           inode: current.journal.inode,
           sync: this.options.durability === 'fsync',
@@ -551,10 +580,9 @@ export class MetricsStore implements MetricsBackend {
       this.view = undefined;
       this.sweepNeeded = true;
       for (const { update } of committed) update.reject(error);
-      return;
+      return [];
     }
-    for (const { update, state: saved } of committed) update.resolve(workingCopy(saved));
-    this.scheduleCheckpoint();
+    return committed;
   }
 
   /** The change `mutate` made, validated: only what changed is checked, so cost does not grow with history. */

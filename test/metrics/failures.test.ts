@@ -73,8 +73,9 @@ describe('failure tolerance', () => {
     const { metrics, errors, dir } = metricsIn({ fileSystem: faulty.fs, durability: 'fsync' });
     const first = await metrics.recordEvent(EVENT);
     const before = readFileSync(join(dir, '.agent_metrics.json'), 'utf8');
-    // The second event is a journal append: its fdatasync fails, and the append is cut off again.
-    faulty.arm({ failAt: 1, code: 'EIO', persistent: true, methods: ['fdatasync'] });
+    // The second event is a journal append: its write fails, and the append is cut off again.
+    // (A failed fdatasync cannot be taken back: see test/store/sync-after-release.test.ts.)
+    faulty.arm({ failAt: 1, code: 'EIO', persistent: true, methods: ['write'] });
     expect(await metrics.recordEvent(EVENT)).toBeUndefined();
     expect(faulty.injected).toBeGreaterThan(0);
     expect(errors).toHaveLength(1);
