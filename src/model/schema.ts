@@ -81,7 +81,8 @@ export const agentEventSchema = jsonObject({
   model_used: v.string(),
 });
 
-export const agentProfileSchema = jsonObject({
+/** The fields of a profile (a change of a few fields is checked against these alone). */
+const agentProfileEntries = {
   agent_name: nonEmpty,
   total_invocations: count,
   successful_invocations: count,
@@ -115,7 +116,9 @@ export const agentProfileSchema = jsonObject({
   recent_events: strings,
   last_error: v.string(),
   last_active: optionalTimestamp,
-});
+} satisfies v.ObjectEntries;
+
+export const agentProfileSchema = jsonObject(agentProfileEntries);
 
 /** The keys of a finished session (sessions in progress lack `ended_at` and `status`). */
 export const sessionSummaryEntries = {
@@ -290,6 +293,22 @@ export function nestedDeeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
+/** True when no required key is removed and every value is valid where it goes (`changeLooksValid`). */
+function fieldsLookValid(
+  entries: Record<string, Schema>,
+  values: Record<string, unknown>,
+  removed: readonly string[],
+  depthLeft: number,
+): boolean {
+  for (const key of removed) if (Object.hasOwn(entries, key)) return false;
+  for (const [key, value] of Object.entries(values)) {
+    const schema = Object.hasOwn(entries, key) ? entries[key] : undefined;
+    if (schema !== undefined && !v.is(schema, value)) return false;
+    if (nestedDeeperThan(value, depthLeft)) return false;
+  }
+  return true;
+}
+
 /**
  * True when every value a change sets is valid where it goes (`v.is`: no issue is collected, and
  * it stops at the first problem), so that the common valid change costs a few small checks. It
@@ -300,16 +319,15 @@ export function changeLooksValid(change: {
   root: Record<string, unknown>;
   removed: readonly string[];
   profiles: readonly unknown[];
+  /** Profiles changed field by field (the rest of each profile was checked when written). */
+  profileFields: ReadonlyArray<{ values: Record<string, unknown>; removed: readonly string[] }>;
   events: readonly unknown[];
   sessions: readonly unknown[];
 }): boolean {
-  const entries: Record<string, Schema> = dashboardStateEntries;
-  for (const key of change.removed) if (Object.hasOwn(entries, key)) return false;
-  for (const [key, value] of Object.entries(change.root)) {
-    const schema = Object.hasOwn(entries, key) ? entries[key] : undefined;
-    if (schema !== undefined && !v.is(schema, value)) return false;
-    // A root value sits one level below the state.
-    if (nestedDeeperThan(value, MAX_NESTING - 1)) return false;
+  // A root value sits one level below the state, a profile's value three.
+  if (!fieldsLookValid(dashboardStateEntries, change.root, change.removed, MAX_NESTING - 1)) return false;
+  for (const { values, removed } of change.profileFields) {
+    if (!fieldsLookValid(agentProfileEntries, values, removed, MAX_NESTING - 3)) return false;
   }
   const all = (schema: Schema, records: readonly unknown[]) =>
     // A profile or record sits two levels below the state (in `agents`, `events`, `sessions`).

@@ -11,7 +11,13 @@ import type { StatePatch } from '../model/state-patch.js';
  * cut short by a crash or power cut leaves a torn last line, which readers ignore and the next
  * writer cuts off. A bad line followed by good ones is damage, not a torn write.
  */
-export const JOURNAL_FORMAT = 1;
+export const JOURNAL_FORMAT = 2;
+/**
+ * Formats this version reads. Format 2 added `agent_fields` (profiles changed field by field); a
+ * version that knows only format 1 sets a format 2 journal aside instead of misreading it, and
+ * this version checkpoints a format 1 journal before writing to it (see `MetricsStore`).
+ */
+const READABLE_FORMATS: readonly number[] = [1, 2];
 
 const NEWLINE = 0x0a;
 const CHECKSUM_DIGITS = 8;
@@ -80,16 +86,19 @@ function followsOf(value: unknown): JournalHeader['follows'] {
 /** The header's id (and `follows`), or why the header is not one. */
 export function parseHeader(
   data: Buffer,
-): { id: string; end: number; follows?: JournalHeader['follows'] } | { reason: string } {
+): { id: string; end: number; format: number; follows?: JournalHeader['follows'] } | { reason: string } {
   const end = data.indexOf(NEWLINE);
   if (end < 0) return { reason: 'journal header incomplete' };
   const body = checkedBody(data.subarray(0, end));
   const header = body === undefined ? undefined : parseJson(body);
-  if (!isRecord(header) || header.agent_metrics_journal !== JOURNAL_FORMAT || typeof header.id !== 'string') {
+  const format = isRecord(header) ? header.agent_metrics_journal : undefined;
+  if (!isRecord(header) || typeof format !== 'number' || !READABLE_FORMATS.includes(format)) {
     return { reason: 'journal header damaged or of an unknown format' };
   }
+  if (typeof header.id !== 'string') return { reason: 'journal header damaged or of an unknown format' };
   const follows = followsOf(header.follows);
-  return follows ? { id: header.id, end: end + 1, follows } : { id: header.id, end: end + 1 };
+  const parsed = { id: header.id, end: end + 1, format };
+  return follows ? { ...parsed, follows } : parsed;
 }
 
 export interface JournalEntry {

@@ -13,7 +13,7 @@ import {
   toStored,
 } from '../model/state-patch.js';
 import type { DashboardState } from '../model/types.js';
-import { workingCopy } from '../model/working-copy.js';
+import { setOwn, workingCopy } from '../model/working-copy.js';
 import { callSafely } from '../safe-call.js';
 import {
   commitFile,
@@ -33,7 +33,7 @@ import {
   withBinding,
 } from './journal-binding.js';
 import { inodeOf, JournalAppender, readFrom, truncateDurably } from './journal-file.js';
-import { encodeHeader, encodeLine, parseEntries, parseHeader } from './journal-format.js';
+import { encodeHeader, encodeLine, JOURNAL_FORMAT, parseEntries, parseHeader } from './journal-format.js';
 import { FileLock } from './lock.js';
 import { type MetricsStoreOptions, type ResolvedStoreOptions, resolveStoreOptions } from './options.js';
 import { identityOf, keepCopyAside, quarantine, type RecoveryReport, readGeneration } from './recovery.js';
@@ -372,6 +372,8 @@ export class MetricsStore implements MetricsBackend {
       journal = { id: header.id, inode: inodeOf(read.stat), headerEnd: header.end, offset: start };
       data = read.data;
       base = 0;
+      // Written by an older version: folded into a new journal before this version writes to it.
+      if (header.format < JOURNAL_FORMAT) needsCheckpoint = true;
     }
 
     const parsed = parseEntries(data, journal.offset, base);
@@ -602,6 +604,14 @@ export class MetricsStore implements MetricsBackend {
       root: patch.set ?? {},
       removed: patch.unset ?? [],
       profiles: Object.values(patch.agents ?? {}),
+      profileFields: Object.entries(patch.agent_fields ?? {}).map(([name, change]) => {
+        const profile = after.agents[name] as Record<string, unknown>;
+        const values: Record<string, unknown> = {};
+        for (const key of [...Object.keys(change.set ?? {}), ...Object.keys(change.shift ?? {})]) {
+          setOwn(values, key, profile[key]);
+        }
+        return { values, removed: change.unset ?? [] };
+      }),
       events: patch.all_events ?? patch.events ?? [],
       sessions: patch.all_sessions ?? patch.sessions ?? [],
     });

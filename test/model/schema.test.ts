@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { createProfile } from '../../src/model/record-event.js';
 import { changeLooksValid, formatPath, MAX_NESTING, validateState } from '../../src/model/schema.js';
 import { createEmptyState } from '../../src/model/state.js';
 import { makeEvent, makeState } from '../helpers/builders.js';
@@ -114,7 +115,8 @@ describe('changeLooksValid', () => {
           },
         ),
         fc.boolean(),
-        (rootChange, eventChange, profileChange, removeRequired) => {
+        fc.constantFrom(undefined, 'xp', 'notes'),
+        (rootChange, eventChange, profileChange, removeRequired, profileKeyRemoved) => {
           const state = makeState(1, 0);
           const root: Record<string, unknown> = { total_tokens: state.total_tokens };
           if (rootChange) root[rootChange[0]] = rootChange[1];
@@ -122,6 +124,7 @@ describe('changeLooksValid', () => {
           if (eventChange) event[eventChange[0]] = eventChange[1];
           const profile = { ...(state.agents.coding as object) } as Record<string, unknown>;
           if (profileChange) profile[profileChange[0]] = profileChange[1];
+          if (profileKeyRemoved) delete profile[profileKeyRemoved];
           const removed = removeRequired ? ['total_sessions'] : [];
 
           const changed: Record<string, unknown> = {
@@ -132,16 +135,24 @@ describe('changeLooksValid', () => {
           };
           for (const key of removed) delete changed[key];
           const issues = validateState(changed);
-          const quick = changeLooksValid({
-            root,
-            removed,
-            profiles: [profile],
-            events: [event],
-            sessions: [],
+          const common = { root, removed, events: [event], sessions: [] };
+          const quick = changeLooksValid({ ...common, profiles: [profile], profileFields: [] });
+          // The same profile change, as the fields that changed (how an existing profile is checked).
+          const values = profileChange ? { [profileChange[0]]: profileChange[1] } : {};
+          const fieldRemoval = profileKeyRemoved ? [profileKeyRemoved] : [];
+          const quickFields = changeLooksValid({
+            ...common,
+            profiles: [],
+            profileFields: [{ values, removed: fieldRemoval }],
           });
           if (quick) expect(issues).toEqual([]);
+          if (quickFields) expect(issues).toEqual([]);
           // And it is not so strict as to send every change down the slow path.
-          if (!rootChange && !eventChange && !profileChange && !removeRequired) expect(quick).toBe(true);
+          const untouched = !rootChange && !eventChange && !profileChange && !removeRequired;
+          if (untouched && profileKeyRemoved !== 'xp') {
+            expect(quick).toBe(true);
+            expect(quickFields).toBe(true);
+          }
         },
       ),
       { numRuns: 300 },
@@ -154,7 +165,7 @@ describe('changeLooksValid', () => {
       for (let level = 0; level < depth; level++) value = [value];
       return value;
     };
-    const change = { removed: [], profiles: [], events: [], sessions: [] };
+    const change = { removed: [], profiles: [], profileFields: [], events: [], sessions: [] };
     for (const depth of [MAX_NESTING - 2, MAX_NESTING - 1, MAX_NESTING]) {
       // A root value `depth` deep makes a state `depth + 1` deep.
       const state = { ...createEmptyState('p'), notes: nested(depth) };
@@ -167,6 +178,13 @@ describe('changeLooksValid', () => {
       const eventValid = validateState(withEvent).length === 0;
       expect(eventValid).toBe(depth + 2 <= MAX_NESTING);
       expect(changeLooksValid({ ...change, root: {}, events: [event] })).toBe(eventValid);
+      // A profile's value `depth` deep makes a state `depth + 3` deep.
+      const profile = { ...createProfile('coding'), extra: nested(depth - 2) };
+      const withProfile = { ...createEmptyState('p'), agents: { coding: profile } };
+      const profileValid = validateState(withProfile).length === 0;
+      expect(profileValid).toBe(depth + 1 <= MAX_NESTING);
+      const profileFields = [{ values: { extra: nested(depth - 2) }, removed: [] }];
+      expect(changeLooksValid({ ...change, root: {}, profileFields })).toBe(profileValid);
     }
   });
 
@@ -174,7 +192,14 @@ describe('changeLooksValid', () => {
     let deep: unknown = 1;
     for (let depth = 0; depth < 600; depth++) deep = [deep];
     expect(
-      changeLooksValid({ root: { notes: deep }, removed: [], profiles: [], events: [], sessions: [] }),
+      changeLooksValid({
+        root: { notes: deep },
+        removed: [],
+        profiles: [],
+        profileFields: [],
+        events: [],
+        sessions: [],
+      }),
     ).toBe(false);
   });
 });

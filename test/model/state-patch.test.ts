@@ -12,6 +12,9 @@ type Change =
   | { kind: 'push-session' }
   | { kind: 'bump'; key: 'total_sessions' | 'total_tokens' | 'total_cost_usd'; by: number }
   | { kind: 'profile'; name: string; invocations: number }
+  | { kind: 'profile-field'; name: string; key: string; value: unknown }
+  | { kind: 'profile-unset'; name: string; key: string }
+  | { kind: 'recent'; name: string; drop: number; push: string[]; edit: number | undefined }
   | { kind: 'drop-agent'; name: string }
   | { kind: 'set-extra'; key: string; value: unknown }
   | { kind: 'unset-extra'; key: string }
@@ -32,6 +35,26 @@ const change: fc.Arbitrary<Change> = fc.oneof(
   }),
   fc.record({ kind: fc.constant('profile' as const), name: agentName, invocations: fc.nat(50) }),
   fc.record({ kind: fc.constant('drop-agent' as const), name: agentName }),
+  fc.record({
+    kind: fc.constant('profile-field' as const),
+    name: agentName,
+    key: fc.constantFrom('total_tokens', 'notes', 'recent_events', '__proto__'),
+    value: fc.jsonValue(),
+  }),
+  fc.record({
+    kind: fc.constant('profile-unset' as const),
+    name: agentName,
+    key: fc.constantFrom('notes', 'xp', 'recent_events'),
+  }),
+  // Ids from a small alphabet, so that lists hold duplicates.
+  fc.record({
+    kind: fc.constant('recent' as const),
+    name: agentName,
+    drop: fc.nat(3),
+    push: fc.array(fc.constantFrom('a', 'b', 'c', 'd'), { maxLength: 3 }),
+    // An item changed in place: no longer a shift of the list.
+    edit: fc.option(fc.nat(4), { nil: undefined }),
+  }),
   fc.record({ kind: fc.constant('set-extra' as const), key: extraKey, value: fc.jsonValue() }),
   fc.record({ kind: fc.constant('unset-extra' as const), key: extraKey }),
   fc.record({ kind: fc.constant('replace-events' as const), drop: fc.nat(3), reverse: fc.boolean() }),
@@ -60,6 +83,30 @@ function apply(state: DashboardState, step: Change): void {
     case 'drop-agent':
       delete state.agents[step.name];
       break;
+    case 'profile-field': {
+      const profile = state.agents[step.name];
+      if (profile)
+        Object.defineProperty(profile, step.key, {
+          value: step.value,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      break;
+    }
+    case 'profile-unset':
+      if (state.agents[step.name]) delete (state.agents[step.name] as Record<string, unknown>)[step.key];
+      break;
+    case 'recent': {
+      const profile = state.agents[step.name];
+      if (profile) {
+        const list = Array.isArray(profile.recent_events) ? profile.recent_events : [];
+        const next = [...list.slice(step.drop), ...step.push];
+        if (step.edit !== undefined && step.edit < next.length) next[step.edit] = 'e';
+        profile.recent_events = next;
+      }
+      break;
+    }
     case 'set-extra':
       state[step.key] = step.value;
       break;
@@ -97,7 +144,11 @@ describe('diffStates / applyPatch', () => {
     fc.assert(
       fc.property(scenario, ({ events, sessions, extra, changes, caps }) => {
         const plain = makeState(events, sessions);
-        plain.agents.review = makeProfile({ ...createProfile('review'), total_invocations: 3 });
+        plain.agents.review = makeProfile({
+          ...createProfile('review'),
+          total_invocations: 3,
+          recent_events: ['a', 'b', 'c', 'a'],
+        });
         if (extra !== undefined) plain.extra_a = extra;
         const before = toStored(plain);
         const after = workingCopy(before);
@@ -212,20 +263,26 @@ describe('diffStates / applyPatch', () => {
     (read.agents.coding as { total_tokens: number }).total_tokens += 1;
     // `review` was never read: still the lazy accessor, and not in the patch.
     expect(Object.getOwnPropertyDescriptor(read.agents, 'review')?.get).toBeTypeOf('function');
-    expect(Object.keys(diffStates(before, read, caps).agents ?? {})).toEqual(['coding']);
+    const readPatch = diffStates(before, read, caps);
+    expect(readPatch).not.toHaveProperty('agents');
+    // An existing profile changes field by field: only what changed is in the patch.
+    expect(readPatch.agent_fields).toEqual({ coding: { set: { total_tokens: expect.any(Number) } } });
 
     const readOnly = workingCopy(before);
     expect(readOnly.agents.review?.total_invocations).toBe(3);
     expect(diffStates(before, readOnly, caps)).not.toHaveProperty('agents');
+    expect(diffStates(before, readOnly, caps)).not.toHaveProperty('agent_fields');
 
     const reassigned = workingCopy(before);
     reassigned.agents.review = makeProfile({ ...createProfile('review'), total_invocations: 9 });
-    expect(diffStates(before, reassigned, caps).agents?.review?.total_invocations).toBe(9);
+    expect(diffStates(before, reassigned, caps).agent_fields?.review).toEqual({
+      set: { total_invocations: 9 },
+    });
 
     const readded = workingCopy(before);
     delete readded.agents.review;
     readded.agents.review = makeProfile({ ...createProfile('review'), total_invocations: 4 });
-    expect(diffStates(before, readded, caps).agents?.review?.total_invocations).toBe(4);
+    expect(diffStates(before, readded, caps).agent_fields?.review).toEqual({ set: { total_invocations: 4 } });
 
     const dropped = workingCopy(before);
     delete dropped.agents.review;
@@ -236,6 +293,7 @@ describe('diffStates / applyPatch', () => {
     const patch = diffStates(before, rebuilt, caps);
     expect(Object.keys(patch.agents ?? {})).toEqual(['qa']);
     expect(patch).not.toHaveProperty('drop_agents');
+    expect(patch).not.toHaveProperty('agent_fields');
 
     // What a copy shows is the stored state, whatever the other copies did.
     expect(workingCopy(before).agents.review?.total_invocations).toBe(3);

@@ -1,8 +1,9 @@
 import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { createProfile } from '../../src/model/record-event.js';
 import type { DashboardState } from '../../src/model/types.js';
 import { JOURNAL_BINDING_KEY } from '../../src/store/journal-binding.js';
-import { encodeHeader, parseEntries, parseHeader } from '../../src/store/journal-format.js';
+import { encodeHeader, encodeLine, parseEntries, parseHeader } from '../../src/store/journal-format.js';
 import type { MetricsStoreOptions } from '../../src/store/options.js';
 import { makeEvent } from '../helpers/builders.js';
 import { FaultyFileSystem } from '../helpers/faulty-fs.js';
@@ -395,5 +396,74 @@ describe('journal: background checkpoints', () => {
     expect(readJson(file(dir, MAIN)).total_sessions).toBe(n);
     expectUpdates(await storeIn(dir).store.load(), n);
     expect(readdirSync(dir).filter((name) => name.includes('.tmp-'))).toEqual([]);
+  });
+});
+
+describe('journal: profiles changed field by field (format 2)', () => {
+  /** The lines of a journal file after its header, parsed. */
+  const linesOf = (path: string) => {
+    const data = readFileSync(path);
+    const header = parseHeader(data);
+    if (!('id' in header)) throw new Error(header.reason);
+    return { header, entries: parseEntries(data, header.end).entries.map((entry) => entry.patch) };
+  };
+
+  const countInvocations = (state: DashboardState) => {
+    const coding = state.agents.coding as { total_invocations: number; recent_events: string[] };
+    coding.total_invocations += 1;
+    coding.recent_events = [...coding.recent_events.slice(-1), `r${coding.total_invocations}`];
+  };
+
+  it('writes only the changed fields of a profile, and a list that moved on as its new items', async () => {
+    const dir = tempDir();
+    const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 60_000 });
+    await store.update((state) => {
+      state.agents.coding = { ...createProfile('coding'), recent_events: ['r0'] };
+    });
+    await store.update(countInvocations);
+    await store.update(countInvocations);
+    const { header, entries } = linesOf(file(dir, JOURNAL));
+    expect(header.format).toBe(2);
+    expect(entries.map((patch) => patch.agent_fields)).toEqual([
+      { coding: { set: { total_invocations: 1 }, shift: { recent_events: { drop: 0, push: ['r1'] } } } },
+      { coding: { set: { total_invocations: 2 }, shift: { recent_events: { drop: 1, push: ['r2'] } } } },
+    ]);
+    expect(entries.some((patch) => 'agents' in patch)).toBe(false);
+    // A fresh store replays them into the whole profile.
+    const { store: reader } = storeIn(dir, { projectName: 'p' });
+    expect((await reader.load()).agents.coding).toMatchObject({
+      total_invocations: 2,
+      recent_events: ['r1', 'r2'],
+    });
+    await store.close();
+  });
+
+  it('reads a format 1 journal (whole profiles), and folds it before writing a line of format 2', async () => {
+    const { dir, store } = await project(2, { checkpointIdleMs: 60_000 });
+    await store.close();
+    // Rewrite the journal as a version before format 2 wrote it: header 1, whole profiles.
+    const journalPath = file(dir, JOURNAL);
+    const { header } = linesOf(journalPath);
+    const oldHeader = encodeLine(JSON.stringify({ agent_metrics_journal: 1, id: header.id }));
+    const profile = { ...createProfile('legacy'), total_invocations: 7 };
+    const oldLine = encodeLine(
+      JSON.stringify({
+        caps: { max_events: 500, max_sessions: 50 },
+        agents: { legacy: profile },
+        events: [makeEvent({ event_id: 'e3' })],
+      }),
+    );
+    writeFileSync(journalPath, Buffer.concat([oldHeader, oldLine]));
+
+    const { store: next } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 60_000 });
+    const loaded = await next.load();
+    expect(loaded.agents.legacy?.total_invocations).toBe(7);
+    expect(ids(loaded)).toEqual(['e1', 'e2', 'e3']);
+    await next.update(bump(4));
+    // The format 1 journal was folded into the JSON file; the new line went to a format 2 journal.
+    expect(ids(readJson(file(dir, MAIN)) as unknown as DashboardState)).toEqual(['e1', 'e2', 'e3', 'e4']);
+    expect(linesOf(journalPath)).toMatchObject({ header: { format: 2 }, entries: [] });
+    expect((await next.load()).agents.legacy?.total_invocations).toBe(7);
+    await next.close();
   });
 });
