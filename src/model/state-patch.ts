@@ -174,17 +174,23 @@ export function applyProfileChange(
   profile: AgentProfile | undefined,
   change: ProfileChange,
 ): AgentProfile {
-  const next: Record<string, unknown> = {};
-  const removed = new Set(change.unset ?? []);
-  for (const [key, value] of Object.entries(profile ?? createProfile(name))) {
-    if (!removed.has(key)) setOwn(next, key, value);
-  }
-  for (const [key, value] of Object.entries(change.set ?? {})) setOwn(next, key, value);
+  const base: Record<string, unknown> = profile ?? createProfile(name);
+  const kept = change.unset === undefined ? base : withoutKeys(base, change.unset);
+  const shifted: Record<string, unknown> = {};
   for (const [key, { drop, push }] of Object.entries(change.shift ?? {})) {
-    const list = Array.isArray(next[key]) ? (next[key] as unknown[]) : [];
-    setOwn(next, key, [...list.slice(drop), ...push]);
+    const list = Array.isArray(base[key]) ? (base[key] as unknown[]) : [];
+    setOwn(shifted, key, [...list.slice(drop), ...push]);
   }
-  return next as AgentProfile;
+  // Spread, not assignment: it defines own data properties (a `__proto__` key stays a key), and
+  // copies a profile several times faster than defining its ~35 keys one by one.
+  return { ...kept, ...change.set, ...shifted } as AgentProfile;
+}
+
+function withoutKeys(value: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  const removed = new Set(keys);
+  const kept: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) if (!removed.has(key)) setOwn(kept, key, value[key]);
+  return kept;
 }
 
 /**
