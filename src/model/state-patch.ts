@@ -143,22 +143,27 @@ function shiftOf(before: unknown, after: unknown): { drop: number; push: unknown
   return { drop, push: after.slice(kept) };
 }
 
-/** The fields of `current` that differ from `previous`; undefined when none does. */
+/**
+ * How `current` differs from `previous`; undefined when it does not. Every value that is not a
+ * list is written, changed or not (~30 numbers and strings), so that each line holds the profile's
+ * counters as its writer left them: replayed after a damaged line that had to be skipped, the
+ * counters and the rates derived from them still agree, as they did with whole profiles. Lists
+ * (`recent_events`, `achievements`, …), most of a profile's bytes, are written only when changed.
+ */
 function profileChange(previous: AgentProfile, current: AgentProfile): ProfileChange | undefined {
+  if (jsonEqual(previous, current)) return undefined;
   const change: ProfileChange = {};
   const set: Record<string, unknown> = {};
   const shift: Record<string, { drop: number; push: unknown[] }> = {};
-  let changed = false;
   for (const key of Object.keys(current)) {
     const value = current[key];
-    if (Object.hasOwn(previous, key) && jsonEqual(previous[key], value)) continue;
-    changed = true;
-    const moved = Object.hasOwn(previous, key) ? shiftOf(previous[key], value) : undefined;
+    const had = Object.hasOwn(previous, key);
+    if (Array.isArray(value) && had && jsonEqual(previous[key], value)) continue;
+    const moved = Array.isArray(value) && had ? shiftOf(previous[key], value) : undefined;
     if (moved) setOwn(shift, key, moved);
     else setOwn(set, key, value);
   }
   const unset = Object.keys(previous).filter((key) => !Object.hasOwn(current, key));
-  if (!changed && unset.length === 0) return undefined;
   if (Object.keys(set).length > 0) change.set = set;
   if (unset.length > 0) change.unset = unset;
   if (Object.keys(shift).length > 0) change.shift = shift;

@@ -114,8 +114,13 @@ export class JournalAppender {
 
   /** Closes the kept descriptor, if any; the next append opens the journal again. */
   async close(): Promise<void> {
-    // A writer may be about to sync lines written through this descriptor: it shares this sync.
-    if (this.unsynced) await this.syncWritten().catch(() => undefined);
+    // A writer may be about to sync lines written through this descriptor: the sync runs now,
+    // and the writer's `syncWritten()` gets its result (a failure too), so `unsynced` stays.
+    const unsynced = this.unsynced;
+    if (unsynced) {
+      unsynced.sync ??= this.fileSystem.fdatasync(unsynced.fd);
+      await unsynced.sync.catch(() => undefined);
+    }
     const handle = this.handle;
     this.handle = undefined;
     if (handle) await this.fileSystem.close(handle.fd).catch(() => undefined);

@@ -525,6 +525,13 @@ export class MetricsStore implements MetricsBackend {
     try {
       await this.appender.syncWritten();
     } catch (error) {
+      // Linux reports a writeback error once and marks the pages clean: those lines may never
+      // reach the disk although they are read back now, and a line appended after them would
+      // be lost with them (a torn middle). The next write checkpoints from memory instead, which
+      // writes and fsyncs the whole state, these lines included, before anything else is appended.
+      if (this.view) this.view = { ...this.view, needsCheckpoint: true };
+      await this.appender.close();
+      this.sweepNeeded = true;
       for (const { update } of written) update.reject(error);
       return;
     }

@@ -414,7 +414,7 @@ describe('journal: profiles changed field by field (format 2)', () => {
     coding.recent_events = [...coding.recent_events.slice(-1), `r${coding.total_invocations}`];
   };
 
-  it('writes only the changed fields of a profile, and a list that moved on as its new items', async () => {
+  it('writes a changed profile without its unchanged lists, and a list that moved on as its new items', async () => {
     const dir = tempDir();
     const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 60_000 });
     await store.update((state) => {
@@ -424,10 +424,15 @@ describe('journal: profiles changed field by field (format 2)', () => {
     await store.update(countInvocations);
     const { header, entries } = linesOf(file(dir, JOURNAL));
     expect(header.format).toBe(2);
-    expect(entries.map((patch) => patch.agent_fields)).toEqual([
-      { coding: { set: { total_invocations: 1 }, shift: { recent_events: { drop: 0, push: ['r1'] } } } },
-      { coding: { set: { total_invocations: 2 }, shift: { recent_events: { drop: 1, push: ['r2'] } } } },
+    const changes = entries.map((patch) => patch.agent_fields?.coding);
+    // Every value that is not a list, and the list that moved on as its new items only.
+    expect(changes.map((change) => change?.set?.total_invocations)).toEqual([1, 2]);
+    expect(changes.map((change) => change?.set?.total_tokens)).toEqual([0, 0]);
+    expect(changes.map((change) => change?.shift)).toEqual([
+      { recent_events: { drop: 0, push: ['r1'] } },
+      { recent_events: { drop: 1, push: ['r2'] } },
     ]);
+    expect(changes.some((change) => change?.set && 'achievements' in change.set)).toBe(false);
     expect(entries.some((patch) => 'agents' in patch)).toBe(false);
     // A fresh store replays them into the whole profile.
     const { store: reader } = storeIn(dir, { projectName: 'p' });
