@@ -247,6 +247,30 @@ export function diffStates(before: StoredState, after: DashboardState, caps: Cap
   return patch;
 }
 
+/**
+ * For each profile a patch changes field by field: the values that differ from the stored profile
+ * and the keys removed, which is what needs validating. A line holds every value of a changed
+ * profile that is not a list, but most are unchanged, and were validated when first written.
+ */
+export function changedProfileValues(
+  before: StoredState,
+  after: DashboardState,
+  patch: StatePatch,
+): Array<{ values: Record<string, unknown>; removed: readonly string[] }> {
+  return Object.entries(patch.agent_fields ?? {}).map(([name, change]) => {
+    const previous = before.agents[name] as Record<string, unknown>;
+    const profile = after.agents[name] as Record<string, unknown>;
+    const values: Record<string, unknown> = {};
+    for (const key of [...Object.keys(change.set ?? {}), ...Object.keys(change.shift ?? {})]) {
+      const value = profile[key];
+      // Equal primitives only: an object or list read by the mutator is a copy, never ===.
+      if (Object.hasOwn(previous, key) && previous[key] === value) continue;
+      setOwn(values, key, value);
+    }
+    return { values, removed: change.unset ?? [] };
+  });
+}
+
 function isPlainObject(value: unknown): boolean {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const prototype = Object.getPrototypeOf(value);

@@ -6,6 +6,7 @@ import { capsFor, createEmptyState, RETENTION_KEY, toTimestamp } from '../model/
 import {
   applyPatch,
   changedPart,
+  changedProfileValues,
   diffStates,
   malformedContainers,
   type StatePatch,
@@ -13,7 +14,7 @@ import {
   toStored,
 } from '../model/state-patch.js';
 import type { DashboardState } from '../model/types.js';
-import { setOwn, workingCopy } from '../model/working-copy.js';
+import { workingCopy } from '../model/working-copy.js';
 import { callSafely } from '../safe-call.js';
 import {
   commitFile,
@@ -611,14 +612,7 @@ export class MetricsStore implements MetricsBackend {
       root: patch.set ?? {},
       removed: patch.unset ?? [],
       profiles: Object.values(patch.agents ?? {}),
-      profileFields: Object.entries(patch.agent_fields ?? {}).map(([name, change]) => {
-        const profile = after.agents[name] as Record<string, unknown>;
-        const values: Record<string, unknown> = {};
-        for (const key of [...Object.keys(change.set ?? {}), ...Object.keys(change.shift ?? {})]) {
-          setOwn(values, key, profile[key]);
-        }
-        return { values, removed: change.unset ?? [] };
-      }),
+      profileFields: changedProfileValues(before, after, patch),
       events: patch.all_events ?? patch.events ?? [],
       sessions: patch.all_sessions ?? patch.sessions ?? [],
     });

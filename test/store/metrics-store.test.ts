@@ -37,6 +37,27 @@ describe('validation on save', () => {
     expect((await store.load()).total_tokens).toBe(0);
   });
 
+  it("rejects a bad value in an existing profile (written field by field) naming its path; the profile's other values are kept", async () => {
+    const { store } = storeIn(tempDir());
+    await store.save(makeState(1, 0));
+    await store.update((state) => {
+      (state.agents.coding as { total_tokens: number }).total_tokens = 7;
+    });
+    await expect(
+      store.update((state) => {
+        const coding = state.agents.coding as Record<string, unknown>;
+        coding.total_tokens = 8; // valid, unchanged from here on
+        coding.success_rate = 1.5;
+        delete coding.level;
+      }),
+    ).rejects.toMatchObject({
+      code: 'E_INVALID_STATE',
+      paths: ['agents.coding.success_rate', 'agents.coding.level'],
+    });
+    const coding = (await store.load()).agents.coding;
+    expect(coding).toMatchObject({ total_tokens: 7, level: 1 });
+  });
+
   it('rejects extra keys JSON cannot hold with a coded error', async () => {
     const { store } = storeIn(tempDir());
     const state = makeState(1, 0) as DashboardState;
