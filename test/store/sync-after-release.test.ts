@@ -114,38 +114,35 @@ describe('the journal is fdatasynced after the lock is released', () => {
 });
 
 describe('JournalAppender', () => {
-  async function journalIn(fileSystem: FileSystem) {
-    const { store } = storeIn(tempDir(), { fileSystem });
+  /** An appender on a real journal, with 'x' written at its end (`sync` as given); calls logged from there. */
+  async function writtenX(sync: boolean) {
+    const gated = gatedFs();
+    const { store } = storeIn(tempDir(), { fileSystem: gated.fs });
     await store.update(bump(1)); // a journal with its header
     await store.close();
     const stat = await nodeFileSystem.stat(store.journalPath);
-    return { path: store.journalPath, inode: `${stat.dev}:${stat.ino}`, offset: stat.size };
+    const appender = new JournalAppender(gated.fs, store.journalPath);
+    gated.calls.length = 0;
+    await appender.write(Buffer.from('x'), { offset: stat.size, inode: `${stat.dev}:${stat.ino}`, sync });
+    return { appender, calls: gated.calls };
   }
 
   it('close() between a write and its sync fdatasyncs the lines first; the sync then shares that result', async () => {
-    const gated = gatedFs();
-    const journal = await journalIn(gated.fs);
-    const appender = new JournalAppender(gated.fs, journal.path);
-    gated.calls.length = 0;
-    await appender.write(Buffer.from('x'), { offset: journal.offset, inode: journal.inode, sync: true });
+    const { appender, calls } = await writtenX(true);
     // What a checkpoint does when it gets the lock right after the writer released it.
     await appender.close();
     await appender.syncWritten();
-    expect(gated.calls).toHaveLength(2);
-    const [synced, closed] = gated.calls;
+    expect(calls).toHaveLength(2);
+    const [synced, closed] = calls;
     // One fdatasync, on the descriptor written through, before that descriptor is closed.
     expect(synced?.replace('fdatasync', 'close')).toBe(closed);
   });
 
   it('without sync, nothing is left to sync and close() closes at once', async () => {
-    const gated = gatedFs();
-    const journal = await journalIn(gated.fs);
-    const appender = new JournalAppender(gated.fs, journal.path);
-    gated.calls.length = 0;
-    await appender.write(Buffer.from('x'), { offset: journal.offset, inode: journal.inode, sync: false });
+    const { appender, calls } = await writtenX(false);
     await appender.syncWritten();
     await appender.close();
-    expect(gated.calls.filter((call) => call.startsWith('fdatasync'))).toEqual([]);
-    expect(gated.calls.filter((call) => call.startsWith('close'))).toHaveLength(1);
+    expect(calls.filter((call) => call.startsWith('fdatasync'))).toEqual([]);
+    expect(calls.filter((call) => call.startsWith('close'))).toHaveLength(1);
   });
 });
