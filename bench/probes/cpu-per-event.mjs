@@ -1,6 +1,7 @@
-// CPU cost of one recorded event, without the disk: AgentMetrics.recordEvent() on a store with
-// `durability: 'none'`, sequentially, then 64 concurrent callers (group commit); then the same
-// with fsync. Run `npm run build` first.
+// Cost of one recorded event: AgentMetrics.recordEvent() on a store with `durability: 'none'`
+// (no disk wait), sequentially, then from 64 concurrent callers (group commit); then the same with
+// fsync. Wall time per event, and for 64 callers the CPU time per event (process.cpuUsage) after
+// as many events again of warm-up with 64 callers. Run `npm run build` first.
 //   node bench/probes/cpu-per-event.mjs [--ops=3000]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,16 +28,22 @@ for (const durability of ['none', 'fsync']) {
   for (let i = 0; i < ops; i++) await metrics.recordEvent(input(i));
   const sequentialUs = ((performance.now() - started) / ops) * 1000;
   const perCaller = Math.ceil(ops / 64);
+  const concurrently = () =>
+    Promise.all(
+      Array.from({ length: 64 }, async (_, caller) => {
+        for (let i = 0; i < perCaller; i++) await metrics.recordEvent(input(caller + i));
+      }),
+    );
+  await concurrently(); // warm-up of the batched path
+  const cpuBefore = process.cpuUsage();
   started = performance.now();
-  await Promise.all(
-    Array.from({ length: 64 }, async (_, caller) => {
-      for (let i = 0; i < perCaller; i++) await metrics.recordEvent(input(caller + i));
-    }),
-  );
+  await concurrently();
   const concurrentUs = ((performance.now() - started) / (perCaller * 64)) * 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuUs = (cpu.user + cpu.system) / (perCaller * 64);
   await store.close();
   rmSync(dir, { recursive: true, force: true });
   console.log(
-    `durability ${durability.padEnd(5)}  sequential ${sequentialUs.toFixed(0)} µs/event  64 callers ${concurrentUs.toFixed(0)} µs/event (${(1e6 / concurrentUs).toFixed(0)} events/s)`,
+    `durability ${durability.padEnd(5)}  sequential ${sequentialUs.toFixed(0)} µs/event  64 callers ${concurrentUs.toFixed(0)} µs/event (${(1e6 / concurrentUs).toFixed(0)} events/s, CPU ${cpuUs.toFixed(0)} µs/event)`,
   );
 }
