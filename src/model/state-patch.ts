@@ -127,6 +127,14 @@ function continuationOf<T extends object>(
 }
 
 /**
+ * True when `object` has no `key` as JSON sees it: not an own key, or one holding `undefined`
+ * (JSON.stringify drops it, so a whole file written from `object` would lack it too).
+ */
+function isAbsent(object: Record<string, unknown>, key: string): boolean {
+  return !Object.hasOwn(object, key) || object[key] === undefined;
+}
+
+/**
  * How the list `after` continues `before`: items dropped from the front, items appended; only
  * for lists of primitives (compared with ===), and only when that is shorter than `after` itself.
  */
@@ -157,13 +165,14 @@ function profileChange(previous: AgentProfile, current: AgentProfile): ProfileCh
   const shift: Record<string, { drop: number; push: unknown[] }> = {};
   for (const key of Object.keys(current)) {
     const value = current[key];
+    if (value === undefined) continue; // absent, as in JSON (see `unset` below)
     const had = Object.hasOwn(previous, key);
     if (Array.isArray(value) && had && jsonEqual(previous[key], value)) continue;
     const moved = Array.isArray(value) && had ? shiftOf(previous[key], value) : undefined;
     if (moved) setOwn(shift, key, moved);
     else setOwn(set, key, value);
   }
-  const unset = Object.keys(previous).filter((key) => !Object.hasOwn(current, key));
+  const unset = Object.keys(previous).filter((key) => isAbsent(current, key));
   if (Object.keys(set).length > 0) change.set = set;
   if (unset.length > 0) change.unset = unset;
   if (Object.keys(shift).length > 0) change.shift = shift;
@@ -208,10 +217,10 @@ export function diffStates(before: StoredState, after: DashboardState, caps: Cap
   const set: Record<string, unknown> = {};
   const unset: string[] = [];
   for (const key of Object.keys(after)) {
-    if (LISTS.has(key)) continue;
+    if (LISTS.has(key) || after[key] === undefined) continue;
     if (!Object.hasOwn(before, key) || !jsonEqual(before[key], after[key])) setOwn(set, key, after[key]);
   }
-  for (const key of Object.keys(before)) if (!LISTS.has(key) && !Object.hasOwn(after, key)) unset.push(key);
+  for (const key of Object.keys(before)) if (!LISTS.has(key) && isAbsent(after, key)) unset.push(key);
   if (Object.keys(set).length > 0) patch.set = set;
   if (unset.length > 0) patch.unset = unset;
 

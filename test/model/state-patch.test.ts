@@ -39,7 +39,7 @@ const change: fc.Arbitrary<Change> = fc.oneof(
     kind: fc.constant('profile-field' as const),
     name: agentName,
     key: fc.constantFrom('total_tokens', 'notes', 'recent_events', '__proto__'),
-    value: fc.jsonValue(),
+    value: fc.oneof(fc.jsonValue(), fc.constant(undefined)),
   }),
   fc.record({
     kind: fc.constant('profile-unset' as const),
@@ -55,7 +55,12 @@ const change: fc.Arbitrary<Change> = fc.oneof(
     // An item changed in place: no longer a shift of the list.
     edit: fc.option(fc.nat(4), { nil: undefined }),
   }),
-  fc.record({ kind: fc.constant('set-extra' as const), key: extraKey, value: fc.jsonValue() }),
+  // undefined too: JSON has no such value, so the key is dropped, as from a whole file.
+  fc.record({
+    kind: fc.constant('set-extra' as const),
+    key: extraKey,
+    value: fc.oneof(fc.jsonValue(), fc.constant(undefined)),
+  }),
   fc.record({ kind: fc.constant('unset-extra' as const), key: extraKey }),
   fc.record({ kind: fc.constant('replace-events' as const), drop: fc.nat(3), reverse: fc.boolean() }),
   fc.record({ kind: fc.constant('remove-event' as const), at: fc.nat(10) }),

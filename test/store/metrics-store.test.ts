@@ -58,6 +58,24 @@ describe('validation on save', () => {
     expect(coding).toMatchObject({ total_tokens: 7, level: 1 });
   });
 
+  it('a key set to undefined is removed, as JSON drops it (root and profile alike)', async () => {
+    const dir = tempDir();
+    const { store } = storeIn(dir);
+    await store.save(makeState(1, 0));
+    await store.update((state) => {
+      state.notes = 'x';
+      (state.agents.coding as Record<string, unknown>).notes = 'y';
+    });
+    const answered = await store.update((state) => {
+      state.notes = undefined;
+      (state.agents.coding as Record<string, unknown>).notes = undefined;
+    });
+    for (const state of [answered, await storeIn(dir).store.load()]) {
+      expect(state).not.toHaveProperty('notes');
+      expect(state.agents.coding).not.toHaveProperty('notes');
+    }
+  });
+
   it('rejects extra keys JSON cannot hold with a coded error', async () => {
     const { store } = storeIn(tempDir());
     const state = makeState(1, 0) as DashboardState;
