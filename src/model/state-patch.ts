@@ -126,12 +126,14 @@ function continuationOf<T extends object>(
   return { drop, added: after.slice(kept) };
 }
 
-/**
- * True when `object` has no `key` as JSON sees it: not an own key, or one holding `undefined`
- * (JSON.stringify drops it, so a whole file written from `object` would lack it too).
- */
+/** True for the values JSON.stringify drops from an object (a whole file would lack such a key). */
+function droppedByJson(value: unknown): boolean {
+  return value === undefined || typeof value === 'function' || typeof value === 'symbol';
+}
+
+/** True when `object` has no `key` as JSON sees it: not an own key, or one JSON drops. */
 function isAbsent(object: Record<string, unknown>, key: string): boolean {
-  return !Object.hasOwn(object, key) || object[key] === undefined;
+  return !Object.hasOwn(object, key) || droppedByJson(object[key]);
 }
 
 /**
@@ -165,7 +167,7 @@ function profileChange(previous: AgentProfile, current: AgentProfile): ProfileCh
   const shift: Record<string, { drop: number; push: unknown[] }> = {};
   for (const key of Object.keys(current)) {
     const value = current[key];
-    if (value === undefined) continue; // absent, as in JSON (see `unset` below)
+    if (droppedByJson(value)) continue; // absent, as in JSON (see `unset` below)
     const had = Object.hasOwn(previous, key);
     if (Array.isArray(value) && had && jsonEqual(previous[key], value)) continue;
     const moved = Array.isArray(value) && had ? shiftOf(previous[key], value) : undefined;
@@ -217,7 +219,7 @@ export function diffStates(before: StoredState, after: DashboardState, caps: Cap
   const set: Record<string, unknown> = {};
   const unset: string[] = [];
   for (const key of Object.keys(after)) {
-    if (LISTS.has(key) || after[key] === undefined) continue;
+    if (LISTS.has(key) || droppedByJson(after[key])) continue;
     if (!Object.hasOwn(before, key) || !jsonEqual(before[key], after[key])) setOwn(set, key, after[key]);
   }
   for (const key of Object.keys(before)) if (!LISTS.has(key) && isAbsent(after, key)) unset.push(key);

@@ -39,7 +39,10 @@ const change: fc.Arbitrary<Change> = fc.oneof(
     kind: fc.constant('profile-field' as const),
     name: agentName,
     key: fc.constantFrom('total_tokens', 'notes', 'recent_events', '__proto__'),
-    value: fc.oneof(fc.jsonValue(), fc.constant(undefined)),
+    value: fc.oneof(
+      fc.jsonValue(),
+      fc.constantFrom(undefined, () => 1, Symbol('s')),
+    ),
   }),
   fc.record({
     kind: fc.constant('profile-unset' as const),
@@ -55,11 +58,14 @@ const change: fc.Arbitrary<Change> = fc.oneof(
     // An item changed in place: no longer a shift of the list.
     edit: fc.option(fc.nat(4), { nil: undefined }),
   }),
-  // undefined too: JSON has no such value, so the key is dropped, as from a whole file.
+  // Values JSON has not too (the key is dropped, as from a whole file).
   fc.record({
     kind: fc.constant('set-extra' as const),
     key: extraKey,
-    value: fc.oneof(fc.jsonValue(), fc.constant(undefined)),
+    value: fc.oneof(
+      fc.jsonValue(),
+      fc.constantFrom(undefined, () => 1, Symbol('s')),
+    ),
   }),
   fc.record({ kind: fc.constant('unset-extra' as const), key: extraKey }),
   fc.record({ kind: fc.constant('replace-events' as const), drop: fc.nat(3), reverse: fc.boolean() }),
