@@ -126,16 +126,6 @@ function continuationOf<T extends object>(
   return { drop, added: after.slice(kept) };
 }
 
-/** True for the values JSON.stringify drops from an object (a whole file would lack such a key). */
-function droppedByJson(value: unknown): boolean {
-  return value === undefined || typeof value === 'function' || typeof value === 'symbol';
-}
-
-/** True when `object` has no `key` as JSON sees it: not an own key, or one JSON drops. */
-function isAbsent(object: Record<string, unknown>, key: string): boolean {
-  return !Object.hasOwn(object, key) || droppedByJson(object[key]);
-}
-
 /**
  * How the list `after` continues `before`: items dropped from the front, items appended; only
  * for lists of primitives (compared with ===), and only when that is shorter than `after` itself.
@@ -167,14 +157,13 @@ function profileChange(previous: AgentProfile, current: AgentProfile): ProfileCh
   const shift: Record<string, { drop: number; push: unknown[] }> = {};
   for (const key of Object.keys(current)) {
     const value = current[key];
-    if (droppedByJson(value)) continue; // absent, as in JSON (see `unset` below)
     const had = Object.hasOwn(previous, key);
     if (Array.isArray(value) && had && jsonEqual(previous[key], value)) continue;
     const moved = Array.isArray(value) && had ? shiftOf(previous[key], value) : undefined;
     if (moved) setOwn(shift, key, moved);
     else setOwn(set, key, value);
   }
-  const unset = Object.keys(previous).filter((key) => isAbsent(current, key));
+  const unset = Object.keys(previous).filter((key) => !Object.hasOwn(current, key));
   if (Object.keys(set).length > 0) change.set = set;
   if (unset.length > 0) change.unset = unset;
   if (Object.keys(shift).length > 0) change.shift = shift;
@@ -219,10 +208,10 @@ export function diffStates(before: StoredState, after: DashboardState, caps: Cap
   const set: Record<string, unknown> = {};
   const unset: string[] = [];
   for (const key of Object.keys(after)) {
-    if (LISTS.has(key) || droppedByJson(after[key])) continue;
+    if (LISTS.has(key)) continue;
     if (!Object.hasOwn(before, key) || !jsonEqual(before[key], after[key])) setOwn(set, key, after[key]);
   }
-  for (const key of Object.keys(before)) if (!LISTS.has(key) && isAbsent(after, key)) unset.push(key);
+  for (const key of Object.keys(before)) if (!LISTS.has(key) && !Object.hasOwn(after, key)) unset.push(key);
   if (Object.keys(set).length > 0) patch.set = set;
   if (unset.length > 0) patch.unset = unset;
 
@@ -259,27 +248,57 @@ export function diffStates(before: StoredState, after: DashboardState, caps: Cap
 }
 
 /**
- * For each profile a patch changes field by field: the values that differ from the stored profile
- * and the keys removed, which is what needs validating. A line holds every value of a changed
- * profile that is not a list, but most are unchanged, and were validated when first written.
+ * For each profile a (journaled) patch changes field by field: the values that differ from the
+ * stored profile, as they will be stored, and the keys removed; what needs validating. A line
+ * holds every value of a changed profile that is not a list, but most are unchanged, and were
+ * validated when first written.
  */
 export function changedProfileValues(
   before: StoredState,
-  after: DashboardState,
   patch: StatePatch,
 ): Array<{ values: Record<string, unknown>; removed: readonly string[] }> {
   return Object.entries(patch.agent_fields ?? {}).map(([name, change]) => {
     const previous = before.agents[name] as Record<string, unknown>;
-    const profile = after.agents[name] as Record<string, unknown>;
+    const next = applyProfileChange(name, before.agents[name], change) as Record<string, unknown>;
     const values: Record<string, unknown> = {};
     for (const key of [...Object.keys(change.set ?? {}), ...Object.keys(change.shift ?? {})]) {
-      const value = profile[key];
-      // Equal primitives only: an object or list read by the mutator is a copy, never ===.
-      if (Object.hasOwn(previous, key) && previous[key] === value) continue;
-      setOwn(values, key, value);
+      // Equal primitives only: parsed objects and lists are never ===.
+      if (Object.hasOwn(previous, key) && previous[key] === next[key]) continue;
+      setOwn(values, key, next[key]);
     }
     return { values, removed: change.unset ?? [] };
   });
+}
+
+/**
+ * `patch` as the journal holds it, and its JSON: what JSON.parse gives back, so that what is
+ * validated and kept in memory is exactly what a replay will read (a `toJSON`, a prototype, a
+ * getter or `-0` can make a live value differ from its JSON). A key of a `set` that JSON drops
+ * (undefined, a function, a symbol, a `toJSON` giving undefined) is moved to `unset`, as a whole
+ * file written from that state would lack it. Throws what JSON.stringify throws (BigInt, cycles).
+ */
+export function journalForm(patch: StatePatch): { patch: StatePatch; json: string } {
+  const json = JSON.stringify(patch);
+  const parsed = JSON.parse(json) as StatePatch;
+  let moved = dropToUnset(patch.set, parsed, parsed.set);
+  for (const [name, change] of Object.entries(patch.agent_fields ?? {})) {
+    const parsedChange = parsed.agent_fields?.[name] as ProfileChange;
+    if (dropToUnset(change.set, parsedChange, parsedChange.set)) moved = true;
+  }
+  return moved ? { patch: parsed, json: JSON.stringify(parsed) } : { patch: parsed, json };
+}
+
+/** Moves the keys of `set` that `parsedSet` lacks (JSON dropped them) to `target.unset`. */
+function dropToUnset(
+  set: Record<string, unknown> | undefined,
+  target: { set?: Record<string, unknown>; unset?: string[] },
+  parsedSet: Record<string, unknown> | undefined,
+): boolean {
+  const dropped = Object.keys(set ?? {}).filter((key) => !Object.hasOwn(parsedSet ?? {}, key));
+  if (dropped.length === 0) return false;
+  target.unset = [...(target.unset ?? []), ...dropped];
+  if (target.set && Object.keys(target.set).length === 0) delete target.set;
+  return true;
 }
 
 function isPlainObject(value: unknown): boolean {
@@ -308,18 +327,23 @@ export function malformedContainers(after: DashboardState): DashboardState | und
 }
 
 /**
- * The part of `after` that is new and must be validated: the root values, the changed profiles
- * and the appended records only (the rest was validated when it was written).
+ * The part of the state after `patch` that is new and must be validated, as the journal holds
+ * it: the root values, the changed profiles whole, and the appended records only (the rest was
+ * validated when it was written).
  */
-export function changedPart(after: DashboardState, patch: StatePatch): DashboardState {
+export function changedPart(before: StoredState, patch: StatePatch): DashboardState {
   const part: Record<string, unknown> = {};
-  for (const key of Object.keys(after)) {
-    if (key === 'agents') {
-      const profiles: Record<string, unknown> = { ...patch.agents };
-      for (const name of Object.keys(patch.agent_fields ?? {})) setOwn(profiles, name, after.agents[name]);
-      setOwn(part, key, profiles);
-    } else if (!HISTORY_KEYS.includes(key as HistoryKey)) setOwn(part, key, after[key]);
+  const removed = new Set(patch.unset ?? []);
+  for (const key of Object.keys(before)) {
+    if (!LISTS.has(key) && !removed.has(key)) setOwn(part, key, before[key]);
   }
+  for (const [key, value] of Object.entries(patch.set ?? {})) setOwn(part, key, value);
+  const profiles: Record<string, unknown> = {};
+  for (const [name, profile] of Object.entries(patch.agents ?? {})) setOwn(profiles, name, profile);
+  for (const [name, change] of Object.entries(patch.agent_fields ?? {})) {
+    setOwn(profiles, name, applyProfileChange(name, before.agents[name], change));
+  }
+  setOwn(part, 'agents', profiles);
   setOwn(part, 'events', patch.all_events ?? patch.events ?? []);
   setOwn(part, 'sessions', patch.all_sessions ?? patch.sessions ?? []);
   return part as DashboardState;

@@ -8,6 +8,7 @@ import {
   changedPart,
   changedProfileValues,
   diffStates,
+  journalForm,
   malformedContainers,
   type StatePatch,
   type StoredState,
@@ -182,7 +183,12 @@ export class MetricsStore implements MetricsBackend {
    * starts anew). Returns the state as saved; the argument is not modified.
    */
   async save(state: DashboardState): Promise<DashboardState> {
-    this.assertValid(state);
+    // Through JSON, as the journal does: what is validated and kept is what a later load reads.
+    // Validated before the caps, so that issues name the paths of `state` as given.
+    const replacement = this.encode(this.replacement(state)).patch;
+    const nothing = toStored({ agents: {}, events: [], sessions: [] } as unknown as DashboardState);
+    this.assertValid(changedPart(nothing, replacement));
+    const next = applyPatch(toStored(this.freshState()), replacement);
     await this.ensureDir();
     const saved = await this.lock.run(async () => {
       // Nothing is read: the state is replaced, and the old journal with it. A corrupt main file
@@ -193,9 +199,6 @@ export class MetricsStore implements MetricsBackend {
         journal: undefined,
         needsCheckpoint: false,
       };
-      // Through JSON, as the journal does: the state kept is exactly what a later load reads.
-      const replacement = JSON.parse(this.encode(this.replacement(state)).json) as StatePatch;
-      const next = applyPatch(toStored(this.freshState()), replacement);
       await this.checkpointLocked(replaced, next);
       return next;
     });
@@ -557,12 +560,11 @@ export class MetricsStore implements MetricsBackend {
       try {
         const working = workingCopy(state);
         await update.mutate(working);
-        const patch = this.changeOf(state, working);
-        const line = this.encode(patch);
+        const change = this.changeOf(state, working);
         // The state continues from the patch as the journal holds it, so that this process and
-        // a later replay agree exactly (JSON drops `undefined`, turns -0 into 0, …).
-        state = applyPatch(state, JSON.parse(line.json) as StatePatch);
-        lines.push(line.bytes);
+        // a later replay agree exactly.
+        state = applyPatch(state, change.patch);
+        lines.push(change.bytes);
         committed.push({ update, state });
       } catch (error) {
         update.reject(error);
@@ -595,8 +597,11 @@ export class MetricsStore implements MetricsBackend {
     return committed;
   }
 
-  /** The change `mutate` made, validated: only what changed is checked, so cost does not grow with history. */
-  private changeOf(before: StoredState, after: DashboardState): StatePatch {
+  /**
+   * The change `mutate` made, as the journal holds it (`journalForm`), validated: only what
+   * changed is checked, so cost does not grow with history.
+   */
+  private changeOf(before: StoredState, after: DashboardState): { patch: StatePatch; bytes: Buffer } {
     const { maxEvents, maxSessions } = this.options;
     const caps = capsFor(after, { maxEvents, maxSessions });
     after.updated_at = toTimestamp(new Date());
@@ -607,18 +612,18 @@ export class MetricsStore implements MetricsBackend {
     // as invalid before the diff, which reads them as containers.
     const malformed = malformedContainers(after);
     if (malformed) this.assertValid(malformed);
-    const patch = diffStates(before, after, caps);
+    const { patch, bytes } = this.encode(diffStates(before, after, caps));
     const looksValid = changeLooksValid({
       root: patch.set ?? {},
       removed: patch.unset ?? [],
       profiles: Object.values(patch.agents ?? {}),
-      profileFields: changedProfileValues(before, after, patch),
+      profileFields: changedProfileValues(before, patch),
       events: patch.all_events ?? patch.events ?? [],
       sessions: patch.all_sessions ?? patch.sessions ?? [],
     });
     // The full check only to say what is wrong (or to overrule the quick one, which is stricter).
-    if (!looksValid) this.assertValid(changedPart(after, patch));
-    return patch;
+    if (!looksValid) this.assertValid(changedPart(before, patch));
+    return { patch, bytes };
   }
 
   /** A patch that turns any state into `state` (for `save`): everything is replaced. */
@@ -639,10 +644,11 @@ export class MetricsStore implements MetricsBackend {
     };
   }
 
-  private encode(patch: StatePatch): { json: string; bytes: Buffer } {
-    let json: string;
+  /** `patch` as the journal holds it, and its line. */
+  private encode(patch: StatePatch): { patch: StatePatch; bytes: Buffer } {
+    let journaled: { patch: StatePatch; json: string };
     try {
-      json = JSON.stringify(patch);
+      journaled = journalForm(patch);
     } catch (error) {
       // Extra keys may hold values JSON cannot represent (BigInt, cycles).
       throw new MetricsError(
@@ -653,7 +659,7 @@ export class MetricsStore implements MetricsBackend {
         },
       );
     }
-    return { json, bytes: encodeLine(json) };
+    return { patch: journaled.patch, bytes: encodeLine(journaled.json) };
   }
 
   // ---- checkpoints ---------------------------------------------------------------------------

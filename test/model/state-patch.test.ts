@@ -2,7 +2,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createProfile } from '../../src/model/record-event.js';
 import { applyFifoEviction, type Caps } from '../../src/model/state.js';
-import { applyPatch, diffStates, type StatePatch, toStored } from '../../src/model/state-patch.js';
+import {
+  applyPatch,
+  diffStates,
+  journalForm,
+  type StatePatch,
+  toStored,
+} from '../../src/model/state-patch.js';
 import type { DashboardState } from '../../src/model/types.js';
 import { appendRecord, workingCopy } from '../../src/model/working-copy.js';
 import { makeEvent, makeProfile, makeSession, makeState } from '../helpers/builders.js';
@@ -138,7 +144,8 @@ function apply(state: DashboardState, step: Change): void {
   }
 }
 
-const roundTrip = (patch: StatePatch): StatePatch => JSON.parse(JSON.stringify(patch));
+/** The patch as the journal holds it (what the store applies and a replay reads). */
+const roundTrip = (patch: StatePatch): StatePatch => journalForm(patch).patch;
 
 describe('diffStates / applyPatch', () => {
   it('replaying the journaled patch of any change gives the changed state with the caps applied', () => {
