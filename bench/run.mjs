@@ -208,14 +208,17 @@ const startedAt = new Date().toISOString();
 const results = [];
 process.stderr.write(`agent-metrics bench (${quick ? 'quick' : 'full'}), data in ${baseDir}\n`);
 try {
-  const runsOf = new Map(plan.map((job) => [job, []]));
+  const runsOf = new Map([...plan, ...growthPlan].map((job) => [job, []]));
   for (let round = 0; round < ROUNDS; round++) {
     // Rotate the order, so that no store always runs right after the same neighbour.
     const order = plan.map((_, index) => plan[(index + round * 7) % plan.length]);
-    for (const job of order) runsOf.get(job).push(await measureAndLog(job, `round ${round + 1}/${ROUNDS}`));
+    // The growth sizes too, each round: run once, their ratio moved with the disk from one
+    // minute to the next (1.1×, 0.8×, 1.2× and 2.0× for the same code on one day).
+    for (const job of [...order, ...growthPlan]) {
+      runsOf.get(job).push(await measureAndLog(job, `round ${round + 1}/${ROUNDS}`));
+    }
   }
-  for (const job of plan) results.push(combineRounds(runsOf.get(job)));
-  for (const job of growthPlan) results.push(await measureAndLog(job, 'once'));
+  for (const job of [...plan, ...growthPlan]) results.push(combineRounds(runsOf.get(job)));
   let breakdown;
   if (!onlyScenarios || onlyScenarios.includes('breakdown')) {
     process.stderr.write('  breakdown of MetricsStore.update() …\n');
