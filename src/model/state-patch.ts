@@ -152,19 +152,22 @@ function shiftOf(before: unknown, after: unknown): { drop: number; push: unknown
  * (`recent_events`, `achievements`, …), most of a profile's bytes, are written only when changed.
  */
 function profileChange(previous: AgentProfile, current: AgentProfile): ProfileChange | undefined {
-  if (jsonEqual(previous, current)) return undefined;
   const change: ProfileChange = {};
   const set: Record<string, unknown> = {};
   const shift: Record<string, { drop: number; push: unknown[] }> = {};
+  let changed = false;
   for (const key of Object.keys(current)) {
     const value = current[key];
     const had = Object.hasOwn(previous, key);
-    if (Array.isArray(value) && had && jsonEqual(previous[key], value)) continue;
-    const moved = Array.isArray(value) && had ? shiftOf(previous[key], value) : undefined;
+    const same = had && jsonEqual(previous[key], value);
+    if (!same) changed = true;
+    if (Array.isArray(value) && same) continue;
+    const moved = Array.isArray(value) && had && !same ? shiftOf(previous[key], value) : undefined;
     if (moved) setOwn(shift, key, moved);
     else setOwn(set, key, value);
   }
   const unset = Object.keys(previous).filter((key) => !Object.hasOwn(current, key));
+  if (!changed && unset.length === 0) return undefined;
   if (Object.keys(set).length > 0) change.set = set;
   if (unset.length > 0) change.unset = unset;
   if (Object.keys(shift).length > 0) change.shift = shift;
@@ -249,18 +252,19 @@ export function diffStates(before: StoredState, after: DashboardState, caps: Cap
 }
 
 /**
- * For each profile a (journaled) patch changes field by field: the values that differ from the
- * stored profile, as they will be stored, and the keys removed; what needs validating. A line
- * holds every value of a changed profile that is not a list, but most are unchanged, and were
- * validated when first written.
+ * For each profile a (journaled) patch changes field by field: the values of `after` (the state
+ * the patch led to) that differ from the stored profile, and the keys removed; what needs
+ * validating. A line holds every value of a changed profile that is not a list, but most are
+ * unchanged, and were validated when first written.
  */
 export function changedProfileValues(
   before: StoredState,
+  after: StoredState,
   patch: StatePatch,
 ): Array<{ values: Record<string, unknown>; removed: readonly string[] }> {
   return Object.entries(patch.agent_fields ?? {}).map(([name, change]) => {
     const previous = before.agents[name] as Record<string, unknown>;
-    const next = applyProfileChange(name, before.agents[name], change) as Record<string, unknown>;
+    const next = after.agents[name] as Record<string, unknown>;
     const values: Record<string, unknown> = {};
     for (const key of [...Object.keys(change.set ?? {}), ...Object.keys(change.shift ?? {})]) {
       // Equal primitives only: parsed objects and lists are never ===.

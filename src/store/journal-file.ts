@@ -54,9 +54,10 @@ export interface AppendOptions {
  * Writing and syncing are two steps so that the store can release the lock in between: the
  * fdatasync, about half of the time a writer held the lock, then overlaps with the next writer's
  * work (and the kernel merges the fdatasyncs of several processes into one journal commit).
- * This is safe because the journal is read as a prefix: a line that is on disk only if the line
- * before it is, and a later writer that read our line acknowledges only after its own fdatasync,
- * which flushes ours too.
+ * A later writer that read our line answers its callers only after its own fdatasync, which
+ * flushes ours too, so nothing is acknowledged on top of a line that is not on disk. (At a power
+ * cut, a file system may keep a later unsynced line and not an earlier one: neither was
+ * acknowledged; the README's write path says what a replay then does.)
  */
 export class JournalAppender {
   private handle: { fd: number; inode: string } | undefined;

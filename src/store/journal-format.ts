@@ -92,10 +92,10 @@ export function parseHeader(
   const body = checkedBody(data.subarray(0, end));
   const header = body === undefined ? undefined : parseJson(body);
   const format = isRecord(header) ? header.agent_metrics_journal : undefined;
-  if (!isRecord(header) || typeof format !== 'number' || !READABLE_FORMATS.includes(format)) {
+  const known = typeof format === 'number' && READABLE_FORMATS.includes(format);
+  if (!isRecord(header) || !known || typeof header.id !== 'string') {
     return { reason: 'journal header damaged or of an unknown format' };
   }
-  if (typeof header.id !== 'string') return { reason: 'journal header damaged or of an unknown format' };
   const follows = followsOf(header.follows);
   const parsed = { id: header.id, end: end + 1, format };
   return follows ? { ...parsed, follows } : parsed;

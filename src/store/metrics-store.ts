@@ -561,9 +561,7 @@ export class MetricsStore implements MetricsBackend {
         const working = workingCopy(state);
         await update.mutate(working);
         const change = this.changeOf(state, working);
-        // The state continues from the patch as the journal holds it, so that this process and
-        // a later replay agree exactly.
-        state = applyPatch(state, change.patch);
+        state = change.state;
         lines.push(change.bytes);
         committed.push({ update, state });
       } catch (error) {
@@ -598,10 +596,11 @@ export class MetricsStore implements MetricsBackend {
   }
 
   /**
-   * The change `mutate` made, as the journal holds it (`journalForm`), validated: only what
+   * The change `mutate` made, as the journal holds it (`journalForm`), validated, and the state it
+   * leads to: that patch applied, so that this process and a later replay agree exactly. Only what
    * changed is checked, so cost does not grow with history.
    */
-  private changeOf(before: StoredState, after: DashboardState): { patch: StatePatch; bytes: Buffer } {
+  private changeOf(before: StoredState, after: DashboardState): { state: StoredState; bytes: Buffer } {
     const { maxEvents, maxSessions } = this.options;
     const caps = capsFor(after, { maxEvents, maxSessions });
     after.updated_at = toTimestamp(new Date());
@@ -613,17 +612,18 @@ export class MetricsStore implements MetricsBackend {
     const malformed = malformedContainers(after);
     if (malformed) this.assertValid(malformed);
     const { patch, bytes } = this.encode(diffStates(before, after, caps));
+    const state = applyPatch(before, patch);
     const looksValid = changeLooksValid({
       root: patch.set ?? {},
       removed: patch.unset ?? [],
       profiles: Object.values(patch.agents ?? {}),
-      profileFields: changedProfileValues(before, patch),
+      profileFields: changedProfileValues(before, state, patch),
       events: patch.all_events ?? patch.events ?? [],
       sessions: patch.all_sessions ?? patch.sessions ?? [],
     });
     // The full check only to say what is wrong (or to overrule the quick one, which is stricter).
     if (!looksValid) this.assertValid(changedPart(before, patch));
-    return { patch, bytes };
+    return { state, bytes };
   }
 
   /** A patch that turns any state into `state` (for `save`): everything is replaced. */

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createProfile } from '../../src/model/record-event.js';
+import { validateState } from '../../src/model/schema.js';
 import { applyFifoEviction, type Caps } from '../../src/model/state.js';
 import {
   applyPatch,
@@ -318,5 +319,28 @@ describe('diffStates / applyPatch', () => {
     // What a copy shows is the stored state, whatever the other copies did.
     expect(workingCopy(before).agents.review?.total_invocations).toBe(3);
     expect(JSON.parse(JSON.stringify(workingCopy(before)))).toEqual(JSON.parse(JSON.stringify(plainState)));
+  });
+});
+
+describe('applyPatch of a profile changed field by field', () => {
+  it('whose creating line was lost (damaged and skipped): a new profile with the fields set, valid', () => {
+    const before = toStored(makeState(0, 0));
+    const patch: StatePatch = {
+      caps: { max_events: 500, max_sessions: 50 },
+      agent_fields: {
+        lost: {
+          set: { total_invocations: 2, successful_invocations: 2 },
+          shift: { recent_events: { drop: 1, push: ['e2'] } },
+        },
+      },
+    };
+    const state = workingCopy(applyPatch(before, patch));
+    expect(state.agents.lost).toEqual({
+      ...createProfile('lost'),
+      total_invocations: 2,
+      successful_invocations: 2,
+      recent_events: ['e2'],
+    });
+    expect(validateState(state)).toEqual([]);
   });
 });
