@@ -16,7 +16,7 @@ import type {
   SessionSummary,
 } from '../model/types.js';
 import { callSafely } from '../safe-call.js';
-import type { MetricsBackend } from '../store/backend.js';
+import type { MetricsBackend, StateMutator } from '../store/backend.js';
 import { buildEvent } from './build-event.js';
 import {
   type EndSessionInput,
@@ -65,7 +65,8 @@ function asMetricsError(error: unknown): MetricsError {
 /**
  * The domain API an orchestrator's session loop calls. Every recording (`startSession`,
  * `recordEvent`, `endSession`, and the event of `trackAgent`) is one atomic, durable
- * `backend.update()`, so any number of processes can record into one project at once.
+ * backend write (`backend.update()`, or `commit()` when it has one), so any number of processes
+ * can record into one project at once.
  *
  * Recording calls never throw unless `strict` is set: failures go to `onError`. Reads
  * (`getState`, `getAgentProfile`, `getLeaderboard`, `getOpenSessions`) always throw on failure,
@@ -105,7 +106,7 @@ export class AgentMetrics {
           ? storableIso(this.options.clock(), 'startedAt')
           : toIso(parsed.startedAt);
       let setAside: MetricsError | undefined;
-      await this.backend.update((state) => {
+      await this.write((state) => {
         setAside = setAsideMalformedOpenSessions(state, this.options.clock());
         startSession(state, {
           sessionId,
@@ -130,7 +131,7 @@ export class AgentMetrics {
   async recordEvent(input: EventInput): Promise<AgentEvent | undefined> {
     return this.guard(undefined, async () => {
       const event = buildEvent(input, this.options.clock(), this.options);
-      await this.backend.update((state) => recordEvent(state, event));
+      await this.write((state) => recordEvent(state, event));
       return event;
     });
   }
@@ -151,7 +152,7 @@ export class AgentMetrics {
         parsed.endedAt === undefined ? storableIso(this.options.clock(), 'endedAt') : toIso(parsed.endedAt);
       let summary: SessionSummary | undefined;
       let setAside: MetricsError | undefined;
-      await this.backend.update((state) => {
+      await this.write((state) => {
         setAside = setAsideMalformedOpenSessions(state, this.options.clock());
         summary = endSession(state, parsed.sessionId, parsed.status, endedAt, parsed.endedAt !== undefined);
       });
@@ -247,6 +248,12 @@ export class AgentMetrics {
   }
 
   /** Runs a recording; on failure throws (strict) or reports and resolves to `fallback`. */
+  /** One atomic write; `commit` when the backend has it, since the state it returns goes unread. */
+  private async write(mutate: StateMutator): Promise<void> {
+    if (this.backend.commit) await this.backend.commit(mutate);
+    else await this.backend.update(mutate);
+  }
+
   private async guard<T>(fallback: T, action: () => Promise<T>): Promise<T> {
     try {
       return await action();

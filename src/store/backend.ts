@@ -14,6 +14,12 @@ export interface MetricsBackend {
   load(): Promise<DashboardState>;
   /** Atomic, durable read-modify-write; returns the state as saved. */
   update(mutate: StateMutator): Promise<DashboardState>;
+  /**
+   * The same write as `update`, resolving to nothing: for callers that do not read the state
+   * back, which spares making the copy `update` returns. Optional: `AgentMetrics` calls
+   * `update` on a backend without it.
+   */
+  commit?(mutate: StateMutator): Promise<void>;
   /** Finishes background work (the file store folds its journal into the JSON file). Optional. */
   close?(): Promise<void>;
 }

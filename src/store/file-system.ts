@@ -33,8 +33,11 @@ export interface FileSystem {
   /** Writes all of `data` at `position`. */
   write(fd: number, data: Uint8Array, position: number): Promise<void>;
   fsync(fd: number): Promise<void>;
-  /** fdatasync(2): the data and the size of an appended file, without other metadata. */
-  fdatasync(fd: number): Promise<void>;
+  /**
+   * fdatasync(2): the data and the size of an appended file, without other metadata. With
+   * `background`, other work is waiting for the event loop: the call must not block it.
+   */
+  fdatasync(fd: number, options?: { background?: boolean }): Promise<void>;
   /** Reads up to `length` bytes at `position`; fewer at the end of the file. */
   read(fd: number, position: number, length: number): Promise<Buffer>;
   fchmod(fd: number, permissions: number): Promise<void>;
@@ -79,7 +82,8 @@ function toStat(stat: fs.Stats): FileStat {
  * 0.44 ms through the pool (median of 6 × 400), and SQLite, the peer users compare us with, syncs
  * inline too. But an inline call blocks the host's event loop for as long as the disk takes, which
  * on a slow or network disk is many milliseconds: after one inline call that took longer than
- * `slowMs`, the next `poolCalls` calls go to the thread pool, then inline is tried again.
+ * `slowMs`, the next `poolCalls` calls go to the thread pool, then inline is tried again. A call
+ * made while other work waits (`background`, the store's next batch) always goes to the pool.
  */
 export class SyncPlacement {
   private pooledLeft = 0;
@@ -164,8 +168,8 @@ export const nodeFileSystem: FileSystem = {
     }
   },
   fsync: (fd) => fsyncAsync(fd),
-  async fdatasync(fd) {
-    if (!journalSyncPlacement.inline()) return fdatasyncAsync(fd);
+  async fdatasync(fd, options) {
+    if (options?.background || !journalSyncPlacement.inline()) return fdatasyncAsync(fd);
     const started = performance.now();
     fs.fdatasyncSync(fd);
     journalSyncPlacement.tookInline(performance.now() - started);

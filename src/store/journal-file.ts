@@ -63,11 +63,18 @@ export class JournalAppender {
   private handle: { fd: number; inode: string } | undefined;
   /** Lines written and not yet fdatasynced: `close()` syncs them before closing their descriptor. */
   private unsynced: { fd: number; sync: Promise<void> | undefined } | undefined;
+  /** fdatasyncs started and not finished: `close()` waits for them before closing a descriptor. */
+  private readonly syncing = new Set<Promise<void>>();
 
   constructor(
     private readonly fileSystem: FileSystem,
     readonly path: string,
   ) {}
+
+  /** True while an fdatasync started by `syncWritten()` or `close()` runs. */
+  get syncInFlight(): boolean {
+    return this.syncing.size > 0;
+  }
 
   /**
    * Writes `data` at `offset` (under the lock). On failure it cuts the file back to `offset`, so
@@ -96,16 +103,17 @@ export class JournalAppender {
   }
 
   /**
-   * fdatasyncs what `write` wrote; once this resolves the lines are on disk. It may run after
-   * the lock is released, so a failure cannot take the lines back (another process may have
-   * built on them): the error is `committed` (visible, but may not survive a power cut).
+   * fdatasyncs what the last `write` wrote; once this resolves the lines are on disk. It may run
+   * after the lock is released, so a failure cannot take the lines back (another process may
+   * have built on them): the error is `committed` (visible, but may not survive a power cut).
+   * With `background`, the fdatasync runs on the thread pool: the caller has work to do meanwhile.
+   * It starts before this returns, so that a later `write` is not part of it.
    */
-  async syncWritten(): Promise<void> {
+  async syncWritten(options: { background?: boolean } = {}): Promise<void> {
     const unsynced = this.unsynced;
     if (unsynced === undefined) return;
-    unsynced.sync ??= this.fileSystem.fdatasync(unsynced.fd);
     try {
-      await unsynced.sync;
+      await this.startSync(unsynced, options.background ?? false);
     } catch (error) {
       throw new StorageIOError('fdatasync journal', this.path, error, true);
     } finally {
@@ -113,18 +121,32 @@ export class JournalAppender {
     }
   }
 
-  /** Closes the kept descriptor, if any; the next append opens the journal again. */
+  /**
+   * Closes the kept descriptor, if any; the next append opens the journal again. Detached at
+   * once, so that a write meanwhile opens its own; closed once no fdatasync runs on it.
+   */
   async close(): Promise<void> {
-    // A writer may be about to sync lines written through this descriptor: the sync runs now,
-    // and the writer's `syncWritten()` gets its result (a failure too), so `unsynced` stays.
-    const unsynced = this.unsynced;
-    if (unsynced) {
-      unsynced.sync ??= this.fileSystem.fdatasync(unsynced.fd);
-      await unsynced.sync.catch(() => undefined);
-    }
     const handle = this.handle;
     this.handle = undefined;
+    // A writer may be about to sync lines written through this descriptor: the sync runs now,
+    // and the writer's `syncWritten()` gets its result (a failure too), so `unsynced` stays.
+    if (this.unsynced) void this.startSync(this.unsynced, false).catch(() => undefined);
+    while (this.syncing.size > 0) await Promise.all(this.syncing);
     if (handle) await this.fileSystem.close(handle.fd).catch(() => undefined);
+  }
+
+  /** The fdatasync of `unsynced`, started once (tracked in `syncing` until it settles). */
+  private startSync(unsynced: { fd: number; sync: Promise<void> | undefined }, background: boolean) {
+    if (unsynced.sync) return unsynced.sync;
+    const sync = this.fileSystem.fdatasync(unsynced.fd, { background });
+    unsynced.sync = sync;
+    const settled: Promise<void> = sync
+      .catch(() => undefined)
+      .then(() => {
+        this.syncing.delete(settled);
+      });
+    this.syncing.add(settled);
+    return sync;
   }
 
   /**

@@ -31,6 +31,10 @@ export class MemoryBackend implements MetricsBackend {
     return run;
   }
 
+  async commit(mutate: StateMutator): Promise<void> {
+    await this.update(mutate);
+  }
+
   private async apply(mutate: StateMutator): Promise<DashboardState> {
     const draft = structuredClone(this.state);
     await mutate(draft);

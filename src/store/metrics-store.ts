@@ -98,7 +98,7 @@ interface View {
 
 interface PendingUpdate {
   mutate: StateMutator;
-  resolve: (state: DashboardState) => void;
+  resolve: (state: StoredState) => void;
   reject: (error: unknown) => void;
 }
 
@@ -106,6 +106,17 @@ interface PendingUpdate {
 interface CommittedUpdate {
   update: PendingUpdate;
   state: StoredState;
+}
+
+/** A batch written under the lock, to be answered once its lines are on disk. */
+interface WrittenBatch {
+  committed: CommittedUpdate[];
+  /**
+   * When the batch appended lines: the answer of the batch appended before it whose fdatasync
+   * had not yet succeeded (resolves to that batch's failure, or undefined).
+   */
+  appendedAfter: Promise<unknown> | undefined;
+  appended: boolean;
 }
 
 /**
@@ -145,6 +156,18 @@ export class MetricsStore implements MetricsBackend {
   private dirReady = false;
   /** Sweep leftover temp files at the next write: at first, and after a failed write. */
   private sweepNeeded = true;
+  /**
+   * A journal fdatasync failed. Linux reports a writeback error once and marks the pages clean:
+   * those lines may never reach the disk although they are read back now, and a line appended
+   * after them would be lost with them (a torn middle). So the next write checkpoints from
+   * memory instead, which writes and fsyncs the whole state, these lines included, before
+   * anything else is appended. Cleared by a checkpoint.
+   */
+  private syncFailed = false;
+  /** The answer of the last batch that appended lines (see `WrittenBatch.appendedAfter`). */
+  private lastAppended: Promise<unknown> | undefined;
+  /** Batches written and not answered yet: `settle()` waits for them. */
+  private readonly answering = new Set<Promise<unknown>>();
 
   constructor(options: MetricsStoreOptions) {
     this.options = resolveStoreOptions(options);
@@ -216,6 +239,19 @@ export class MetricsStore implements MetricsBackend {
    * before it, and one that throws fails alone.
    */
   async update(mutate: StateMutator): Promise<DashboardState> {
+    return workingCopy(await this.enqueue(mutate));
+  }
+
+  /**
+   * `update` without the state returned: the copy `update` makes for its caller is ~10 % of the
+   * CPU of a recorded event (measured with 64 concurrent callers), and `AgentMetrics` reads none.
+   */
+  async commit(mutate: StateMutator): Promise<void> {
+    await this.enqueue(mutate);
+  }
+
+  /** Queues `mutate` for the next batch; resolves to the state it led to, once on disk. */
+  private async enqueue(mutate: StateMutator): Promise<StoredState> {
     await this.ensureDir();
     return new Promise((resolve, reject) => {
       this.pending.push({ mutate, resolve, reject });
@@ -324,7 +360,7 @@ export class MetricsStore implements MetricsBackend {
       journal = undefined;
     }
 
-    let needsCheckpoint = known?.needsCheckpoint === true && journal !== undefined;
+    let needsCheckpoint = (known?.needsCheckpoint === true || this.syncFailed) && journal !== undefined;
     const journalStat = await this.statOrUndefined(this.journalPath);
     if (journalStat === undefined) return { state, snapshot, journal: undefined, needsCheckpoint: false };
 
@@ -494,28 +530,28 @@ export class MetricsStore implements MetricsBackend {
   // ---- writing -------------------------------------------------------------------------------
 
   /**
-   * Writes queued updates in batches, one lock and one journal append per batch. The batch's
-   * fdatasync runs after the lock is released (see `JournalAppender`); its callers are answered
-   * only once it is done.
+   * Writes queued updates in batches, one lock and one journal append per batch. A batch's
+   * fdatasync runs after the lock is released (see `JournalAppender`), and its callers are
+   * answered only once it is done; the next batch is written meanwhile (pipelined group commit).
    */
   private async flushPending(): Promise<void> {
     try {
       while (this.pending.length > 0) {
         let batch: PendingUpdate[] = [];
-        let written: CommittedUpdate[] = [];
+        let written: WrittenBatch | undefined;
         try {
           await this.lock.run(async () => {
             // Taken once the lock is ours: callers who came while we waited join this batch.
-            batch = this.pending.splice(0);
+            batch = this.pending.splice(0, this.nextBatchSize());
             written = await this.commitBatch(batch);
           });
         } catch (error) {
           // The lock was not obtained, or the batch failed as a whole: fail those not yet settled.
           const failed = batch.length > 0 ? batch : this.pending.splice(0);
           for (const update of failed) update.reject(error);
-          written = [];
+          written = undefined;
         }
-        if (written.length > 0) await this.answerDurably(written);
+        if (written) this.answerDurably(written);
         // Let a process woken by our release take the lock before this one takes it again.
         if (this.pending.length > 0) await new Promise((resolve) => setImmediate(resolve));
       }
@@ -524,30 +560,56 @@ export class MetricsStore implements MetricsBackend {
     }
   }
 
-  /** Answers a written batch once its lines are on disk. */
-  private async answerDurably(written: CommittedUpdate[]): Promise<void> {
-    try {
-      await this.appender.syncWritten();
-    } catch (error) {
-      // Linux reports a writeback error once and marks the pages clean: those lines may never
-      // reach the disk although they are read back now, and a line appended after them would
-      // be lost with them (a torn middle). The next write checkpoints from memory instead, which
-      // writes and fsyncs the whole state, these lines included, before anything else is appended.
-      if (this.view) this.view = { ...this.view, needsCheckpoint: true };
-      await this.appender.close();
-      this.sweepNeeded = true;
-      for (const { update } of written) update.reject(error);
-      return;
-    }
-    for (const { update, state } of written) update.resolve(workingCopy(state));
-    this.scheduleCheckpoint();
+  /**
+   * How many queued updates the next batch takes: all of them, except when their fdatasync
+   * would be the only one running. Then half: the other half is written while the first half's
+   * fdatasync runs, instead of the CPU waiting for the disk with every caller queued behind it
+   * (64 concurrent callers: 25 % of the time was spent so). Once one batch's fdatasync runs, the
+   * next takes all that is queued, so the two halves alternate from then on.
+   */
+  private nextBatchSize(): number {
+    const queued = this.pending.length;
+    if (this.options.durability !== 'fsync' || this.appender.syncInFlight) return queued;
+    return Math.ceil(queued / 2);
+  }
+
+  /**
+   * Starts the fdatasync of a written batch (on the thread pool when more work is queued) and
+   * answers its callers once it is done, after the batch it was appended after. A batch written
+   * on top of lines whose fdatasync failed fails too: its lines may be all that survives.
+   */
+  private answerDurably(written: WrittenBatch): void {
+    const background = this.pending.length > 0 || this.appender.syncInFlight;
+    const sync = this.appender.syncWritten({ background });
+    const answer = (async (): Promise<unknown> => {
+      let failure: unknown;
+      try {
+        await sync;
+      } catch (error) {
+        failure = error;
+        this.syncFailed = true;
+        this.sweepNeeded = true;
+      }
+      const earlier = await written.appendedAfter;
+      failure ??= earlier;
+      if (failure !== undefined) {
+        for (const { update } of written.committed) update.reject(failure);
+        return failure;
+      }
+      for (const { update, state } of written.committed) update.resolve(state);
+      this.scheduleCheckpoint();
+      return undefined;
+    })();
+    if (written.appended) this.lastAppended = answer;
+    this.answering.add(answer);
+    void answer.finally(() => this.answering.delete(answer));
   }
 
   /**
    * Under the lock: runs the batch's mutators and writes their lines (or checkpoints). Returns
-   * the updates written; those that failed are already rejected.
+   * the updates written, if any; those that failed are already rejected.
    */
-  private async commitBatch(batch: PendingUpdate[]): Promise<CommittedUpdate[]> {
+  private async commitBatch(batch: PendingUpdate[]): Promise<WrittenBatch | undefined> {
     if (this.sweepNeeded) {
       this.sweepNeeded = false;
       await sweepTempFiles(this.options.fileSystem, this.dir, this.ownFiles());
@@ -568,11 +630,15 @@ export class MetricsStore implements MetricsBackend {
         update.reject(error);
       }
     }
-    if (committed.length === 0) return [];
+    if (committed.length === 0) return undefined;
+    let appended = false;
+    let appendedAfter: Promise<unknown> | undefined;
     try {
       if (current.journal === undefined || current.needsCheckpoint) {
         await this.checkpointLocked(current, state);
       } else {
+        // Decided before the write: a failure noticed from here on is that batch's answer.
+        appendedAfter = this.lastAppended;
         const data = Buffer.concat(lines);
         await this.appender.write(data, {
           offset: current.journal.offset,
@@ -584,15 +650,16 @@ export class MetricsStore implements MetricsBackend {
           state,
           journal: { ...current.journal, offset: current.journal.offset + data.length },
         };
+        appended = true;
       }
     } catch (error) {
       // What is on disk is unknown to this view now: read it again next time.
       this.view = undefined;
       this.sweepNeeded = true;
       for (const { update } of committed) update.reject(error);
-      return [];
+      return undefined;
     }
-    return committed;
+    return { committed, appendedAfter, appended };
   }
 
   /**
@@ -811,6 +878,8 @@ export class MetricsStore implements MetricsBackend {
           },
           needsCheckpoint: false,
         };
+        // Lines whose fdatasync failed are in the new files now, written and fsynced anew.
+        this.syncFailed = false;
       } finally {
         await discardFile(fileSystem, journal);
       }
@@ -883,11 +952,12 @@ export class MetricsStore implements MetricsBackend {
 
   // ---- helpers -------------------------------------------------------------------------------
 
-  /** Resolves once queued updates and a running background checkpoint are done. */
+  /** Resolves once queued updates are answered and a running background checkpoint is done. */
   private async settle(): Promise<void> {
-    while (this.flushing || this.checkpointing) {
+    while (this.flushing || this.checkpointing || this.answering.size > 0) {
       await this.flushing;
       await this.checkpointing;
+      await Promise.all(this.answering);
     }
   }
 

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../src/errors.js';
+import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
 import { validateState } from '../../src/model/schema.js';
 import { OPEN_SESSIONS_KEY } from '../../src/model/sessions.js';
+import type { MetricsBackend, StateMutator } from '../../src/store/backend.js';
+import { MemoryBackend } from '../../src/store/memory-backend.js';
 import { MetricsStore } from '../../src/store/metrics-store.js';
 import { metricsIn, T0 } from './helpers.js';
 
@@ -162,5 +165,47 @@ describe('AgentMetrics session loop', () => {
     await record('alpha', 'success', 5);
     const board = await metrics.getLeaderboard();
     expect(board.map((p) => p.agent_name)).toEqual(['coding', 'alpha', 'beta', 'linear', 'github']);
+  });
+});
+
+describe('AgentMetrics writes through the backend', () => {
+  /** A backend in memory that logs which of its writes were called. */
+  function loggingBackend(withCommit: boolean) {
+    const inner = new MemoryBackend('logged');
+    const calls: string[] = [];
+    const backend: MetricsBackend = {
+      projectName: inner.projectName,
+      load: () => inner.load(),
+      update: (mutate) => {
+        calls.push('update');
+        return inner.update(mutate);
+      },
+      ...(withCommit && {
+        commit: (mutate: StateMutator) => {
+          calls.push('commit');
+          return inner.commit(mutate);
+        },
+      }),
+    };
+    return { backend, calls };
+  }
+
+  const record = async (metrics: AgentMetrics) => {
+    const sessionId = await metrics.startSession();
+    await metrics.recordEvent({ agentName: 'coding', status: 'success', sessionId });
+    await metrics.endSession(sessionId);
+    return (await metrics.getState()).events.length;
+  };
+
+  it('uses commit when the backend has it (the state update() returns goes unread)', async () => {
+    const { backend, calls } = loggingBackend(true);
+    expect(await record(new AgentMetrics({ store: backend, strict: true }))).toBe(1);
+    expect(calls).toEqual(['commit', 'commit', 'commit']);
+  });
+
+  it('uses update on a backend without commit', async () => {
+    const { backend, calls } = loggingBackend(false);
+    expect(await record(new AgentMetrics({ store: backend, strict: true }))).toBe(1);
+    expect(calls).toEqual(['update', 'update', 'update']);
   });
 });

@@ -35,6 +35,26 @@ describe.each(backends)('backend contract: %s', (_name, create) => {
     expect(await backend.load()).toEqual(saved);
   });
 
+  it('commit writes as update does, and resolves to nothing; its failures reach the caller', async () => {
+    const backend = create('contract');
+    expect(backend.commit).toBeTypeOf('function');
+    const committed = await backend.commit?.((state) => {
+      state.total_tokens = 7;
+      state.events.push(makeEvent({ event_id: 'c' }));
+    });
+    expect(committed).toBeUndefined();
+    const loaded = await backend.load();
+    expect(loaded.total_tokens).toBe(7);
+    expect(loaded.events.map((event) => event.event_id)).toEqual(['c']);
+    const boom = new Error('mutator failed');
+    await expect(
+      backend.commit?.(() => {
+        throw boom;
+      }),
+    ).rejects.toBe(boom);
+    expect(await backend.load()).toEqual(loaded);
+  });
+
   it('a mutator that throws changes nothing, and its error reaches the caller', async () => {
     const backend = create('contract');
     await backend.update((state) => {
