@@ -247,13 +247,13 @@ export class AgentMetrics {
     await this.backend.close?.();
   }
 
-  /** Runs a recording; on failure throws (strict) or reports and resolves to `fallback`. */
   /** One atomic write; `commit` when the backend has it, since the state it returns goes unread. */
   private async write(mutate: StateMutator): Promise<void> {
     if (this.backend.commit) await this.backend.commit(mutate);
     else await this.backend.update(mutate);
   }
 
+  /** Runs a recording; on failure throws (strict) or reports and resolves to `fallback`. */
   private async guard<T>(fallback: T, action: () => Promise<T>): Promise<T> {
     try {
       return await action();

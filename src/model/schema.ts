@@ -1,5 +1,6 @@
 import * as v from 'valibot';
 import type { ValidationIssue } from '../errors.js';
+import { isValid } from './schema-predicate.js';
 import { EVENT_STATUSES, SESSION_STATUSES, SESSION_TYPES } from './types.js';
 
 /**
@@ -303,7 +304,7 @@ function fieldsLookValid(
   for (const key of removed) if (Object.hasOwn(entries, key)) return false;
   for (const [key, value] of Object.entries(values)) {
     const schema = Object.hasOwn(entries, key) ? entries[key] : undefined;
-    if (schema !== undefined && !v.is(schema, value)) return false;
+    if (schema !== undefined && !isValid(schema, value)) return false;
     if (nestedDeeperThan(value, depthLeft)) return false;
   }
   return true;
@@ -331,7 +332,7 @@ export function changeLooksValid(change: {
   }
   const all = (schema: Schema, records: readonly unknown[]) =>
     // A profile or record sits two levels below the state (in `agents`, `events`, `sessions`).
-    records.every((record) => v.is(schema, record) && !nestedDeeperThan(record, MAX_NESTING - 2));
+    records.every((record) => isValid(schema, record) && !nestedDeeperThan(record, MAX_NESTING - 2));
   return (
     all(agentProfileSchema, change.profiles) &&
     all(agentEventSchema, change.events) &&

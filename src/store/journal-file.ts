@@ -65,6 +65,8 @@ export class JournalAppender {
   private unsynced: { fd: number; sync: Promise<void> | undefined } | undefined;
   /** fdatasyncs started and not finished: `close()` waits for them before closing a descriptor. */
   private readonly syncing = new Set<Promise<void>>();
+  /** The last fdatasync started, settled either way: the next one starts after it. */
+  private lastSync: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly fileSystem: FileSystem,
@@ -107,7 +109,6 @@ export class JournalAppender {
    * after the lock is released, so a failure cannot take the lines back (another process may
    * have built on them): the error is `committed` (visible, but may not survive a power cut).
    * With `background`, the fdatasync runs on the thread pool: the caller has work to do meanwhile.
-   * It starts before this returns, so that a later `write` is not part of it.
    */
   async syncWritten(options: { background?: boolean } = {}): Promise<void> {
     const unsynced = this.unsynced;
@@ -135,10 +136,15 @@ export class JournalAppender {
     if (handle) await this.fileSystem.close(handle.fd).catch(() => undefined);
   }
 
-  /** The fdatasync of `unsynced`, started once (tracked in `syncing` until it settles). */
+  /**
+   * The fdatasync of `unsynced`, started once (tracked in `syncing` until it settles), after the
+   * one started before it. One at a time: Linux reports a writeback error to one fdatasync of an
+   * open file only, so of two running at once, the one that was told might not be the one whose
+   * lines were lost. Run in turn, each answers for every line written before it started.
+   */
   private startSync(unsynced: { fd: number; sync: Promise<void> | undefined }, background: boolean) {
     if (unsynced.sync) return unsynced.sync;
-    const sync = this.fileSystem.fdatasync(unsynced.fd, { background });
+    const sync = this.lastSync.then(() => this.fileSystem.fdatasync(unsynced.fd, { background }));
     unsynced.sync = sync;
     const settled: Promise<void> = sync
       .catch(() => undefined)
@@ -146,6 +152,7 @@ export class JournalAppender {
         this.syncing.delete(settled);
       });
     this.syncing.add(settled);
+    this.lastSync = settled;
     return sync;
   }
 

@@ -336,7 +336,9 @@ export class MetricsStore implements MetricsBackend {
 
   /** Under the lock: the current state, with any repair done, remembered as this instance's view. */
   private async readLocked(): Promise<View> {
-    this.view = await this.readView(true);
+    const view = await this.readView(true);
+    // After a failed fdatasync, whatever the view was read from (see `syncFailed`).
+    this.view = this.syncFailed && view.journal !== undefined ? { ...view, needsCheckpoint: true } : view;
     return this.view;
   }
 
@@ -360,7 +362,7 @@ export class MetricsStore implements MetricsBackend {
       journal = undefined;
     }
 
-    let needsCheckpoint = (known?.needsCheckpoint === true || this.syncFailed) && journal !== undefined;
+    let needsCheckpoint = known?.needsCheckpoint === true && journal !== undefined;
     const journalStat = await this.statOrUndefined(this.journalPath);
     if (journalStat === undefined) return { state, snapshot, journal: undefined, needsCheckpoint: false };
 
@@ -878,8 +880,10 @@ export class MetricsStore implements MetricsBackend {
           },
           needsCheckpoint: false,
         };
-        // Lines whose fdatasync failed are in the new files now, written and fsynced anew.
+        // Lines whose fdatasync failed are in the new files now, written and fsynced anew; and a
+        // batch appended from here on builds on nothing still waiting for its fdatasync.
         this.syncFailed = false;
+        this.lastAppended = undefined;
       } finally {
         await discardFile(fileSystem, journal);
       }
