@@ -4,8 +4,9 @@ import * as v from 'valibot';
  * `v.is(schema, value)` without valibot's run-time machinery, for the checks on every write.
  *
  * Why by hand: `v.is` runs a schema through valibot's generic pipeline, which allocates a dataset
- * per value checked and copies every object it checks. Measured with 64 concurrent callers, that
- * was 11 KB of garbage and ~10 µs per recorded event, the largest allocation of the write path.
+ * per value checked and copies every object it checks: 5.5 KB of the 40 KB allocated per recorded
+ * event (measured with the heap's used size around each step, young generation made large enough
+ * that no collection ran), and 2 µs instead of 0.8 µs for the check of one event.
  * The predicates compiled here allocate nothing. Valibot stays the one description of the file
  * format: they are compiled from its schemas, follow its `~run` code node for node (valibot
  * 1.x), and cover only the node types the file format uses; a schema with any other node is

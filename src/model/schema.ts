@@ -302,7 +302,8 @@ function fieldsLookValid(
   depthLeft: number,
 ): boolean {
   for (const key of removed) if (Object.hasOwn(entries, key)) return false;
-  for (const [key, value] of Object.entries(values)) {
+  for (const key of Object.keys(values)) {
+    const value = values[key];
     const schema = Object.hasOwn(entries, key) ? entries[key] : undefined;
     if (schema !== undefined && !isValid(schema, value)) return false;
     if (nestedDeeperThan(value, depthLeft)) return false;

@@ -266,11 +266,16 @@ export function changedProfileValues(
     const previous = before.agents[name] as Record<string, unknown>;
     const next = after.agents[name] as Record<string, unknown>;
     const values: Record<string, unknown> = {};
-    for (const key of [...Object.keys(change.set ?? {}), ...Object.keys(change.shift ?? {})]) {
-      // Equal primitives only: parsed objects and lists are never ===.
-      if (Object.hasOwn(previous, key) && previous[key] === next[key]) continue;
-      setOwn(values, key, next[key]);
-    }
+    const collect = (changed: object | undefined) => {
+      if (changed === undefined) return;
+      for (const key of Object.keys(changed)) {
+        // Equal primitives only: parsed objects and lists are never ===.
+        if (Object.hasOwn(previous, key) && previous[key] === next[key]) continue;
+        setOwn(values, key, next[key]);
+      }
+    };
+    collect(change.set);
+    collect(change.shift);
     return { values, removed: change.unset ?? [] };
   });
 }

@@ -123,6 +123,17 @@ export class JournalAppender {
   }
 
   /**
+   * `length` bytes of the journal from `offset`, read through the kept descriptor when it names
+   * `inode`; undefined when it does not. Under the lock, for the lines another process appended:
+   * it saves `readFrom`'s open, fstat and close at every write that follows another process's.
+   */
+  async readKept(inode: string, offset: number, length: number): Promise<Buffer | undefined> {
+    const handle = this.handle;
+    if (handle?.inode !== inode) return undefined;
+    return io('read', this.path, () => this.fileSystem.read(handle.fd, offset, length));
+  }
+
+  /**
    * Closes the kept descriptor, if any; the next append opens the journal again. Detached at
    * once, so that a write meanwhile opens its own; closed once no fdatasync runs on it.
    */

@@ -371,9 +371,15 @@ export class MetricsStore implements MetricsBackend {
     if (journal !== undefined && journal.inode === inodeOf(journalStat)) {
       // Nothing appended since this view: the common case of a single writer, on every write.
       if (journalStat.size === journal.offset) return { state, snapshot, journal, needsCheckpoint };
-      const read = await readFrom(fileSystem, this.journalPath, journal.offset);
-      if (read === undefined || inodeOf(read.stat) !== journal.inode) throw this.retryOrFail(locked);
-      data = read.data;
+      // Under the lock the size just read is where the journal ends: nobody else appends.
+      const kept = locked
+        ? await this.appender.readKept(journal.inode, journal.offset, journalStat.size - journal.offset)
+        : undefined;
+      if (kept === undefined) {
+        const read = await readFrom(fileSystem, this.journalPath, journal.offset);
+        if (read === undefined || inodeOf(read.stat) !== journal.inode) throw this.retryOrFail(locked);
+        data = read.data;
+      } else data = kept;
       base = journal.offset;
     } else {
       const read = await readFrom(fileSystem, this.journalPath, 0);

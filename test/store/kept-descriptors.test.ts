@@ -45,6 +45,26 @@ function loggingFs() {
 }
 
 describe('descriptors kept open between writes', () => {
+  it("reads another process's lines through the kept descriptor, under the lock", async () => {
+    const dir = tempDir();
+    const { faulty, results } = loggingFs();
+    const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: faulty.fs });
+    await store.update(bump(1)); // bootstrap: a checkpoint creates the journal
+    await store.update(bump(2)); // opens the journal's descriptor for appending
+    const { store: other } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    await other.update(bump(3));
+    await other.update(bump(4));
+    faulty.arm(undefined);
+    results.clear();
+
+    const state = await store.update(bump(5));
+    expect(state.events.map((event) => event.event_id)).toEqual(['e1', 'e2', 'e3', 'e4', 'e5']);
+    // No open of the journal to read what `other` appended: one descriptor does both.
+    expect(descriptors(faulty, results).opened.filter((path) => path === file(dir, JOURNAL))).toEqual([]);
+    await store.close();
+    await other.close();
+  });
+
   it('appends to the journal through one descriptor, and reopens it after a checkpoint replaced the journal', async () => {
     const dir = tempDir();
     const { faulty, results } = loggingFs();
