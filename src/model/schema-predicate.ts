@@ -17,7 +17,11 @@ type AnySchema = v.GenericSchema;
 
 const compiled = new WeakMap<object, Predicate>();
 
-/** The same answer as `v.is(schema, value)`. */
+/**
+ * The same answer as `v.is(schema, value)` for JSON data (what the store checks: the JSON form of
+ * a change). For other values it reads each key once where valibot may ask twice (`in`, then a
+ * read), so a Proxy or getter that answers differently the second time can tell them apart.
+ */
 export function isValid(schema: AnySchema, value: unknown): boolean {
   let predicate = compiled.get(schema);
   if (predicate === undefined) {

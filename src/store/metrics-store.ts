@@ -371,6 +371,9 @@ export class MetricsStore implements MetricsBackend {
     if (journal !== undefined && journal.inode === inodeOf(journalStat)) {
       // Nothing appended since this view: the common case of a single writer, on every write.
       if (journalStat.size === journal.offset) return { state, snapshot, journal, needsCheckpoint };
+      // Cut below what this instance read, by someone not holding the lock (a copy over it): the
+      // state in memory holds more than the file. The next write folds it into a checkpoint.
+      if (journalStat.size < journal.offset) return { state, snapshot, journal, needsCheckpoint: locked };
       // Under the lock the size just read is where the journal ends: nobody else appends.
       const kept = locked
         ? await this.appender.readKept(journal.inode, journal.offset, journalStat.size - journal.offset)

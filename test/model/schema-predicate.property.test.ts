@@ -155,6 +155,56 @@ describe('compiled schema predicates answer as v.is', () => {
     }
   });
 
+  it('records with own __proto__/constructor keys, non-enumerable or inherited fields, nesting in arrays, boxed and sparse values', () => {
+    const anything = fc.anything({
+      withBoxedValues: true,
+      withNullPrototype: true,
+      withObjectString: true,
+      withSparseArray: true,
+      withBigInt: true,
+      withDate: true,
+      maxDepth: 2,
+    });
+    const cases: Array<[v.GenericSchema, Record<string, unknown>]> = [
+      [agentEventSchema, makeEvent() as unknown as Record<string, unknown>],
+      [agentProfileSchema, makeProfile() as unknown as Record<string, unknown>],
+      [sessionSummarySchema, makeSession() as unknown as Record<string, unknown>],
+    ];
+    for (const [schema, valid] of cases) {
+      const keys = [...Object.keys(valid), '__proto__', 'constructor', 'toString'];
+      const edit = fc.tuple(fc.constantFrom(...keys), anything, fc.nat(4));
+      fc.assert(
+        fc.property(fc.array(edit, { maxLength: 4 }), fc.boolean(), fc.boolean(), (edits, viaJson, bare) => {
+          let record: unknown = bare ? Object.assign(Object.create(null), valid) : { ...valid };
+          for (const [key, value, how] of edits) {
+            const target = record as Record<string, unknown>;
+            const define = (enumerable: boolean, to: unknown) =>
+              Object.defineProperty(target, key, {
+                value: to,
+                enumerable,
+                configurable: true,
+                writable: true,
+              });
+            if (how === 0) delete target[key];
+            else if (how === 1) define(true, value);
+            else if (how === 2) record = Object.setPrototypeOf({ ...target }, { [key]: value });
+            else if (how === 3) define(false, valid[key]);
+            else record = [record];
+          }
+          if (viaJson) {
+            try {
+              record = JSON.parse(JSON.stringify(record) ?? 'null');
+            } catch {
+              return true; // BigInt: not a value the store validates
+            }
+          }
+          return isValid(schema, record) === v.is(schema, record);
+        }),
+        { numRuns: 1500 },
+      );
+    }
+  });
+
   it('a schema with a node it does not compile is answered by v.is', () => {
     const schemas: Schema[] = [
       v.optional(v.string()),

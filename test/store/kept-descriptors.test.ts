@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import type { DashboardState } from '../../src/model/types.js';
 import { SyncPlacement } from '../../src/store/file-system.js';
@@ -45,6 +45,25 @@ function loggingFs() {
 }
 
 describe('descriptors kept open between writes', () => {
+  it('a journal cut in place below the view (same inode, by a process not holding the lock): the next update still works and survives', async () => {
+    const dir = tempDir();
+    const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    await store.update(bump(1)); // bootstrap: a checkpoint creates the journal
+    await store.update(bump(2)); // appends: the kept descriptor names the journal
+    const cut = statSync(file(dir, JOURNAL)).size;
+    await store.update(bump(3));
+    // e.g. `cp older.journal .agent_metrics.journal`: O_TRUNC keeps the inode, the size shrinks.
+    truncateSync(file(dir, JOURNAL), cut);
+
+    // The view holds more than the file now: the next write checkpoints from memory, so e3
+    // (acknowledged, then cut off the file) is written again, and nothing reads a negative length.
+    await expect(store.update(bump(4))).resolves.toBeDefined();
+    await store.close();
+    const { store: fresh } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    expect((await fresh.load()).events.map((event) => event.event_id)).toEqual(['e1', 'e2', 'e3', 'e4']);
+    await fresh.close();
+  });
+
   it("reads another process's lines through the kept descriptor, under the lock", async () => {
     const dir = tempDir();
     const { faulty, results } = loggingFs();
