@@ -121,7 +121,9 @@ export function recordEvent(state: DashboardState, event: AgentEvent): void {
 
   profile.current_streak = succeeded ? profile.current_streak + 1 : 0;
   profile.best_streak = Math.max(profile.best_streak, profile.current_streak);
-  profile.recent_events = [...profile.recent_events, event.event_id].slice(-RECENT_EVENTS_KEPT);
+  const recent = profile.recent_events.slice(1 - RECENT_EVENTS_KEPT);
+  recent.push(event.event_id);
+  profile.recent_events = recent;
   if (!succeeded) profile.last_error = event.error_message === '' ? event.status : event.error_message;
   if (isLater(event.ended_at, profile.last_active)) profile.last_active = event.ended_at;
   Object.assign(profile, derivedMetricsOf(profile));
