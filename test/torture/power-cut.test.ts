@@ -56,7 +56,7 @@ type Start = 'fresh' | 'steady' | 'recovery';
  * Passes calls through until `cutAt` calls were made; from then on every call fails (the machine
  * is off). `weakening` removes one of the store's fsyncs, for the meta-test.
  */
-function switchboard(inner: FileSystem, weakening: Weakening) {
+function switchboard(inner: FileSystem, weakening: Weakening, slowSync = false) {
   let calls = 0;
   let cutAt = Number.POSITIVE_INFINITY;
   let image: PowerCutFileSystem | undefined;
@@ -70,6 +70,12 @@ function switchboard(inner: FileSystem, weakening: Weakening) {
         throw new PowerCut('power cut');
       }
       if (method === 'fdatasync' && weakening === 'no-file-fsync') return;
+      // A disk that takes a moment: the store's next batch is written while this one runs. If the
+      // power goes meanwhile, this fdatasync never returns either.
+      if (method === 'fdatasync' && slowSync) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (image !== undefined) throw new PowerCut('power cut');
+      }
       if (method === 'fsync' && weakening !== 'none') {
         const stat = await disk.fstat(args[0] as number);
         const isFolder = (stat.mode & 0o170000) === 0o040000;
@@ -135,27 +141,36 @@ interface Outcome {
   violations: Violations;
 }
 
-/** Cuts the power before call 1, 2, … of UPDATES updates, and checks each surviving disk. */
-async function cutEverywhere(start: Start, weakening: Weakening): Promise<Outcome> {
+/**
+ * Cuts the power before call 1, 2, … of UPDATES updates, and checks each surviving disk. With
+ * `callers` > 1, two waves of that many updates at once, on a disk whose fdatasync takes a moment:
+ * the store splits each wave into batches and writes one while the previous one's fdatasync runs
+ * (pipelined group commit).
+ */
+async function cutEverywhere(start: Start, weakening: Weakening, callers = 1): Promise<Outcome> {
   const outcome: Outcome = { cuts: 0, acked: 0, lost: 0, violations: new Violations() };
   const durability = weakening === 'durability-none' ? 'none' : 'fsync';
   for (let cutAt = 1; ; cutAt++) {
     const { disk, floor } = await prepareDisk(start);
-    const board = switchboard(disk, weakening);
+    const board = switchboard(disk, weakening, callers > 1);
     board.cutAt(cutAt);
     const store = new MetricsStore(options(board.fs, { durability }));
     let acked = floor;
     let failed = false;
-    for (let i = 0; i < UPDATES && !failed; i++) {
-      await store.update(applyStep).then(
-        (saved) => {
-          acked = saved.total_sessions;
-          outcome.acked += 1;
-        },
-        () => {
-          failed = true;
-        },
+    const waves = callers === 1 ? UPDATES : 2;
+    for (let i = 0; i < waves && !failed; i++) {
+      const wave = Array.from({ length: callers }, () =>
+        store.update(applyStep).then(
+          (saved) => {
+            acked = Math.max(acked, saved.total_sessions);
+            outcome.acked += 1;
+          },
+          () => {
+            failed = true;
+          },
+        ),
       );
+      await Promise.all(wave);
       // Every other update is folded into the JSON file, so cuts land inside checkpoints too.
       if (i % 2 === 1 && !failed) {
         await store.checkpoint().catch(() => {
@@ -163,7 +178,7 @@ async function cutEverywhere(start: Start, weakening: Weakening): Promise<Outcom
         });
       }
     }
-    const context = `${start}/${weakening}: power cut before call ${cutAt}`;
+    const context = `${start}/${weakening}/${callers} caller(s): power cut before call ${cutAt}`;
     const reports: RecoveryReport[] = [];
     const after = new MetricsStore(options(board.image(), { onRecover: (report) => reports.push(report) }));
     try {
@@ -177,7 +192,7 @@ async function cutEverywhere(start: Start, weakening: Weakening): Promise<Outcom
         );
       }
       outcome.violations.check(
-        state.total_sessions <= acked + 1,
+        state.total_sessions <= acked + callers,
         () => `${context}: disk has ${state.total_sessions} updates, only ${acked} acknowledged`,
       );
     } catch (error) {
@@ -195,8 +210,14 @@ describe('torture: lost power', () => {
     async () => {
       const totals = { cuts: 0, acked: 0, lost: 0 };
       const violations: string[] = [];
-      for (const start of ['fresh', 'steady', 'recovery'] as const) {
-        const outcome = await cutEverywhere(start, 'none');
+      const runs = [
+        ['fresh', 1],
+        ['steady', 1],
+        ['recovery', 1],
+        ['steady', 4], // four callers at once: pipelined batches
+      ] as const;
+      for (const [start, callers] of runs) {
+        const outcome = await cutEverywhere(start, 'none', callers);
         totals.cuts += outcome.cuts;
         totals.acked += outcome.acked;
         totals.lost += outcome.lost;
