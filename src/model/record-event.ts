@@ -121,7 +121,10 @@ export function recordEvent(state: DashboardState, event: AgentEvent): void {
 
   profile.current_streak = succeeded ? profile.current_streak + 1 : 0;
   profile.best_streak = Math.max(profile.best_streak, profile.current_streak);
-  const recent = profile.recent_events.slice(1 - RECENT_EVENTS_KEPT);
+  // One new array per event, not two (a spread, then a slice).
+  const recent = profile.recent_events.slice(
+    Math.max(0, profile.recent_events.length - RECENT_EVENTS_KEPT + 1),
+  );
   recent.push(event.event_id);
   profile.recent_events = recent;
   if (!succeeded) profile.last_error = event.error_message === '' ? event.status : event.error_message;

@@ -375,29 +375,31 @@ function continued<T extends object>(
 }
 
 /**
+ * Sets the own keys of `source` on `target` through `setOwn` (a `__proto__` key stays a key); a
+ * loop over keys, not `Object.entries` pairs, since it runs on every recorded event.
+ */
+function copyInto(target: Record<string, unknown>, source: Record<string, unknown> | undefined): void {
+  if (source === undefined || source === null) return;
+  for (const key of Object.keys(source)) setOwn(target, key, source[key]);
+}
+
+/**
  * `state` with `patch` applied and the patch's caps enforced (newest records kept): a new state
  * (the input is not modified; unchanged values and records are shared). The patch's records are
  * taken over and frozen.
  */
-/** Sets every own key of `source` (if any) on `target`. */
-function copyInto(target: Record<string, unknown>, source: Record<string, unknown> | undefined): void {
-  if (source === undefined) return;
-  for (const key of Object.keys(source)) setOwn(target, key, source[key]);
-}
-
 export function applyPatch(state: StoredState, patch: StatePatch): StoredState {
   // Loops over keys rather than Object.entries, and no Set for an empty list: this runs for every
-  // recorded event, and what it allocates is most of what the garbage collector then scans.
+  // recorded event, and what it allocates per event sets how often the young-generation GC runs.
   const next: Record<string, unknown> = {};
-  const unset = patch.unset === undefined || patch.unset.length === 0 ? undefined : new Set(patch.unset);
+  const unset = patch.unset?.length ? new Set(patch.unset) : undefined;
   for (const key of Object.keys(state)) {
     if (!unset?.has(key)) setOwn(next, key, (state as Record<string, unknown>)[key]);
   }
   copyInto(next, patch.set);
 
   const agents: Record<string, unknown> = {};
-  const drop = patch.drop_agents;
-  const droppedAgents = drop === undefined || drop.length === 0 ? undefined : new Set(drop);
+  const droppedAgents = patch.drop_agents?.length ? new Set(patch.drop_agents) : undefined;
   for (const name of Object.keys(state.agents)) {
     if (!droppedAgents?.has(name)) setOwn(agents, name, state.agents[name]);
   }

@@ -73,7 +73,7 @@ export class JournalAppender {
     readonly path: string,
   ) {}
 
-  /** True while an fdatasync started by `syncWritten()` or `close()` runs. */
+  /** True while an fdatasync started by `syncWritten()` or `close()` runs or waits its turn. */
   get syncInFlight(): boolean {
     return this.syncing.size > 0;
   }
