@@ -149,6 +149,19 @@ function apply(state: DashboardState, step: Change): void {
 const roundTrip = (patch: StatePatch): StatePatch => journalForm(patch).patch;
 
 describe('diffStates / applyPatch', () => {
+  it('a line whose optional parts are null (another writer, or edited by hand) changes nothing with them', () => {
+    const before = toStored(makeState(2, 1));
+    const patch = {
+      caps: { max_events: 500, max_sessions: 50 },
+      set: null,
+      unset: null,
+      agents: null,
+      drop_agents: null,
+    } as unknown as StatePatch;
+    const after = applyPatch(before, patch);
+    expect(JSON.parse(JSON.stringify(after))).toEqual(JSON.parse(JSON.stringify(before)));
+  });
+
   it('replaying the journaled patch of any change gives the changed state with the caps applied', () => {
     const scenario = fc.record({
       events: fc.nat(8),

@@ -84,6 +84,23 @@ describe('descriptors kept open between writes', () => {
     await other.close();
   });
 
+  it("a failed read of another process's lines fails that write alone; the next one reads them", async () => {
+    const dir = tempDir();
+    const faulty = new FaultyFileSystem();
+    const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: faulty.fs });
+    await store.update(bump(1));
+    await store.update(bump(2));
+    const { store: other } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    await other.update(bump(3));
+    faulty.arm({ failAt: 1, code: 'EIO', methods: ['read'] });
+    await expect(store.update(bump(4))).rejects.toMatchObject({ code: 'E_IO', operation: 'read' });
+    faulty.arm(undefined);
+    const state = await store.update(bump(5));
+    expect(state.events.map((event) => event.event_id)).toEqual(['e1', 'e2', 'e3', 'e5']);
+    await store.close();
+    await other.close();
+  });
+
   it('appends to the journal through one descriptor, and reopens it after a checkpoint replaced the journal', async () => {
     const dir = tempDir();
     const { faulty, results } = loggingFs();

@@ -83,15 +83,21 @@ function heldSyncs() {
   return { fs, syncs, startedCount, appendedCount, failNextAppend };
 }
 
+/** A store on `heldSyncs()` whose journal exists: its first write (e0) was a checkpoint, no fdatasync. */
+async function heldStore() {
+  const dir = tempDir();
+  const held = heldSyncs();
+  const { store } = storeIn(dir, { fileSystem: held.fs, checkpointIdleMs: 0 });
+  await store.update(bump(0));
+  return { dir, held, store };
+}
+
 /**
  * A store with its journal and four updates queued (e1 to e4), split into two batches, both
  * written; the first batch's fdatasync is held. `log` lists `u<n> <outcome>` as they settle.
  */
 async function twoBatchesWritten() {
-  const dir = tempDir();
-  const held = heldSyncs();
-  const { store } = storeIn(dir, { fileSystem: held.fs, checkpointIdleMs: 0 });
-  await store.update(bump(0)); // bootstrap: a checkpoint creates the journal (no fdatasync)
+  const { dir, held, store } = await heldStore();
   const log: string[] = [];
   const outcomes = [1, 2, 3, 4].map((n) =>
     outcome(store.update(bump(n))).then((result) => {
@@ -153,10 +159,7 @@ describe('pipelined group commit', () => {
   });
 
   it('after a failed fdatasync and the checkpoint that repairs it, later appends are acknowledged again', async () => {
-    const dir = tempDir();
-    const held = heldSyncs();
-    const { store } = storeIn(dir, { fileSystem: held.fs, checkpointIdleMs: 0 });
-    await store.update(bump(0)); // bootstrap checkpoint: no journal fdatasync
+    const { dir, held, store } = await heldStore();
 
     const first = outcome(store.update(bump(1)));
     await held.startedCount(1);
@@ -181,10 +184,7 @@ describe('pipelined group commit', () => {
   });
 
   it('after a failed fdatasync, the next write checkpoints even when a failed append made the store re-read the files', async () => {
-    const dir = tempDir();
-    const held = heldSyncs();
-    const { store } = storeIn(dir, { fileSystem: held.fs, checkpointIdleMs: 0 });
-    await store.update(bump(0));
+    const { dir, held, store } = await heldStore();
 
     const first = outcome(store.update(bump(1)));
     await held.startedCount(1);
@@ -210,10 +210,7 @@ describe('pipelined group commit', () => {
   });
 
   it('a lone update is fdatasynced inline (nothing else waits) and answered once it is done', async () => {
-    const dir = tempDir();
-    const held = heldSyncs();
-    const { store } = storeIn(dir, { fileSystem: held.fs, checkpointIdleMs: 0 });
-    await store.update(bump(0));
+    const { held, store } = await heldStore();
     let answered = false;
     const update = outcome(store.update(bump(1))).then((result) => {
       answered = true;
