@@ -65,8 +65,9 @@ function asMetricsError(error: unknown): MetricsError {
 /**
  * The domain API an orchestrator's session loop calls. Every recording (`startSession`,
  * `recordEvent`, `endSession`, and the event of `trackAgent`) is one atomic, durable
- * backend write (`backend.update()`, or `commit()` when it has one), so any number of processes
- * can record into one project at once.
+ * backend write (`backend.update()`, or `commit()` when it has one; an event through the
+ * backend's `recordEvent()` when it has one), so any number of processes can record into one
+ * project at once.
  *
  * Recording calls never throw unless `strict` is set: failures go to `onError`. Reads
  * (`getState`, `getAgentProfile`, `getLeaderboard`, `getOpenSessions`) always throw on failure,
@@ -131,7 +132,8 @@ export class AgentMetrics {
   async recordEvent(input: EventInput): Promise<AgentEvent | undefined> {
     return this.guard(undefined, async () => {
       const event = buildEvent(input, this.options.clock(), this.options);
-      await this.write((state) => recordEvent(state, event));
+      if (this.backend.recordEvent) await this.backend.recordEvent(event);
+      else await this.write((state) => recordEvent(state, event));
       return event;
     });
   }

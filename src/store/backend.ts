@@ -1,4 +1,4 @@
-import type { DashboardState } from '../model/types.js';
+import type { AgentEvent, DashboardState } from '../model/types.js';
 
 /** Changes a state in place; may be async. Runs under the backend's lock. */
 export type StateMutator = (state: DashboardState) => void | Promise<void>;
@@ -20,6 +20,12 @@ export interface MetricsBackend {
    * `update` on a backend without it.
    */
   commit?(mutate: StateMutator): Promise<void>;
+  /**
+   * Records one complete, valid event as `recordEvent` (model/record-event.ts) changes the state,
+   * in one atomic, durable write: the same as `commit((state) => recordEvent(state, event))`, which
+   * `AgentMetrics` calls on a backend without it. The file store journals it as the operation.
+   */
+  recordEvent?(event: AgentEvent): Promise<void>;
   /** Finishes background work (the file store folds its journal into the JSON file). Optional. */
   close?(): Promise<void>;
 }

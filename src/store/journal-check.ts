@@ -1,4 +1,5 @@
-import { applyPatch, type StatePatch, toStored } from '../model/state-patch.js';
+import { applyChange, type JournalChange } from '../model/operations.js';
+import { toStored } from '../model/state-patch.js';
 import type { DashboardState } from '../model/types.js';
 import { workingCopy } from '../model/working-copy.js';
 import type { FileSystem } from './file-system.js';
@@ -35,8 +36,11 @@ export interface JournalCheck {
   damaged?: { count: number; firstOffset: number; reason: string };
   /** Why the header is unreadable. */
   reason?: string;
-  /** The good lines' changes, in order, when the journal continues the JSON file. */
-  patches: StatePatch[];
+  /**
+   * The good lines' changes (patches, or operations), in order, when the journal continues the
+   * JSON file.
+   */
+  patches: JournalChange[];
 }
 
 /**
@@ -70,7 +74,7 @@ export async function checkJournal(
     ...(first && {
       damaged: { count: parsed.damaged.length, firstOffset: first.offset, reason: first.reason },
     }),
-    patches: parsed.entries.map((entry) => entry.patch),
+    patches: parsed.entries.map((entry) => entry.change),
   };
 }
 
@@ -79,11 +83,11 @@ export async function checkJournal(
  * `snapshot` keeps its keys and lists; its events and sessions are shared, and frozen (`toStored`).
  * The result is a working copy, as `load()` returns.
  */
-export function withJournal(snapshot: DashboardState, patches: readonly StatePatch[]): DashboardState {
+export function withJournal(snapshot: DashboardState, patches: readonly JournalChange[]): DashboardState {
   const copy = { ...snapshot };
   takeBinding(copy);
   // New arrays: `toStored` takes over the lists, and appends may grow them in place.
   let stored = toStored({ ...copy, events: [...copy.events], sessions: [...copy.sessions] });
-  for (const patch of patches) stored = applyPatch(stored, patch);
+  for (const patch of patches) stored = applyChange(stored, patch);
   return workingCopy(stored);
 }

@@ -1,5 +1,6 @@
 import { errnoCode, StorageIOError } from '../errors.js';
 import type { FileStat, FileSystem } from './file-system.js';
+import { JOURNAL_RESERVE_BYTES } from './journal-format.js';
 
 /** A journal file's identity: its inode. Appends change its size, never its identity. */
 export function inodeOf(stat: FileStat): string {
@@ -14,11 +15,15 @@ async function io<T>(operation: string, path: string, call: () => Promise<T>): P
   }
 }
 
-/** The bytes of `path` from `from` to its end, with the inode read; undefined when it does not exist. */
+/**
+ * The bytes of `path` from `from` to its end (at most `length` of them), with the inode read;
+ * undefined when it does not exist.
+ */
 export async function readFrom(
   fileSystem: FileSystem,
   path: string,
   from: number,
+  length = Number.POSITIVE_INFINITY,
 ): Promise<{ data: Buffer; stat: FileStat } | undefined> {
   let fd: number;
   try {
@@ -29,7 +34,9 @@ export async function readFrom(
   }
   try {
     const stat = await io('read', path, () => fileSystem.fstat(fd));
-    const data = await io('read', path, () => fileSystem.read(fd, from, Math.max(0, stat.size - from)));
+    const data = await io('read', path, () =>
+      fileSystem.read(fd, from, Math.max(0, Math.min(length, stat.size - from))),
+    );
     return { data, stat };
   } finally {
     await fileSystem.close(fd).catch(() => undefined);
@@ -43,6 +50,20 @@ export interface AppendOptions {
   inode: string;
   /** Whether `syncWritten()` is to make these lines durable (fdatasync); false for durability 'none'. */
   sync: boolean;
+  /**
+   * When set, NUL bytes are written after the data up to this offset: the reserve the next lines
+   * are written over (see `JOURNAL_RESERVE_BYTES`).
+   */
+  reserveTo?: number;
+}
+
+/** The NUL bytes of a reserve, allocated once. */
+let zeros: Buffer | undefined;
+
+function nulBytes(length: number): Buffer {
+  if (zeros === undefined || zeros.length < length)
+    zeros = Buffer.alloc(Math.max(length, JOURNAL_RESERVE_BYTES));
+  return zeros.subarray(0, length);
 }
 
 /**
@@ -79,9 +100,10 @@ export class JournalAppender {
   }
 
   /**
-   * Writes `data` at `offset` (under the lock). On failure it cuts the file back to `offset`, so
-   * a change reported as failed never shows up later; the error's `committed` says whether that
-   * cut failed (the lines may then be read back). With `sync`, `syncWritten()` must follow.
+   * Writes `data` at `offset` (under the lock), then the reserve up to `reserveTo`, if asked. On
+   * failure it cuts the file back to `offset`, so a change reported as failed never shows up
+   * later; the error's `committed` says whether that cut failed (the lines may then be read back).
+   * With `sync`, `syncWritten()` must follow.
    */
   async write(data: Uint8Array, options: AppendOptions): Promise<void> {
     const fileSystem = this.fileSystem;
@@ -89,6 +111,10 @@ export class JournalAppender {
     try {
       try {
         await fileSystem.write(fd, data, options.offset);
+        const end = options.offset + data.length;
+        if (options.reserveTo !== undefined && options.reserveTo > end) {
+          await fileSystem.write(fd, nulBytes(options.reserveTo - end), end);
+        }
       } catch (error) {
         const cut = await fileSystem.ftruncate(fd, options.offset).then(
           () => true,

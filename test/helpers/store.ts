@@ -32,3 +32,13 @@ export function readJson(path: string): Record<string, unknown> {
 }
 
 export const file = (dir: string, name: string) => join(dir, name);
+
+/**
+ * The journal's lines: its bytes up to the first NUL, where the reserve starts (the NUL bytes a
+ * writer lays ahead of the next lines, see `JOURNAL_RESERVE_BYTES`).
+ */
+export function journalLines(path: string): Buffer {
+  const data = readFileSync(path);
+  const reserve = data.indexOf(0);
+  return reserve < 0 ? data : data.subarray(0, reserve);
+}

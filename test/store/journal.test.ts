@@ -1,13 +1,20 @@
 import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createProfile } from '../../src/model/record-event.js';
+import type { StatePatch } from '../../src/model/state-patch.js';
 import type { DashboardState } from '../../src/model/types.js';
 import { JOURNAL_BINDING_KEY } from '../../src/store/journal-binding.js';
-import { encodeHeader, encodeLine, parseEntries, parseHeader } from '../../src/store/journal-format.js';
+import {
+  encodeHeader,
+  encodeLine,
+  JOURNAL_FORMAT,
+  parseEntries,
+  parseHeader,
+} from '../../src/store/journal-format.js';
 import type { MetricsStoreOptions } from '../../src/store/options.js';
 import { makeEvent } from '../helpers/builders.js';
 import { FaultyFileSystem } from '../helpers/faulty-fs.js';
-import { corruptFilesIn, file, readJson, storeIn } from '../helpers/store.js';
+import { corruptFilesIn, file, journalLines, readJson, storeIn } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const JOURNAL = '.agent_metrics.journal';
@@ -54,13 +61,13 @@ describe('journal: torn tail', () => {
   it('ignores a torn last line when reading and cuts it off exactly at the next write', async () => {
     const { dir: template } = await project(3);
     const journalPath = file(template, JOURNAL);
-    const original = readFileSync(journalPath);
+    const original = journalLines(journalPath);
 
     // A real 4th line: the same 4th update made on a copy of the folder.
     const sibling = tempDir();
     cpSync(template, sibling, { recursive: true });
     await storeIn(sibling, { projectName: 'p', checkpointIdleMs: 0 }).store.update(bump(4));
-    const line = readFileSync(file(sibling, JOURNAL)).subarray(original.length);
+    const line = journalLines(file(sibling, JOURNAL)).subarray(original.length);
     expect(line.indexOf(0x0a)).toBe(line.length - 1);
 
     const cuts = [1, 8, 9, Math.floor(line.length / 2), line.length - 2, line.length - 1];
@@ -77,7 +84,7 @@ describe('journal: torn tail', () => {
       expect(reports).toEqual([]);
 
       expectUpdates(await store.update(bump(4)), 4);
-      const after = readFileSync(path);
+      const after = journalLines(path);
       expect(after.subarray(0, original.length).equals(original)).toBe(true);
       const appended = after.subarray(original.length);
       expect(appended.indexOf(0x0a)).toBe(appended.length - 1);
@@ -98,7 +105,7 @@ describe('journal: damage', () => {
   it('skips a damaged middle line, keeps a copy and folds the rest into a checkpoint', async () => {
     const { dir } = await project(4); // snapshot: update 1; journal lines: updates 2, 3, 4
     const path = file(dir, JOURNAL);
-    const data = readFileSync(path);
+    const data = journalLines(path);
     const starts = [0];
     for (let at = data.indexOf(0x0a); at >= 0 && at < data.length - 1; at = data.indexOf(0x0a, at + 1)) {
       starts.push(at + 1);
@@ -237,7 +244,7 @@ describe('journal: checkpoints', () => {
     const faulty = new FaultyFileSystem();
     const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: faulty.fs });
     for (let n = 1; n <= 3; n++) await store.update(bump(n));
-    const oldJournal = readFileSync(file(dir, JOURNAL));
+    const oldJournal = journalLines(file(dir, JOURNAL));
 
     // Renames of a checkpoint: backup links → .bak and .journal.bak, snapshot → main, journal → journal.
     faulty.arm({ failAt: 4, methods: ['rename'], code: 'EIO' });
@@ -246,7 +253,7 @@ describe('journal: checkpoints', () => {
     faulty.arm(undefined);
 
     // The new snapshot is in place, the old journal still beside it.
-    expect(readFileSync(file(dir, JOURNAL)).equals(oldJournal)).toBe(true);
+    expect(journalLines(file(dir, JOURNAL)).equals(oldJournal)).toBe(true);
     const header = parseHeader(oldJournal);
     if (!('id' in header)) throw new Error(header.reason);
     const main = readJson(file(dir, MAIN)) as unknown as DashboardState;
@@ -350,7 +357,9 @@ describe('journal: background checkpoints', () => {
     if (!('id' in header)) throw new Error(header.reason);
     expect(header.id).toBe(folded[JOURNAL_BINDING_KEY].id);
     const carried = parseEntries(journal?.bytes as Buffer, header.end).entries;
-    expect(carried.map((entry) => entry.patch.events?.map((e) => e.event_id))).toEqual([[`e${n}`]]);
+    expect(carried.map((entry) => (entry.change as StatePatch).events?.map((e) => e.event_id))).toEqual([
+      [`e${n}`],
+    ]);
     expect(reports).toEqual([]);
     // Every update exactly once, for a new reader, and in the JSON file alone after close().
     expectUpdates(await storeIn(dir).store.load(), n);
@@ -406,7 +415,10 @@ describe('journal: profiles changed field by field (format 2)', () => {
     const data = readFileSync(path);
     const header = parseHeader(data);
     if (!('id' in header)) throw new Error(header.reason);
-    return { header, entries: parseEntries(data, header.end).entries.map((entry) => entry.patch) };
+    return {
+      header,
+      entries: parseEntries(data, header.end).entries.map((entry) => entry.change as StatePatch),
+    };
   };
 
   const countInvocations = (state: DashboardState) => {
@@ -424,7 +436,7 @@ describe('journal: profiles changed field by field (format 2)', () => {
     await store.update(countInvocations);
     await store.update(countInvocations);
     const { header, entries } = linesOf(file(dir, JOURNAL));
-    expect(header.format).toBe(2);
+    expect(header.format).toBe(JOURNAL_FORMAT);
     const changes = entries.map((patch) => patch.agent_fields?.coding);
     // Every value that is not a list, and the list that moved on as its new items only.
     expect(changes.map((change) => change?.set?.total_invocations)).toEqual([1, 2]);
@@ -444,32 +456,35 @@ describe('journal: profiles changed field by field (format 2)', () => {
     await store.close();
   });
 
-  it('reads a format 1 journal (whole profiles), and folds it before writing a line of format 2', async () => {
-    const { dir, store } = await project(2, { checkpointIdleMs: 60_000 });
-    await store.close();
-    // Rewrite the journal as a version before format 2 wrote it: header 1, whole profiles.
-    const journalPath = file(dir, JOURNAL);
-    const { header } = linesOf(journalPath);
-    const oldHeader = encodeLine(JSON.stringify({ agent_metrics_journal: 1, id: header.id }));
-    const profile = { ...createProfile('legacy'), total_invocations: 7 };
-    const oldLine = encodeLine(
-      JSON.stringify({
-        caps: { max_events: 500, max_sessions: 50 },
-        agents: { legacy: profile },
-        events: [makeEvent({ event_id: 'e3' })],
-      }),
-    );
-    writeFileSync(journalPath, Buffer.concat([oldHeader, oldLine]));
+  it.each([1, 2])(
+    'reads a format %i journal (whole profiles), and folds it before writing a line of the current format',
+    async (format) => {
+      const { dir, store } = await project(2, { checkpointIdleMs: 60_000 });
+      await store.close();
+      // Rewrite the journal as an older version wrote it: its header, whole profiles.
+      const journalPath = file(dir, JOURNAL);
+      const { header } = linesOf(journalPath);
+      const oldHeader = encodeLine(JSON.stringify({ agent_metrics_journal: format, id: header.id }));
+      const profile = { ...createProfile('legacy'), total_invocations: 7 };
+      const oldLine = encodeLine(
+        JSON.stringify({
+          caps: { max_events: 500, max_sessions: 50 },
+          agents: { legacy: profile },
+          events: [makeEvent({ event_id: 'e3' })],
+        }),
+      );
+      writeFileSync(journalPath, Buffer.concat([oldHeader, oldLine]));
 
-    const { store: next } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 60_000 });
-    const loaded = await next.load();
-    expect(loaded.agents.legacy?.total_invocations).toBe(7);
-    expect(ids(loaded)).toEqual(['e1', 'e2', 'e3']);
-    await next.update(bump(4));
-    // The format 1 journal was folded into the JSON file; the new line went to a format 2 journal.
-    expect(ids(readJson(file(dir, MAIN)) as unknown as DashboardState)).toEqual(['e1', 'e2', 'e3', 'e4']);
-    expect(linesOf(journalPath)).toMatchObject({ header: { format: 2 }, entries: [] });
-    expect((await next.load()).agents.legacy?.total_invocations).toBe(7);
-    await next.close();
-  });
+      const { store: next } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 60_000 });
+      const loaded = await next.load();
+      expect(loaded.agents.legacy?.total_invocations).toBe(7);
+      expect(ids(loaded)).toEqual(['e1', 'e2', 'e3']);
+      await next.update(bump(4));
+      // The old journal was folded into the JSON file; the new line went to a journal of this format.
+      expect(ids(readJson(file(dir, MAIN)) as unknown as DashboardState)).toEqual(['e1', 'e2', 'e3', 'e4']);
+      expect(linesOf(journalPath)).toMatchObject({ header: { format: JOURNAL_FORMAT }, entries: [] });
+      expect((await next.load()).agents.legacy?.total_invocations).toBe(7);
+      await next.close();
+    },
+  );
 });

@@ -50,14 +50,16 @@ function heldSyncs() {
       return nodeFileSystem.fdatasync(fd);
     },
     async write(fd, data, position) {
-      if (appendFailure && position > 0 && data.length > 0) {
+      // Lines, not the NUL bytes of the reserve written after them.
+      const lines = position > 0 && data.length > 0 && data[0] !== 0;
+      if (appendFailure && lines) {
         const { failed } = appendFailure;
         appendFailure = undefined;
         failed();
         throw eio();
       }
       await nodeFileSystem.write(fd, data, position);
-      if (position > 0 && data.length > 0) {
+      if (lines) {
         appends++;
         for (const wake of waiters.splice(0)) wake();
       }

@@ -1,0 +1,74 @@
+import { recordEvent } from './record-event.js';
+import { findOpenSession, OPEN_SESSIONS_KEY } from './sessions.js';
+import { RETENTION_KEY } from './state.js';
+import { applyPatch, type StatePatch, type StoredState } from './state-patch.js';
+import type { AgentEvent, AgentProfile, DashboardState } from './types.js';
+import { cloneJson, setOwn } from './working-copy.js';
+
+/**
+ * A change the journal holds as the operation that made it, not as the values it changed:
+ * recording an event is the one write agents make all day, and as an operation its line is the
+ * event and a few values (~0.6 KB instead of the ~1.4 KB patch), and the writer skips the working
+ * copy, the diff and the patch's JSON round trip. Replay runs the same pure function
+ * (`recordEvent`, model/record-event.ts) on the same state, so writer and readers agree exactly.
+ * What an operation means is fixed by the journal format that holds it (format 3): a later
+ * version that changes `recordEvent` keeps replaying format 3 operations the format 3 way.
+ */
+export interface RecordEventOperation {
+  op: 'record_event';
+  /** The event, complete and validated (`buildEvent`). */
+  event: AgentEvent;
+  /** The `updated_at` the writer set. */
+  at: string;
+  /** The FIFO caps the writer applied after the change; replay applies the same. */
+  caps: { max_events: number; max_sessions: number };
+  /** The root `retention` key the writer set (a store with explicit caps), if any. */
+  retention?: { max_events: number; max_sessions: number };
+}
+
+/** What one journal line holds: the values a change set (a patch), or the operation that made it. */
+export type JournalChange = StatePatch | RecordEventOperation;
+
+export function isOperation(change: JournalChange): change is RecordEventOperation {
+  return (change as { op?: unknown }).op !== undefined;
+}
+
+/**
+ * The patch recording `operation.event` makes to `state`: what `recordEvent` does to a working
+ * copy of `state`, computed on copies of the few values it touches (the agent's profile, the root
+ * totals, and the open sessions when the event's session is one of them) instead of diffed.
+ */
+export function recordEventPatch(state: StoredState, operation: RecordEventOperation): StatePatch {
+  const { event } = operation;
+  const name = event.agent_name;
+  const agents: Record<string, AgentProfile> = {};
+  if (Object.hasOwn(state.agents, name)) setOwn(agents, name, cloneJson(state.agents[name]));
+  // The open sessions are copied only when the event adds to one of them.
+  const inSession = findOpenSession(state as unknown as DashboardState, event.session_id) !== undefined;
+  const scratch = {
+    agents,
+    events: [] as AgentEvent[],
+    total_tokens: state.total_tokens,
+    total_cost_usd: state.total_cost_usd,
+    total_duration_seconds: state.total_duration_seconds,
+    ...(inSession && { [OPEN_SESSIONS_KEY]: cloneJson(state[OPEN_SESSIONS_KEY]) }),
+  } as unknown as DashboardState;
+  recordEvent(scratch, event);
+
+  const set: Record<string, unknown> = {
+    total_tokens: scratch.total_tokens,
+    total_cost_usd: scratch.total_cost_usd,
+    total_duration_seconds: scratch.total_duration_seconds,
+    updated_at: operation.at,
+  };
+  if (inSession) set[OPEN_SESSIONS_KEY] = scratch[OPEN_SESSIONS_KEY];
+  if (operation.retention !== undefined) set[RETENTION_KEY] = operation.retention;
+  const profile: Record<string, AgentProfile> = {};
+  setOwn(profile, name, scratch.agents[name]);
+  return { set, agents: profile, events: scratch.events, caps: operation.caps };
+}
+
+/** `state` with `change` applied (see `applyPatch`): a new state, `state` is not modified. */
+export function applyChange(state: StoredState, change: JournalChange): StoredState {
+  return applyPatch(state, isOperation(change) ? recordEventPatch(state, change) : change);
+}
