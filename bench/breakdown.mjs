@@ -9,7 +9,7 @@
 // per update, and an ES module's bindings cannot be replaced from outside), so everything but the
 // mutator is reported together as the rest of the measured total. The checkpoint that close()
 // makes is timed on its own, once, not per update.
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { METRICS_FILE, MetricsStore, nodeFileSystem } from '../dist/index.js';
 import { applyEvent, makeEvent, PROJECT, prefilledState } from './workload.mjs';
@@ -116,7 +116,13 @@ for (let seq = 0; seq < WARMUP; seq++) {
 }
 spent.clear();
 checkpoints = 0;
-const journalBefore = statSync(journalPath).size;
+// The journal's lines end at its first NUL byte: the bytes past it are reserved for the next lines.
+const linesEnd = () => {
+  const data = readFileSync(journalPath);
+  const reserve = data.indexOf(0);
+  return reserve < 0 ? data.length : reserve;
+};
+const journalBefore = linesEnd();
 
 let totalMs = 0;
 let mutateMs = 0;
@@ -131,7 +137,7 @@ for (let seq = WARMUP; seq < WARMUP + ops; seq++) {
   totalMs += performance.now() - began;
 }
 const checkpointsDuringUpdates = checkpoints;
-const lineBytes = (statSync(journalPath).size - journalBefore) / ops;
+const lineBytes = (linesEnd() - journalBefore) / ops;
 
 const perOp = (ms) => ms / ops;
 const phases = FILE_PHASES.map((name) => ({ name, ms: perOp(spent.get(name) ?? 0) }));

@@ -69,7 +69,7 @@ const ours = (label, description, recordWith) => ({
 export const STORES = {
   'ours-record': ours(
     'ours: AgentMetrics.recordEvent()',
-    'domain API (input validation, pricing) over MetricsStore.update(); durability fsync',
+    'domain API (input validation, pricing) over MetricsStore.recordEvent() (an operation line per event); durability fsync',
     ({ AgentMetrics }, store) => {
       const metrics = new AgentMetrics({ store, strict: true });
       return (seq) => metrics.recordEvent(eventInput(seq));

@@ -1,7 +1,8 @@
 import { StateValidationError } from '../errors.js';
+import { recordEvent } from '../model/record-event.js';
 import { validateState } from '../model/schema.js';
 import { applyFifoEviction, capsFor, createEmptyState, toTimestamp } from '../model/state.js';
-import type { DashboardState } from '../model/types.js';
+import type { AgentEvent, DashboardState } from '../model/types.js';
 import type { MetricsBackend, StateMutator } from './backend.js';
 
 /**
@@ -33,6 +34,10 @@ export class MemoryBackend implements MetricsBackend {
 
   async commit(mutate: StateMutator): Promise<void> {
     await this.update(mutate);
+  }
+
+  async recordEvent(event: AgentEvent): Promise<void> {
+    await this.update((state) => recordEvent(state, event));
   }
 
   private async apply(mutate: StateMutator): Promise<DashboardState> {

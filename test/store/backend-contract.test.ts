@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { StateValidationError } from '../../src/errors.js';
+import { recordEvent } from '../../src/model/record-event.js';
 import type { MetricsBackend } from '../../src/store/backend.js';
 import { MemoryBackend } from '../../src/store/memory-backend.js';
 import { MetricsStore } from '../../src/store/metrics-store.js';
@@ -53,6 +54,33 @@ describe.each(backends)('backend contract: %s', (_name, create) => {
       }),
     ).rejects.toBe(boom);
     expect(await backend.load()).toEqual(loaded);
+  });
+
+  it('recordEvent records as a commit of recordEvent does; an invalid change is rejected, writing nothing', async () => {
+    const backend = create('contract');
+    const expected = create('contract');
+    const first = makeEvent({ event_id: 'r1', agent_name: 'coding', total_tokens: 30, input_tokens: 30 });
+    const second = makeEvent({ event_id: 'r2', agent_name: 'coding', status: 'error', error_message: 'x' });
+    for (const event of [first, second]) {
+      await backend.recordEvent?.(event);
+      await expected.commit?.((state) => recordEvent(state, event));
+    }
+    const { updated_at: _at, created_at: _created, ...recorded } = await backend.load();
+    const { updated_at: _expectedAt, created_at: _expectedCreated, ...wanted } = await expected.load();
+    expect(recorded).toEqual(wanted);
+    expect(recorded.agents.coding).toMatchObject({
+      total_invocations: 2,
+      failed_invocations: 1,
+    });
+
+    await backend.update((state) => {
+      state.total_tokens = Number.MAX_SAFE_INTEGER;
+    });
+    const before = await backend.load();
+    await expect(
+      backend.recordEvent?.(makeEvent({ event_id: 'r3', total_tokens: 5 })),
+    ).rejects.toBeInstanceOf(StateValidationError);
+    expect(await backend.load()).toEqual(before);
   });
 
   it('a mutator that throws changes nothing, and its error reaches the caller', async () => {

@@ -95,6 +95,27 @@ describe('journal reserve: writing', () => {
     expect(state.total_sessions).toBe(5);
   });
 
+  it('finds more lines than its first read window holds', async () => {
+    const dir = tempDir();
+    const a = storeIn(dir, { checkpointIdleMs: 0, checkpointBytes: 64 << 20 }).store;
+    const b = storeIn(dir, { checkpointIdleMs: 0, checkpointBytes: 64 << 20 }).store;
+    await a.update(bump(1));
+    await b.update(bump(2)); // b's view: the journal up to its own line
+    const from = journalLines(file(dir, JOURNAL)).length;
+    const padding = 'x'.repeat(1000);
+    for (let n = 3; n <= 40; n++) {
+      await a.update((state) => {
+        bump(n)(state);
+        state.padding = `${n}${padding}`;
+      });
+    }
+    expect(journalLines(file(dir, JOURNAL)).length - from).toBeGreaterThan(32 * 1024);
+    await b.update(bump(41));
+    const state = await storeIn(dir).store.load();
+    expect(state.total_sessions).toBe(41);
+    expect(ids(state)).toEqual(Array.from({ length: 41 }, (_, i) => `e${i + 1}`));
+  });
+
   it('lays a new reserve when the lines come within the low-water mark of its end', async () => {
     const dir = tempDir();
     const { store } = storeIn(dir, { checkpointIdleMs: 0, checkpointBytes: 64 << 20 });
