@@ -22,8 +22,8 @@ export interface MetricsBackend {
   commit?(mutate: StateMutator): Promise<void>;
   /**
    * Records one complete, valid event as `recordEvent` (model/record-event.ts) changes the state,
-   * in one atomic, durable write: the same as `commit((state) => recordEvent(state, event))`, which
-   * `AgentMetrics` calls on a backend without it. The file store journals it as the operation.
+   * in one atomic, durable write, as `commit((state) => recordEvent(state, event))` would (what
+   * `AgentMetrics` calls on a backend without it). The file store journals it as the operation.
    */
   recordEvent?(event: AgentEvent): Promise<void>;
   /** Finishes background work (the file store folds its journal into the JSON file). Optional. */

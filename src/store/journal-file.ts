@@ -50,11 +50,6 @@ export interface AppendOptions {
   inode: string;
   /** Whether `syncWritten()` is to make these lines durable (fdatasync); false for durability 'none'. */
   sync: boolean;
-  /**
-   * When set, NUL bytes are written after the data up to this offset: the reserve the next lines
-   * are written over (see `JOURNAL_RESERVE_BYTES`).
-   */
-  reserveTo?: number;
 }
 
 /** The NUL bytes of a reserve, allocated once. */
@@ -100,10 +95,9 @@ export class JournalAppender {
   }
 
   /**
-   * Writes `data` at `offset` (under the lock), then the reserve up to `reserveTo`, if asked. On
-   * failure it cuts the file back to `offset`, so a change reported as failed never shows up
-   * later; the error's `committed` says whether that cut failed (the lines may then be read back).
-   * With `sync`, `syncWritten()` must follow.
+   * Writes `data` at `offset` (under the lock). On failure it cuts the file back to `offset`, so a
+   * change reported as failed never shows up later; the error's `committed` says whether that cut
+   * failed (the lines may then be read back). With `sync`, `syncWritten()` must follow.
    */
   async write(data: Uint8Array, options: AppendOptions): Promise<void> {
     const fileSystem = this.fileSystem;
@@ -111,10 +105,6 @@ export class JournalAppender {
     try {
       try {
         await fileSystem.write(fd, data, options.offset);
-        const end = options.offset + data.length;
-        if (options.reserveTo !== undefined && options.reserveTo > end) {
-          await fileSystem.write(fd, nulBytes(options.reserveTo - end), end);
-        }
       } catch (error) {
         const cut = await fileSystem.ftruncate(fd, options.offset).then(
           () => true,
@@ -128,6 +118,26 @@ export class JournalAppender {
       throw error;
     }
     if (options.sync) this.unsynced = { fd, sync: undefined };
+  }
+
+  /**
+   * Writes NUL bytes from `from` to `to` after the lines the last `write` wrote (the reserve, see
+   * `JOURNAL_RESERVE_BYTES`), under the lock; the next fdatasync flushes them too. Best effort: a
+   * disk too full for them still takes the lines, so on failure what part was written is cut off
+   * again, back to `size` (the file's size before) or `from`, whichever is more. Resolves to the
+   * file's size afterwards.
+   */
+  async layReserve(from: number, to: number, size: number): Promise<number> {
+    const kept = Math.max(from, size);
+    const fd = this.handle?.fd;
+    if (fd === undefined) return kept;
+    try {
+      await this.fileSystem.write(fd, nulBytes(to - from), from);
+      return to;
+    } catch {
+      await this.fileSystem.ftruncate(fd, kept).catch(() => undefined);
+      return kept;
+    }
   }
 
   /**

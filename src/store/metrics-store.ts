@@ -40,6 +40,7 @@ import {
   encodeHeader,
   encodeLine,
   JOURNAL_FORMAT,
+  JOURNAL_RESERVE_AFTER,
   JOURNAL_RESERVE_BYTES,
   JOURNAL_RESERVE_LOW_WATER,
   parseEntries,
@@ -75,6 +76,9 @@ export interface StoreStats {
 
 // Errors for which a hard link cannot be made on this file system; the backup is copied instead.
 const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
+
+/** `changeLooksValid` of a change that sets nothing: spread, and set what a change does. */
+const NOTHING_CHANGED = { root: {}, removed: [], profiles: [], profileFields: [], events: [], sessions: [] };
 
 /** A change ready for the journal: its line, and the state it leads to. */
 interface JournaledChange {
@@ -296,8 +300,8 @@ export class MetricsStore implements MetricsBackend {
    * Records `event` (complete and valid, as `AgentMetrics` builds it) as `recordEvent` in
    * model/record-event.ts does, in one durable write, like `commit` with that mutator. The journal
    * holds the operation rather than the values it changed (model/operations.ts): no working copy,
-   * no diff, and a line of ~0.6 KB instead of ~1.4 KB. What it changes is validated as an
-   * `update` is (E_INVALID_STATE, nothing written).
+   * no diff, and a line of ~0.6 KB instead of ~1.4 KB. The event, and what recording it changes,
+   * are validated as an `update` is (`StateValidationError`, E_INVALID_STATE; nothing written).
    */
   async recordEvent(event: AgentEvent): Promise<void> {
     await this.enqueue({ record: event });
@@ -510,13 +514,15 @@ export class MetricsStore implements MetricsBackend {
   }
 
   /**
-   * The journal's bytes past the view: a first window, which holds what other writers appended
-   * since and the reserve's first NUL byte after it, or else all the rest of the file.
+   * The journal's bytes past the view: a first window, when it ends in the reserve (what other
+   * writers appended since, then NUL bytes), or else all the rest of the file. Past a view, the
+   * bytes are ones live processes wrote: the reserve is the only run of NUL bytes there (damage
+   * on the disk, or a power cut, shows up in the first read after a restart, which reads it all).
    */
   private async readAppended(journal: JournalInfo, locked: boolean): Promise<Buffer> {
     const rest = journal.size - journal.offset;
     const window = await this.readJournalAt(journal, Math.min(rest, APPENDED_WINDOW_BYTES), locked);
-    if (window.length === rest || window.includes(0)) return window;
+    if (window.length === rest || window[window.length - 1] === 0) return window;
     return this.readJournalAt(journal, rest, locked);
   }
 
@@ -731,19 +737,17 @@ export class MetricsStore implements MetricsBackend {
         const journal = current.journal;
         const data = Buffer.concat(lines);
         const end = journal.offset + data.length;
-        const reserveTo =
-          end + JOURNAL_RESERVE_LOW_WATER > journal.size ? end + JOURNAL_RESERVE_BYTES : undefined;
         await this.appender.write(data, {
           offset: journal.offset,
           inode: journal.inode,
           sync: this.options.durability === 'fsync',
-          reserveTo,
         });
-        this.view = {
-          ...current,
-          state,
-          journal: { ...journal, offset: end, size: Math.max(journal.size, reserveTo ?? end) },
-        };
+        const reserve =
+          end - journal.headerEnd >= JOURNAL_RESERVE_AFTER && end + JOURNAL_RESERVE_LOW_WATER > journal.size;
+        const size = reserve
+          ? await this.appender.layReserve(end, end + JOURNAL_RESERVE_BYTES, journal.size)
+          : Math.max(journal.size, end);
+        this.view = { ...current, state, journal: { ...journal, offset: end, size } };
         appended = true;
       }
     } catch (error) {
@@ -779,14 +783,16 @@ export class MetricsStore implements MetricsBackend {
     if (maxEvents !== undefined || maxSessions !== undefined) operation.retention = operation.caps;
     const json = asJson(() => JSON.stringify(operation));
     const journaled = JSON.parse(json) as RecordEventOperation;
+    // The event first: recording reads its fields (artifacts, numbers) as the schema has them.
+    const events = [journaled.event];
+    if (!changeLooksValid({ ...NOTHING_CHANGED, events })) {
+      this.assertValid(changedPart(before, { events, caps: operation.caps }));
+    }
     const patch = recordEventPatch(before, journaled);
     const looksValid = changeLooksValid({
+      ...NOTHING_CHANGED,
       root: patch.set ?? {},
-      removed: [],
       profiles: Object.values(patch.agents ?? {}),
-      profileFields: [],
-      events: [journaled.event],
-      sessions: [],
     });
     if (!looksValid) this.assertValid(changedPart(before, patch));
     return { state: applyPatch(before, patch), bytes: encodeLine(json) };

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
+import type { AgentEvent } from '../../src/model/types.js';
+import type { FileSystem } from '../../src/store/file-system.js';
 import {
   encodeHeader,
   encodeLine,
@@ -7,10 +9,15 @@ import {
   parseEntries,
   parseHeader,
 } from '../../src/store/journal-format.js';
+import { MetricsStore } from '../../src/store/metrics-store.js';
+import { makeEvent } from '../helpers/builders.js';
+import { PowerCutFileSystem } from '../helpers/power-cut-fs.js';
 import { file, journalLines, storeIn } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const JOURNAL = '.agent_metrics.journal';
+
+const ids = (state: { events: Array<{ event_id: string }> }) => state.events.map((event) => event.event_id);
 
 function journalChanges(dir: string) {
   const data = journalLines(file(dir, JOURNAL));
@@ -76,6 +83,17 @@ describe('MetricsStore.recordEvent: events journaled as operations', () => {
     expect(state.agents).toEqual({});
   });
 
+  it('rejects a malformed event with the path of what is wrong, before recording reads it', async () => {
+    const { dir, store } = await recording();
+    const lines = journalChanges(dir).lines;
+    const event = { ...makeEvent({ event_id: 'bad' }), artifacts: [42] } as unknown as AgentEvent;
+    await expect(store.recordEvent(event)).rejects.toMatchObject({
+      code: 'E_INVALID_STATE',
+      paths: ['events[0].artifacts[0]'],
+    });
+    expect(journalChanges(dir).lines.equals(lines)).toBe(true);
+  });
+
   it('mixes with update() calls in one batch, each seeing the changes before it', async () => {
     const { dir, store, metrics } = await recording();
     const calls: Array<Promise<unknown>> = [];
@@ -120,5 +138,81 @@ describe('MetricsStore.recordEvent: events journaled as operations', () => {
       'not a change',
       'not a change',
     ]);
+  });
+});
+
+describe('MetricsStore.recordEvent: power cuts', () => {
+  const DIR = '/disk/p';
+  const EVENTS = 5;
+
+  /** Passes calls to `disk` until call `cutAt`; then the power is off (every call fails). */
+  function switchboard(disk: PowerCutFileSystem, cutAt: number) {
+    let calls = 0;
+    let image: PowerCutFileSystem | undefined;
+    const fs = {} as Record<keyof FileSystem, unknown>;
+    const methods = Object.getOwnPropertyNames(PowerCutFileSystem.prototype).filter(
+      (name) => name !== 'constructor' && !['crashImage', 'list', 'contents'].includes(name),
+    );
+    for (const method of methods) {
+      fs[method as keyof FileSystem] = async (...args: unknown[]) => {
+        calls += 1;
+        if (calls >= cutAt) {
+          image ??= disk.crashImage();
+          throw Object.assign(new Error('power cut'), { code: 'EIO' });
+        }
+        return (disk[method as keyof FileSystem] as (...a: unknown[]) => unknown).apply(disk, args);
+      };
+    }
+    return { fs: fs as unknown as FileSystem, image: () => image ?? disk.crashImage(), calls: () => calls };
+  }
+
+  it('keeps every acknowledged recordEvent, replays a prefix, and a writer continues after it', async () => {
+    let cuts = 0;
+    for (let cutAt = 1; cutAt < 400; cutAt++) {
+      cuts = cutAt;
+      const disk = new PowerCutFileSystem();
+      await disk.mkdir('/disk');
+      const root = await disk.open('/', 'read');
+      await disk.fsync(root);
+      await disk.close(root);
+      const board = switchboard(disk, cutAt);
+      const store = new MetricsStore({
+        projectName: 'p',
+        dir: DIR,
+        fileSystem: board.fs,
+        checkpointIdleMs: 0,
+      });
+      let acked = 0;
+      for (let n = 1; n <= EVENTS; n++) {
+        const event = makeEvent({ event_id: `e${n}`, agent_name: n % 2 ? 'coding' : 'review' });
+        const ok = await store.recordEvent(event).then(
+          () => true,
+          () => false,
+        );
+        if (!ok) break;
+        acked = n;
+        if (n === 2) await store.checkpoint().catch(() => undefined);
+      }
+      const image = board.image();
+      const after = new MetricsStore({ projectName: 'p', dir: DIR, fileSystem: image, checkpointIdleMs: 0 });
+      const state = await after.load();
+      const seen = ids(state);
+      const context = `cut before call ${cutAt}`;
+      expect(seen, context).toEqual(Array.from({ length: seen.length }, (_, i) => `e${i + 1}`));
+      expect(seen.length, context).toBeGreaterThanOrEqual(acked);
+      const invocations = Object.values(state.agents).reduce((sum, p) => sum + p.total_invocations, 0);
+      expect(invocations, context).toBe(seen.length);
+      await after.recordEvent(makeEvent({ event_id: 'next' }));
+      // What the next writer acknowledged survives the next power cut too.
+      const again = await new MetricsStore({
+        projectName: 'p',
+        dir: DIR,
+        fileSystem: image.crashImage(),
+      }).load();
+      expect(ids(again), context).toEqual([...seen, 'next']);
+      if (board.calls() < cutAt) break; // the run finished before the cut: every cut point done
+    }
+    expect(cuts).toBeGreaterThan(50);
+    expect(cuts).toBeLessThan(399);
   });
 });
