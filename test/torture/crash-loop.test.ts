@@ -5,7 +5,7 @@ import type { DashboardState } from '../../src/model/types.js';
 import { MetricsStore } from '../../src/store/metrics-store.js';
 import type { RecoveryReport } from '../../src/store/recovery.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { applyStep, prefixProblem } from './sequence.js';
+import { applyStep, prefixProblem, sequenceEvent, updatesIn } from './sequence.js';
 import { numbersAfter, startTortureWorker } from './spawn.js';
 import { between, prng, reportScenario, SEED, size, Violations } from './torture-mode.js';
 
@@ -28,7 +28,8 @@ const MAX_EVENTS = 5;
  */
 const MAX_TEMP_FILES = 3;
 
-type Variant = 'fresh' | 'steady' | 'recovery';
+/** `operations`: steady state, each update a `recordEvent` (an operation line). */
+type Variant = 'fresh' | 'steady' | 'recovery' | 'operations';
 
 interface Figures {
   runs: number;
@@ -43,6 +44,8 @@ interface Figures {
 interface Project {
   dir: string;
   floor: number;
+  /** Its updates are `recordEvent`s (see `updatesIn`). */
+  operations?: boolean;
 }
 
 function tempFiles(dir: string): string[] {
@@ -96,9 +99,9 @@ async function checkAfterCrash(
     allowRecovery || reports.length === 0,
     () => `${context}: unexpected recovery ${JSON.stringify(reports)}`,
   );
-  const problem = prefixProblem(state, MAX_EVENTS);
+  const problem = prefixProblem(state, MAX_EVENTS, project.operations);
   violations.check(problem === undefined, () => `${context}: not a prefix of the updates: ${problem}`);
-  const n = state.total_sessions;
+  const n = updatesIn(state, project.operations);
   const newestAck = Math.max(project.floor, ...acks);
   figures.acked += acks.length;
   if (n < newestAck) {
@@ -138,7 +141,8 @@ async function pool(tasks: Array<() => Promise<void>>, limit: number): Promise<v
 
 /** A project folder in the state `variant` starts from; each kill gets its own. */
 async function prepare(variant: Variant, root: string, name: string): Promise<Project> {
-  const project: Project = { dir: join(root, variant, name, 'project'), floor: 0 };
+  const operations = variant === 'operations';
+  const project: Project = { dir: join(root, variant, name, 'project'), floor: 0, operations };
   if (variant === 'fresh') {
     // Only the project folder itself is missing, so every run makes the same calls.
     mkdirSync(join(root, variant, name), { recursive: true });
@@ -147,7 +151,9 @@ async function prepare(variant: Variant, root: string, name: string): Promise<Pr
   // Two clean generations: main and .bak.
   const store = new MetricsStore({ projectName: 'torture', dir: project.dir, maxEvents: MAX_EVENTS });
   for (let i = 0; i < 2; i++) {
-    project.floor = (await store.update(applyStep)).total_sessions;
+    if (operations) await store.recordEvent(sequenceEvent(i + 1));
+    else await store.update(applyStep);
+    project.floor = i + 1;
     await store.checkpoint(); // the second checkpoint makes the first one the .bak
   }
   if (variant === 'recovery') plantCorruptMain(project);
@@ -165,8 +171,9 @@ async function systematicKills(
   violations: Violations,
 ): Promise<string[]> {
   // In steady state the killed update is the worker's second: the store instance is warm.
-  const warmup = variant === 'steady' ? 1 : 0;
-  const config = { warmup, maxEvents: MAX_EVENTS, updates: warmup + 1, checkpoint: true };
+  const operations = variant === 'operations';
+  const warmup = variant === 'steady' || operations ? 1 : 0;
+  const config = { warmup, maxEvents: MAX_EVENTS, updates: warmup + 1, checkpoint: true, operations };
   const probeProject = await prepare(variant, root, 'probe');
   const probe = await runWorker({ ...config, dir: probeProject.dir, killAtCall: 0 });
   figures.runs += 1;
@@ -182,7 +189,7 @@ async function systematicKills(
 
   const tasks: Array<() => Promise<void>> = [];
   // Short mode: every call in steady state, every fourth elsewhere (which third depends on the seed).
-  const stride = size(variant === 'steady' ? 1 : 4, 1);
+  const stride = size(variant === 'steady' || variant === 'operations' ? 1 : 4, 1);
   methods.forEach((method, index) => {
     const call = index + 1;
     if ((call + SEED) % stride !== 0) return;
@@ -247,7 +254,7 @@ describe('torture: crash loop', () => {
       const figures: Figures = { runs: 0, kills: 0, acked: 0, lost: 0, maxTemp: 0, recoveries: 0 };
       const violations = new Violations();
       const calls: string[] = [];
-      for (const variant of ['fresh', 'steady', 'recovery'] as const) {
+      for (const variant of ['fresh', 'steady', 'recovery', 'operations'] as const) {
         calls.push(`${variant}:${(await systematicKills(variant, root, figures, violations)).length}`);
       }
       const systematic = figures.kills;

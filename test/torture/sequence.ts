@@ -1,4 +1,4 @@
-import type { DashboardState } from '../../src/model/types.js';
+import type { AgentEvent, DashboardState } from '../../src/model/types.js';
 
 /**
  * The update sequence the torture workers apply (test/workers/torture-crash-child.mjs has the same
@@ -7,10 +7,18 @@ import type { DashboardState } from '../../src/model/types.js';
  */
 export function applyStep(state: DashboardState): void {
   const n = state.total_sessions + 1;
-  const now = new Date().toISOString();
   state.total_sessions = n;
   state.total_tokens += n;
-  state.events.push({
+  state.events.push(sequenceEvent(n));
+}
+
+/**
+ * Event n of the sequence (n tokens, id `t-<n>`): what update n appends, and what the workers'
+ * `operations` mode records with `recordEvent` (then the agent's invocations count the updates).
+ */
+export function sequenceEvent(n: number): AgentEvent {
+  const now = new Date().toISOString();
+  return {
     event_id: `t-${n}`,
     agent_name: 'torture',
     session_id: 'in-process',
@@ -26,12 +34,21 @@ export function applyStep(state: DashboardState): void {
     artifacts: [],
     error_message: '',
     model_used: 'none',
-  });
+  };
 }
 
-/** Undefined when `state` is the result of updates 1…n for n = total_sessions; else what is wrong. */
-export function prefixProblem(state: DashboardState, maxEvents: number): string | undefined {
-  const n = state.total_sessions;
+/** How many updates of the sequence `state` holds: `total_sessions`, or with operations the events recorded. */
+export function updatesIn(state: DashboardState, operations = false): number {
+  return operations ? (state.agents.torture?.total_invocations ?? 0) : state.total_sessions;
+}
+
+/** Undefined when `state` is the result of updates 1…n (n = `updatesIn`); else what is wrong. */
+export function prefixProblem(
+  state: DashboardState,
+  maxEvents: number,
+  operations = false,
+): string | undefined {
+  const n = updatesIn(state, operations);
   if (state.total_tokens !== (n * (n + 1)) / 2) {
     return `total_tokens ${state.total_tokens} is not the sum of updates 1…${n}`;
   }

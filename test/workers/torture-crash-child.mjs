@@ -1,6 +1,8 @@
 // Crash-loop worker. Performs updates on the project in `dir`; each update adds the next step of a
 // known sequence (see step()), and its number is written to stdout (`ack <n>`) only after update()
-// resolved: the parent checks every acknowledged number survives the SIGKILL it sends.
+// resolved: the parent checks every acknowledged number survives the SIGKILL it sends. With
+// `operations`, each update is instead `recordEvent` of event n (journaled as an operation line),
+// numbered on from the agent's invocations at start: one worker per project only.
 //
 // With `killAtCall` k > 0, update number `warmup + 1` counts its file-system calls and the worker
 // SIGKILLs itself right before (or after) call k: a crash inside each step of the write protocol.
@@ -43,13 +45,10 @@ const store = new MetricsStore({
   fileSystem,
 });
 
-/** Update n adds n to total_tokens and event `t-<n>`: any prefix of the sequence is recognisable. */
-function step(state) {
-  const n = state.total_sessions + 1;
+/** Event n of the sequence: n tokens, id `t-<n>`. */
+function eventOf(n) {
   const now = new Date().toISOString();
-  state.total_sessions = n;
-  state.total_tokens += n;
-  state.events.push({
+  return {
     event_id: `t-${n}`,
     agent_name: 'torture',
     session_id: `pid-${process.pid}`,
@@ -65,14 +64,30 @@ function step(state) {
     artifacts: [],
     error_message: '',
     model_used: 'none',
-  });
+  };
+}
+
+/** Update n adds n to total_tokens and event `t-<n>`: any prefix of the sequence is recognisable. */
+function step(state) {
+  const n = state.total_sessions + 1;
+  state.total_sessions = n;
+  state.total_tokens += n;
+  state.events.push(eventOf(n));
+}
+
+let recorded = config.operations ? ((await store.load()).agents.torture?.total_invocations ?? 0) : 0;
+/** One update of the sequence; resolves to its number once acknowledged. */
+async function next() {
+  if (!config.operations) return (await store.update(step)).total_sessions;
+  recorded += 1;
+  await store.recordEvent(eventOf(recorded));
+  return recorded;
 }
 
 say('ready');
 for (let i = 0; i < updates; i++) {
   if (killAtAnyCall === undefined) armed = i === warmup && killAtCall >= 0;
-  const saved = await store.update(step);
-  say(`ack ${saved.total_sessions}`);
+  say(`ack ${await next()}`);
   // Fold the journal into the JSON file too, so that kills also land inside checkpoints.
   if (config.checkpoint) await store.checkpoint();
   if (armed && killAtAnyCall === undefined) {
