@@ -42,7 +42,10 @@ export function recordEventPatch(state: StoredState, operation: RecordEventOpera
   const { event } = operation;
   const name = event.agent_name;
   const agents: Record<string, AgentProfile> = {};
-  if (Object.hasOwn(state.agents, name)) setOwn(agents, name, cloneJson(state.agents[name]));
+  // A shallow copy is enough: recording sets the profile's values, and replaces its one list that
+  // changes (`recent_events`) instead of changing it in place. (A deep copy was 5 % of the CPU
+  // with 64 callers; the property test checks that the stored state is never changed in place.)
+  if (Object.hasOwn(state.agents, name)) setOwn(agents, name, { ...state.agents[name] });
   // The open sessions are copied only when the event adds to one of them.
   const inSession = findOpenSession(state as unknown as DashboardState, event.session_id) !== undefined;
   const scratch = {
@@ -66,6 +69,22 @@ export function recordEventPatch(state: StoredState, operation: RecordEventOpera
   const profile: Record<string, AgentProfile> = {};
   setOwn(profile, name, scratch.agents[name]);
   return { set, agents: profile, events: scratch.events, caps: operation.caps };
+}
+
+/**
+ * The values of `next` that are not those of `previous` (compared with ===: a list that was
+ * replaced counts as changed), as what a profile's change needs validated: the rest was
+ * validated when it was written.
+ */
+export function changedValues(previous: object, next: object): Record<string, unknown> {
+  const changed: Record<string, unknown> = {};
+  for (const key of Object.keys(next)) {
+    const value = (next as Record<string, unknown>)[key];
+    if (!Object.hasOwn(previous, key) || (previous as Record<string, unknown>)[key] !== value) {
+      setOwn(changed, key, value);
+    }
+  }
+  return changed;
 }
 
 /** `state` with `change` applied (see `applyPatch`): a new state, `state` is not modified. */

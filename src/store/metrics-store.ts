@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { errnoCode, MetricsError, StateValidationError, StorageIOError } from '../errors.js';
-import { applyChange, type RecordEventOperation, recordEventPatch } from '../model/operations.js';
+import {
+  applyChange,
+  changedValues,
+  type RecordEventOperation,
+  recordEventPatch,
+} from '../model/operations.js';
 import { changeLooksValid, validateState } from '../model/schema.js';
 import { capsFor, createEmptyState, RETENTION_KEY, toTimestamp } from '../model/state.js';
 import {
@@ -15,7 +20,7 @@ import {
   type StoredState,
   toStored,
 } from '../model/state-patch.js';
-import type { AgentEvent, DashboardState } from '../model/types.js';
+import type { AgentEvent, AgentProfile, DashboardState } from '../model/types.js';
 import { workingCopy } from '../model/working-copy.js';
 import { callSafely } from '../safe-call.js';
 import {
@@ -789,10 +794,16 @@ export class MetricsStore implements MetricsBackend {
       this.assertValid(changedPart(before, { events, caps: operation.caps }));
     }
     const patch = recordEventPatch(before, journaled);
+    const name = journaled.event.agent_name;
+    const profile = patch.agents?.[name] as AgentProfile;
+    const previous = Object.hasOwn(before.agents, name) ? before.agents[name] : undefined;
     const looksValid = changeLooksValid({
       ...NOTHING_CHANGED,
       root: patch.set ?? {},
-      profiles: Object.values(patch.agents ?? {}),
+      // An existing profile: what recording changed in it (recording removes no key).
+      ...(previous === undefined
+        ? { profiles: [profile] }
+        : { profileFields: [{ values: changedValues(previous, profile), removed: [] }] }),
     });
     if (!looksValid) this.assertValid(changedPart(before, patch));
     return { state: applyPatch(before, patch), bytes: encodeLine(json) };

@@ -83,6 +83,22 @@ describe('MetricsStore.recordEvent: events journaled as operations', () => {
     expect(state.agents).toEqual({});
   });
 
+  it('rejects an event whose change to an existing profile would be invalid, naming the field', async () => {
+    const { dir, store, metrics } = await recording();
+    await metrics.recordEvent({ agentName: 'coding', status: 'success', inputTokens: 10 });
+    await store.update((state) => {
+      (state.agents.coding as { total_tokens: number }).total_tokens = Number.MAX_SAFE_INTEGER - 5;
+    });
+    const lines = journalChanges(dir).lines;
+    await expect(
+      metrics.recordEvent({ agentName: 'coding', status: 'success', inputTokens: 10 }),
+    ).rejects.toMatchObject({
+      code: 'E_INVALID_STATE',
+      paths: ['agents.coding.total_tokens'],
+    });
+    expect(journalChanges(dir).lines.equals(lines)).toBe(true);
+  });
+
   it('rejects a malformed event with the path of what is wrong, before recording reads it', async () => {
     const { dir, store } = await recording();
     const lines = journalChanges(dir).lines;
