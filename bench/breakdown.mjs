@@ -12,6 +12,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { METRICS_FILE, MetricsStore, nodeFileSystem } from '../dist/index.js';
+import { linesEnd } from '../dist/store/journal-format.js';
 import { applyEvent, makeEvent, PROJECT, prefilledState } from './workload.mjs';
 
 const { dir: given, maxEvents, ops } = JSON.parse(process.argv[2]);
@@ -116,13 +117,9 @@ for (let seq = 0; seq < WARMUP; seq++) {
 }
 spent.clear();
 checkpoints = 0;
-// The journal's lines end at its first NUL byte: the bytes past it are reserved for the next lines.
-const linesEnd = () => {
-  const data = readFileSync(journalPath);
-  const reserve = data.indexOf(0);
-  return reserve < 0 ? data.length : reserve;
-};
-const journalBefore = linesEnd();
+// Without the reserve: the NUL bytes after the lines, kept for the next ones.
+const journalBytes = () => linesEnd(readFileSync(journalPath));
+const journalBefore = journalBytes();
 
 let totalMs = 0;
 let mutateMs = 0;
@@ -137,7 +134,7 @@ for (let seq = WARMUP; seq < WARMUP + ops; seq++) {
   totalMs += performance.now() - began;
 }
 const checkpointsDuringUpdates = checkpoints;
-const lineBytes = (linesEnd() - journalBefore) / ops;
+const lineBytes = (journalBytes() - journalBefore) / ops;
 
 const perOp = (ms) => ms / ops;
 const phases = FILE_PHASES.map((name) => ({ name, ms: perOp(spent.get(name) ?? 0) }));

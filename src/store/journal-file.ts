@@ -1,8 +1,8 @@
 import { errnoCode, StorageIOError } from '../errors.js';
 import type { FileStat, FileSystem } from './file-system.js';
-import { JOURNAL_RESERVE_BYTES } from './journal-format.js';
+import { nulBytes } from './journal-format.js';
 
-/** A journal file's identity: its inode. Appends change its size, never its identity. */
+/** A journal file's identity: its inode. Appends change its contents, never its identity. */
 export function inodeOf(stat: FileStat): string {
   return `${stat.dev}:${stat.ino}`;
 }
@@ -44,21 +44,12 @@ export async function readFrom(
 }
 
 export interface AppendOptions {
-  /** Where the file ends now, as the caller found under the lock; the data goes there. */
+  /** Where the lines end now (the reserve may follow), as the caller found under the lock; the data goes there. */
   offset: number;
   /** The inode the caller read; a different file is an error, never appended to. */
   inode: string;
   /** Whether `syncWritten()` is to make these lines durable (fdatasync); false for durability 'none'. */
   sync: boolean;
-}
-
-/** The NUL bytes of a reserve, allocated once. */
-let zeros: Buffer | undefined;
-
-function nulBytes(length: number): Buffer {
-  if (zeros === undefined || zeros.length < length)
-    zeros = Buffer.alloc(Math.max(length, JOURNAL_RESERVE_BYTES));
-  return zeros.subarray(0, length);
 }
 
 /**
@@ -124,11 +115,12 @@ export class JournalAppender {
    * Writes NUL bytes from `from` to `to` after the lines the last `write` wrote (the reserve, see
    * `JOURNAL_RESERVE_BYTES`), under the lock; the next fdatasync flushes them too. Best effort: a
    * disk too full for them still takes the lines, so on failure what part was written is cut off
-   * again, back to `size` (the file's size before) or `from`, whichever is more. Resolves to the
-   * file's size afterwards.
+   * again, back to `sizeBefore` or `from`, whichever is more. Resolves to where the reserve ends
+   * now: `to`, or that size after a failure (the caller's next stat under the lock tells the
+   * file's size in any case).
    */
-  async layReserve(from: number, to: number, size: number): Promise<number> {
-    const kept = Math.max(from, size);
+  async layReserve(from: number, to: number, sizeBefore: number): Promise<number> {
+    const kept = Math.max(from, sizeBefore);
     const fd = this.handle?.fd;
     if (fd === undefined) return kept;
     try {
@@ -204,9 +196,9 @@ export class JournalAppender {
   }
 
   /**
-   * The kept descriptor when it names `inode`, else a new one. Its size is not checked here: the
-   * caller stats the journal under the lock just before appending (the store's read of what
-   * other processes appended), which is that check.
+   * The kept descriptor when it names `inode`, else a new one. Where its lines end is not checked
+   * here: the caller reads what other processes appended under the lock just before appending
+   * (a stat, then the bytes past its view), which is that check.
    */
   private async descriptorFor(inode: string): Promise<number> {
     if (this.handle?.inode === inode) return this.handle.fd;
@@ -230,7 +222,7 @@ export class JournalAppender {
   }
 }
 
-/** Cuts the torn end of an interrupted write off the journal (under the lock). */
+/** Cuts the torn end of an interrupted write off the journal, with the reserve after it (under the lock). */
 export async function truncateDurably(
   fileSystem: FileSystem,
   path: string,

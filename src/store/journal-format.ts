@@ -157,15 +157,27 @@ export interface ParsedJournal {
   damaged: Array<{ offset: number; reason: string }>;
 }
 
-const ZERO_BLOCK = Buffer.alloc(4096);
+/** NUL bytes, allocated once (the size of a reserve) and shared. */
+let zeros: Buffer | undefined;
 
-/** Index just past the last byte of `data` that is not NUL, no lower than `from`. */
-function endOfNonZero(data: Buffer, from: number): number {
+/** `length` NUL bytes; read-only, shared. */
+export function nulBytes(length: number): Buffer {
+  if (zeros === undefined || zeros.length < length)
+    zeros = Buffer.alloc(Math.max(length, JOURNAL_RESERVE_BYTES));
+  return zeros.subarray(0, length);
+}
+
+/**
+ * Where the lines of `data` end, no lower than `from`: just past its last byte that is not NUL.
+ * The NUL bytes after that are the reserve (see above).
+ */
+export function linesEnd(data: Buffer, from = 0): number {
   let end = data.length;
   if (end === 0 || data[end - 1] !== NUL) return end; // no reserve
-  // Whole blocks first: comparing with a zero block runs at memcmp speed, the reserve is 1 MiB.
-  while (end - ZERO_BLOCK.length >= from && data.subarray(end - ZERO_BLOCK.length, end).equals(ZERO_BLOCK)) {
-    end -= ZERO_BLOCK.length;
+  // Whole blocks first: comparing with a block of NUL bytes runs at memcmp speed, the reserve is 1 MiB.
+  const block = nulBytes(4096);
+  while (end - block.length >= from && data.subarray(end - block.length, end).equals(block)) {
+    end -= block.length;
   }
   while (end > from && data[end - 1] === NUL) end--;
   return end;
@@ -180,10 +192,10 @@ export function parseEntries(data: Buffer, start: number, base = 0): ParsedJourn
   const bad: Array<{ offset: number; reason: string }> = [];
   let position = start - base;
   let validEnd = start;
-  const linesEnd = endOfNonZero(data, position);
-  while (position < linesEnd) {
+  const end = linesEnd(data, position);
+  while (position < end) {
     const newline = data.indexOf(NEWLINE, position);
-    if (newline < 0 || newline >= linesEnd) break; // incomplete last line
+    if (newline < 0 || newline >= end) break; // incomplete last line
     const body = checkedBody(data.subarray(position, newline));
     const change = body === undefined ? undefined : asChange(parseJson(body));
     if (change) {
@@ -199,5 +211,5 @@ export function parseEntries(data: Buffer, start: number, base = 0): ParsedJourn
   }
   // Bad lines after the last good one are the torn end of an interrupted write, not damage.
   const damaged = bad.filter((line) => line.offset < validEnd);
-  return { entries, validEnd, tornBytes: base + linesEnd - validEnd, damaged };
+  return { entries, validEnd, tornBytes: base + end - validEnd, damaged };
 }

@@ -8,7 +8,7 @@ import {
   recordEventPatch,
 } from '../model/operations.js';
 import { changeLooksValid, validateState } from '../model/schema.js';
-import { capsFor, createEmptyState, RETENTION_KEY, toTimestamp } from '../model/state.js';
+import { type Caps, capsFor, createEmptyState, RETENTION_KEY, toTimestamp } from '../model/state.js';
 import {
   applyPatch,
   changedPart,
@@ -214,6 +214,8 @@ export class MetricsStore implements MetricsBackend {
    * anything else is appended. Cleared by a checkpoint.
    */
   private syncFailed = false;
+  /** Laying the journal's reserve failed (a full disk): not tried again before the next checkpoint. */
+  private reserveFailed = false;
   /** The answer of the last batch that appended lines (see `WrittenBatch.appendedAfter`). */
   private lastAppended: Promise<unknown> | undefined;
   /** Batches written and not answered yet: `settle()` waits for them. */
@@ -437,7 +439,8 @@ export class MetricsStore implements MetricsBackend {
       // Cut below what this instance read, by someone not holding the lock (a copy over it): the
       // state in memory holds more than the file. The next write folds it into a checkpoint.
       if (journalStat.size < journal.offset) return { state, snapshot, journal, needsCheckpoint: locked };
-      data = await this.readAppended(journal, locked);
+      // After a failed fdatasync the pages it lost may read back as NUL bytes before later lines.
+      data = await this.readAppended(journal, locked, this.syncFailed);
       base = journal.offset;
     } else {
       const read = await readFrom(fileSystem, this.journalPath, 0);
@@ -520,18 +523,21 @@ export class MetricsStore implements MetricsBackend {
 
   /**
    * The journal's bytes past the view: a first window, when it ends in the reserve (what other
-   * writers appended since, then NUL bytes), or else all the rest of the file. Past a view, the
-   * bytes are ones live processes wrote: the reserve is the only run of NUL bytes there (damage
-   * on the disk, or a power cut, shows up in the first read after a restart, which reads it all).
+   * writers appended since, then NUL bytes), or else (or when `whole`) all the rest of the file.
+   * Past a view, the bytes are ones live processes wrote: the reserve is the only run of NUL bytes
+   * there (damage on the disk, or a power cut, shows up in the first read after a restart, which
+   * reads it all), unless an fdatasync failed: then `whole`.
    */
-  private async readAppended(journal: JournalInfo, locked: boolean): Promise<Buffer> {
+  private async readAppended(journal: JournalInfo, locked: boolean, whole: boolean): Promise<Buffer> {
     const rest = journal.size - journal.offset;
-    const window = await this.readJournalAt(journal, Math.min(rest, APPENDED_WINDOW_BYTES), locked);
-    if (window.length === rest || window[window.length - 1] === 0) return window;
-    return this.readJournalAt(journal, rest, locked);
+    if (!whole) {
+      const window = await this.readPastView(journal, Math.min(rest, APPENDED_WINDOW_BYTES), locked);
+      if (window.length === rest || window[window.length - 1] === 0) return window;
+    }
+    return this.readPastView(journal, rest, locked);
   }
 
-  private async readJournalAt(journal: JournalInfo, length: number, locked: boolean): Promise<Buffer> {
+  private async readPastView(journal: JournalInfo, length: number, locked: boolean): Promise<Buffer> {
     // Under the lock the size just read is where the file ends: nobody else writes.
     const kept = locked ? await this.appender.readKept(journal.inode, journal.offset, length) : undefined;
     if (kept !== undefined) return kept;
@@ -748,10 +754,16 @@ export class MetricsStore implements MetricsBackend {
           sync: this.options.durability === 'fsync',
         });
         const reserve =
-          end - journal.headerEnd >= JOURNAL_RESERVE_AFTER && end + JOURNAL_RESERVE_LOW_WATER > journal.size;
+          !this.reserveFailed &&
+          end - journal.headerEnd >= JOURNAL_RESERVE_AFTER &&
+          end + JOURNAL_RESERVE_LOW_WATER > journal.size;
+        // NUL bytes from where the file ends (or the lines, past it) on: those before it are NUL already.
+        const from = Math.max(end, journal.size);
         const size = reserve
-          ? await this.appender.layReserve(end, end + JOURNAL_RESERVE_BYTES, journal.size)
+          ? await this.appender.layReserve(from, end + JOURNAL_RESERVE_BYTES, journal.size)
           : Math.max(journal.size, end);
+        // A disk without room for it: not tried again on every write, until the next checkpoint.
+        if (reserve && size < end + JOURNAL_RESERVE_BYTES) this.reserveFailed = true;
         this.view = { ...current, state, journal: { ...journal, offset: end, size } };
         appended = true;
       }
@@ -777,15 +789,9 @@ export class MetricsStore implements MetricsBackend {
    * JSON), so that this process and a later replay agree exactly, as `changeOf` does for patches.
    */
   private recordedChange(before: StoredState, event: AgentEvent): JournaledChange {
-    const { maxEvents, maxSessions } = this.options;
-    const caps = capsFor(before as unknown as DashboardState, { maxEvents, maxSessions });
-    const operation: RecordEventOperation = {
-      op: 'record_event',
-      event,
-      at: toTimestamp(new Date()),
-      caps: { max_events: caps.maxEvents, max_sessions: caps.maxSessions },
-    };
-    if (maxEvents !== undefined || maxSessions !== undefined) operation.retention = operation.caps;
+    const { written: caps, retention } = this.capsOf(before as unknown as DashboardState);
+    const operation: RecordEventOperation = { op: 'record_event', event, at: toTimestamp(new Date()), caps };
+    if (retention) operation.retention = { ...caps };
     const json = asJson(() => JSON.stringify(operation));
     const journaled = JSON.parse(json) as RecordEventOperation;
     // The event first: recording reads its fields (artifacts, numbers) as the schema has them.
@@ -815,12 +821,9 @@ export class MetricsStore implements MetricsBackend {
    * changed is checked, so cost does not grow with history.
    */
   private changeOf(before: StoredState, after: DashboardState): JournaledChange {
-    const { maxEvents, maxSessions } = this.options;
-    const caps = capsFor(after, { maxEvents, maxSessions });
+    const { caps, written, retention } = this.capsOf(after);
     after.updated_at = toTimestamp(new Date());
-    if (maxEvents !== undefined || maxSessions !== undefined) {
-      after[RETENTION_KEY] = { max_events: caps.maxEvents, max_sessions: caps.maxSessions };
-    }
+    if (retention) after[RETENTION_KEY] = written;
     // A container that is not one (agents replaced by an array, events deleted, …) is reported
     // as invalid before the diff, which reads them as containers.
     const malformed = malformedContainers(after);
@@ -842,19 +845,29 @@ export class MetricsStore implements MetricsBackend {
 
   /** A patch that turns any state into `state` (for `save`): everything is replaced. */
   private replacement(state: DashboardState): StatePatch {
-    const { maxEvents, maxSessions } = this.options;
-    const caps = capsFor(state, { maxEvents, maxSessions });
+    const { written, retention } = this.capsOf(state);
     const { agents, events, sessions, [JOURNAL_BINDING_KEY]: _binding, ...rest } = state;
     const set: Record<string, unknown> = { ...rest, updated_at: toTimestamp(new Date()) };
-    if (maxEvents !== undefined || maxSessions !== undefined) {
-      set[RETENTION_KEY] = { max_events: caps.maxEvents, max_sessions: caps.maxSessions };
-    }
+    if (retention) set[RETENTION_KEY] = { ...written };
+    return { set, agents, all_events: events, all_sessions: sessions, caps: written };
+  }
+
+  /**
+   * The FIFO caps a change of `state` applies (this store's options, else the state's `retention`
+   * key, else the defaults), and `written` as the journal and the `retention` key hold them;
+   * `retention` when the options set them, which the state then records in its `retention` key.
+   */
+  private capsOf(state: DashboardState): {
+    caps: Caps;
+    written: { max_events: number; max_sessions: number };
+    retention: boolean;
+  } {
+    const { maxEvents, maxSessions } = this.options;
+    const caps = capsFor(state, { maxEvents, maxSessions });
     return {
-      set,
-      agents,
-      all_events: events,
-      all_sessions: sessions,
-      caps: { max_events: caps.maxEvents, max_sessions: caps.maxSessions },
+      caps,
+      written: { max_events: caps.maxEvents, max_sessions: caps.maxSessions },
+      retention: maxEvents !== undefined || maxSessions !== undefined,
     };
   }
 
@@ -942,8 +955,15 @@ export class MetricsStore implements MetricsBackend {
         const unchanged =
           current.snapshot.identity === start.snapshot.identity && current.journal?.id === binding.folded_id;
         if (!unchanged || current.journal === undefined || current.needsCheckpoint) return;
-        const tail = await readFrom(this.options.fileSystem, this.journalPath, start.journal?.offset ?? 0);
-        const carried = tail?.data.subarray(0, current.journal.offset - (binding.folded_offset ?? 0));
+        const from = start.journal?.offset ?? 0;
+        // The lines written meanwhile, without the reserve after them.
+        const tail = await readFrom(
+          this.options.fileSystem,
+          this.journalPath,
+          from,
+          current.journal.offset - from,
+        );
+        const carried = tail?.data;
         await this.installCheckpoint(current, prepared, binding, carried ?? Buffer.alloc(0), current.state);
       });
     } finally {
@@ -1017,6 +1037,7 @@ export class MetricsStore implements MetricsBackend {
         // Lines whose fdatasync failed are in the new files now, written and fsynced anew; and a
         // batch appended from here on builds on nothing still waiting for its fdatasync.
         this.syncFailed = false;
+        this.reserveFailed = false;
         this.lastAppended = undefined;
       } finally {
         await discardFile(fileSystem, journal);

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { linesEnd } from '../../src/store/journal-format.js';
 import { MetricsStore } from '../../src/store/metrics-store.js';
 import type { MetricsStoreOptions } from '../../src/store/options.js';
 import type { RecoveryReport } from '../../src/store/recovery.js';
@@ -34,11 +35,10 @@ export function readJson(path: string): Record<string, unknown> {
 export const file = (dir: string, name: string) => join(dir, name);
 
 /**
- * The journal's lines: its bytes up to the first NUL, where the reserve starts (the NUL bytes a
- * writer lays ahead of the next lines, see `JOURNAL_RESERVE_BYTES`).
+ * The journal's lines: its bytes without the reserve after them (the NUL bytes a writer lays
+ * ahead of the next lines, see `JOURNAL_RESERVE_BYTES`).
  */
 export function journalLines(path: string): Buffer {
   const data = readFileSync(path);
-  const reserve = data.indexOf(0);
-  return reserve < 0 ? data : data.subarray(0, reserve);
+  return data.subarray(0, linesEnd(data));
 }

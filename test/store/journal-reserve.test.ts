@@ -32,7 +32,7 @@ describe('journal reserve: parsing', () => {
   const header = encodeHeader('j');
   const lines = Buffer.concat([header, change(1), change(2)]);
 
-  it('ends the lines at the first NUL byte, and the reserve is not a torn end', () => {
+  it('takes the NUL bytes after the lines for the reserve, not for a torn end', () => {
     const parsed = parseEntries(Buffer.concat([lines, Buffer.alloc(9000)]), header.length);
     expect(parsed.entries.map((entry) => (entry.change as { set?: unknown }).set)).toEqual([
       { n: 1 },
@@ -176,6 +176,7 @@ describe('journal reserve: writing', () => {
     const dir = tempDir();
     const opened = new Map<number, string>();
     let limit = Number.POSITIVE_INFINITY;
+    let reserveWrites = 0;
     const nearlyFull: FileSystem = {
       ...nodeFileSystem,
       async open(path, mode, permissions) {
@@ -184,6 +185,7 @@ describe('journal reserve: writing', () => {
         return fd;
       },
       async write(fd, data, position) {
+        if (data[0] === 0) reserveWrites++;
         if (opened.get(fd)?.endsWith(JOURNAL) && position + data.length > limit) {
           throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
         }
@@ -195,9 +197,18 @@ describe('journal reserve: writing', () => {
     limit = statSync(file(dir, JOURNAL)).size + 256 * 1024; // room for lines, not for 1 MiB more
     await store.update(large);
     await store.update(bump(3));
-    expect(ids(await storeIn(dir).store.load())).toEqual(['e1', 'e3']);
+    await store.update(bump(4));
+    expect(ids(await storeIn(dir).store.load())).toEqual(['e1', 'e3', 'e4']);
     const path = file(dir, JOURNAL);
     expect(statSync(path).size).toBe(journalLines(path).length); // what part of it was written is cut off
+    expect(reserveWrites).toBe(1); // not tried again on every write before the next checkpoint
+    await store.checkpoint();
+    limit = Number.POSITIVE_INFINITY;
+    await store.update((state) => {
+      state.padding = 'y'.repeat(JOURNAL_RESERVE_AFTER);
+    });
+    expect(reserveWrites).toBe(2);
+    expect(statSync(path).size).toBe(journalLines(path).length + JOURNAL_RESERVE_BYTES);
   });
 
   it('cuts off a line a power cut left past a lost page, with the reserve, at the next write', async () => {

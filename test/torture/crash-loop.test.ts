@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DashboardState } from '../../src/model/types.js';
+import { JOURNAL_RESERVE_AFTER, linesEnd } from '../../src/store/journal-format.js';
 import { MetricsStore } from '../../src/store/metrics-store.js';
 import type { RecoveryReport } from '../../src/store/recovery.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -28,8 +29,15 @@ const MAX_EVENTS = 5;
  */
 const MAX_TEMP_FILES = 3;
 
-/** `operations`: steady state, each update a `recordEvent` (an operation line). */
-type Variant = 'fresh' | 'steady' | 'recovery' | 'operations';
+/**
+ * `operations`: steady state, each update a `recordEvent` (an operation line). `reserve` and
+ * `in-reserve` too, without checkpoints, in a journal that holds enough lines for the reserve of
+ * NUL bytes: the killed update lays it (`reserve`), or is written over it (`in-reserve`).
+ */
+type Variant = 'fresh' | 'steady' | 'recovery' | 'operations' | 'reserve' | 'in-reserve';
+
+const RESERVE_VARIANTS: readonly Variant[] = ['reserve', 'in-reserve'];
+const OPERATION_VARIANTS: readonly Variant[] = ['operations', ...RESERVE_VARIANTS];
 
 interface Figures {
   runs: number;
@@ -141,7 +149,7 @@ async function pool(tasks: Array<() => Promise<void>>, limit: number): Promise<v
 
 /** A project folder in the state `variant` starts from; each kill gets its own. */
 async function prepare(variant: Variant, root: string, name: string): Promise<Project> {
-  const operations = variant === 'operations';
+  const operations = OPERATION_VARIANTS.includes(variant);
   const project: Project = { dir: join(root, variant, name, 'project'), floor: 0, operations };
   if (variant === 'fresh') {
     // Only the project folder itself is missing, so every run makes the same calls.
@@ -157,7 +165,38 @@ async function prepare(variant: Variant, root: string, name: string): Promise<Pr
     await store.checkpoint(); // the second checkpoint makes the first one the .bak
   }
   if (variant === 'recovery') plantCorruptMain(project);
+  if (RESERVE_VARIANTS.includes(variant)) await fillJournal(store, project, variant);
   return project;
+}
+
+/**
+ * Fills the journal (`in-reserve`: past `JOURNAL_RESERVE_AFTER`, so the reserve is laid and the
+ * killed update is written over it; `reserve`: half a line short of it after the worker's warm-up
+ * update, with a padding line of the length that leaves it there, so the killed update lays it).
+ */
+async function fillJournal(store: MetricsStore, project: Project, variant: Variant): Promise<void> {
+  const path = join(project.dir, '.agent_metrics.journal');
+  const lines = () => {
+    const data = readFileSync(path);
+    return linesEnd(data) - (data.indexOf(0x0a) + 1);
+  };
+  const recordNext = () => store.recordEvent(sequenceEvent(++project.floor));
+  if (variant === 'in-reserve') {
+    while (lines() < JOURNAL_RESERVE_AFTER + 4096) await recordNext();
+    return;
+  }
+  let before = lines();
+  await recordNext();
+  const line = lines() - before;
+  before = lines();
+  await store.update((state) => {
+    state.padding = 'x';
+  });
+  const overhead = lines() - before - 1;
+  const padding = JOURNAL_RESERVE_AFTER - line - Math.floor(line / 2) - lines() - overhead;
+  await store.update((state) => {
+    state.padding = 'y'.repeat(padding);
+  });
 }
 
 /**
@@ -171,9 +210,10 @@ async function systematicKills(
   violations: Violations,
 ): Promise<string[]> {
   // In steady state the killed update is the worker's second: the store instance is warm.
-  const operations = variant === 'operations';
+  const operations = OPERATION_VARIANTS.includes(variant);
   const warmup = variant === 'steady' || operations ? 1 : 0;
-  const config = { warmup, maxEvents: MAX_EVENTS, updates: warmup + 1, checkpoint: true, operations };
+  const checkpoint = !RESERVE_VARIANTS.includes(variant);
+  const config = { warmup, maxEvents: MAX_EVENTS, updates: warmup + 1, checkpoint, operations };
   const probeProject = await prepare(variant, root, 'probe');
   const probe = await runWorker({ ...config, dir: probeProject.dir, killAtCall: 0 });
   figures.runs += 1;
@@ -186,10 +226,20 @@ async function systematicKills(
   const acks = numbersAfter(probe.lines, 'ack');
   await checkAfterCrash(probeProject, 0, acks, allowRecovery, figures, violations, `${variant} probe`);
   const methods = (probeLine.split(' ')[2] ?? '').split(',');
+  // The killed update of `reserve` writes the lock's pid, its line, then the reserve;
+  // `in-reserve` the pid and its line.
+  const writes = methods.filter((method) => method === 'write').length;
+  if (RESERVE_VARIANTS.includes(variant)) {
+    const expected = variant === 'reserve' ? 3 : 2;
+    violations.check(
+      writes === expected,
+      () => `${variant}: the probed update wrote ${writes} times: ${methods}`,
+    );
+  }
 
   const tasks: Array<() => Promise<void>> = [];
   // Short mode: every call in steady state, every fourth elsewhere (which third depends on the seed).
-  const stride = size(variant === 'steady' || variant === 'operations' ? 1 : 4, 1);
+  const stride = size(variant === 'steady' || OPERATION_VARIANTS.includes(variant) ? 1 : 4, 1);
   methods.forEach((method, index) => {
     const call = index + 1;
     if ((call + SEED) % stride !== 0) return;
@@ -254,7 +304,7 @@ describe('torture: crash loop', () => {
       const figures: Figures = { runs: 0, kills: 0, acked: 0, lost: 0, maxTemp: 0, recoveries: 0 };
       const violations = new Violations();
       const calls: string[] = [];
-      for (const variant of ['fresh', 'steady', 'recovery', 'operations'] as const) {
+      for (const variant of ['fresh', 'steady', 'recovery', 'operations', 'reserve', 'in-reserve'] as const) {
         calls.push(`${variant}:${(await systematicKills(variant, root, figures, violations)).length}`);
       }
       const systematic = figures.kills;
