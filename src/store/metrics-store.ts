@@ -130,7 +130,8 @@ interface JournalInfo {
 
 /**
  * How much of the journal a write first reads past its view to find what other processes appended:
- * their lines and the reserve's first NUL byte fit in it (8 processes: ~10 KB); else all the rest.
+ * their lines (8 processes: 7 lines of ~0.6–1.4 KB) and NUL bytes after them fit in it; else it
+ * reads all the rest (see `readAppended`).
  */
 const APPENDED_WINDOW_BYTES = 16 * 1024;
 
