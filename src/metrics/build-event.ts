@@ -9,7 +9,7 @@ import {
   OUT_OF_RANGE,
   parseInput,
   storableIso,
-  toIso,
+  toMs,
 } from './inputs.js';
 
 export interface Pricing {
@@ -25,10 +25,10 @@ export interface Pricing {
  */
 export function buildEvent(input: EventInput, now: Date, pricing: Pricing): AgentEvent {
   const parsed = parseInput(eventInputSchema, input);
-  const startMs = parsed.startedAt === undefined ? undefined : Date.parse(toIso(parsed.startedAt));
+  const startMs = parsed.startedAt === undefined ? undefined : toMs(parsed.startedAt);
   const duration = parsed.durationSeconds;
   let endMs: number;
-  if (parsed.endedAt !== undefined) endMs = Date.parse(toIso(parsed.endedAt));
+  if (parsed.endedAt !== undefined) endMs = toMs(parsed.endedAt);
   else if (startMs !== undefined && duration !== undefined) endMs = startMs + duration * 1000;
   else endMs = Date.parse(storableIso(now, 'endedAt'));
   const beginMs = startMs ?? endMs - (duration ?? 0) * 1000;

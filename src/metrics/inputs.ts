@@ -181,6 +181,11 @@ export function toIso(time: TimeInput): string {
   return (typeof time === 'string' ? new Date(time) : time).toISOString();
 }
 
+/** `time` in milliseconds since the epoch (what `Date.parse(toIso(time))` gives, without the string). */
+export function toMs(time: TimeInput): number {
+  return typeof time === 'string' ? Date.parse(time) : time.getTime();
+}
+
 /**
  * `time` as a timestamp of the file format, or `InvalidInputError` naming `path` when it lies
  * outside years 0001–9999. For times the caller did not give (the clock's "now"), which the

@@ -72,39 +72,43 @@ export const LINES_ARTIFACT = /^lines:\+(\d{1,9})\/-(\d{1,9})$/;
  * or a `lines:` artifact not of the form `lines:+A/-R`).
  */
 export function parseArtifact(artifact: string): Contribution {
-  const lines = LINES_ARTIFACT.exec(artifact);
-  if (lines) return { lines_added: Number(lines[1]), lines_removed: Number(lines[2]) };
-  const colon = artifact.indexOf(':');
-  if (colon <= 0) return {};
-  const prefix = artifact.slice(0, colon);
-  for (const rule of ARTIFACT_RULES) {
-    if (rule.prefix !== prefix) continue;
-    if (rule.suffix !== undefined && !artifact.endsWith(`:${rule.suffix}`)) continue;
-    return { [rule.counter]: 1 };
-  }
-  return {};
+  const contribution: Contribution = {};
+  addArtifact(contribution, artifact);
+  return contribution;
 }
 
 /** Sum of the contributions of `artifacts`. */
 export function contributionsOf(artifacts: readonly string[]): Contribution {
   const total: Contribution = {};
-  for (const artifact of artifacts) {
-    for (const [counter, amount] of Object.entries(parseArtifact(artifact)) as [
-      ContributionCounter,
-      number,
-    ][]) {
-      total[counter] = (total[counter] ?? 0) + amount;
-    }
-  }
+  for (const artifact of artifacts) addArtifact(total, artifact);
   return total;
 }
 
 /** Adds the contributions of `artifacts` to `profile`'s counters, in place. */
 export function addContributions(profile: AgentProfile, artifacts: readonly string[]): void {
-  for (const [counter, amount] of Object.entries(contributionsOf(artifacts)) as [
-    ContributionCounter,
-    number,
-  ][]) {
-    profile[counter] += amount;
+  for (const artifact of artifacts) addArtifact(profile, artifact);
+}
+
+/**
+ * Adds what `artifact` counts to `counters`, in place: the one place the rules are applied. Adds
+ * straight into the target rather than building a contribution per artifact, since this runs for
+ * every artifact of every recorded event.
+ */
+function addArtifact(counters: Contribution, artifact: string): void {
+  if (artifact.startsWith('lines:')) {
+    const lines = LINES_ARTIFACT.exec(artifact);
+    if (!lines) return;
+    counters.lines_added = (counters.lines_added ?? 0) + Number(lines[1]);
+    counters.lines_removed = (counters.lines_removed ?? 0) + Number(lines[2]);
+    return;
+  }
+  const colon = artifact.indexOf(':');
+  if (colon <= 0) return;
+  const prefix = artifact.slice(0, colon);
+  for (const rule of ARTIFACT_RULES) {
+    if (rule.prefix !== prefix) continue;
+    if (rule.suffix !== undefined && !artifact.endsWith(`:${rule.suffix}`)) continue;
+    counters[rule.counter] = (counters[rule.counter] ?? 0) + 1;
+    return;
   }
 }

@@ -176,8 +176,11 @@ export function endSession(
  * event is still worth recording when the session bookkeeping of another writer is broken).
  */
 export function findOpenSession(state: DashboardState, sessionId: string): OpenSession | undefined {
-  if (sessionId === '') return undefined;
-  const parsed = safeParse(openSessionsSchema, state[OPEN_SESSIONS_KEY]);
+  const value = state[OPEN_SESSIONS_KEY];
+  // Before the parse, which would report a missing key as an issue: no session is open in most
+  // states, and this runs twice for every recorded event.
+  if (sessionId === '' || !Array.isArray(value) || value.length === 0) return undefined;
+  const parsed = safeParse(openSessionsSchema, value);
   if (!parsed.success) return undefined;
   const index = parsed.output.findIndex((session) => session.session_id === sessionId);
   // The parsed copy is detached: return the stored record, so that changes land in the state.

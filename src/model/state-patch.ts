@@ -198,10 +198,13 @@ export function applyProfileChange(
   return { ...kept, ...change.set, ...shifted } as AgentProfile;
 }
 
-function withoutKeys(value: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+/** A copy of `value` without `keys`. */
+function withoutKeys(value: object, keys: readonly string[]): Record<string, unknown> {
   const removed = new Set(keys);
   const kept: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) if (!removed.has(key)) setOwn(kept, key, value[key]);
+  for (const key of Object.keys(value)) {
+    if (!removed.has(key)) setOwn(kept, key, (value as Record<string, unknown>)[key]);
+  }
   return kept;
 }
 
@@ -374,13 +377,11 @@ function continued<T extends object>(
   return next.length > cap ? next.keepLast(cap) : next;
 }
 
-/**
- * Sets the own keys of `source` on `target` through `setOwn` (a `__proto__` key stays a key); a
- * loop over keys, not `Object.entries` pairs, since it runs on every recorded event.
- */
-function copyInto(target: Record<string, unknown>, source: Record<string, unknown> | undefined): void {
-  if (source === undefined || source === null) return;
-  for (const key of Object.keys(source)) setOwn(target, key, source[key]);
+/** `target` with the own keys of `source` set on it through `setOwn` (a `__proto__` key stays a key). */
+function withKeysSet(target: Record<string, unknown>, source: object | undefined): Record<string, unknown> {
+  if (source === undefined || source === null) return target;
+  for (const key of Object.keys(source)) setOwn(target, key, (source as Record<string, unknown>)[key]);
+  return target;
 }
 
 /**
@@ -389,38 +390,32 @@ function copyInto(target: Record<string, unknown>, source: Record<string, unknow
  * taken over and frozen.
  */
 export function applyPatch(state: StoredState, patch: StatePatch): StoredState {
-  // Loops over keys rather than Object.entries, and no Set for an empty list: this runs for every
-  // recorded event, and what it allocates per event sets how often the young-generation GC runs.
-  const next: Record<string, unknown> = {};
-  const unset = patch.unset?.length ? new Set(patch.unset) : undefined;
-  for (const key of Object.keys(state)) {
-    if (!unset?.has(key)) setOwn(next, key, (state as Record<string, unknown>)[key]);
-  }
-  copyInto(next, patch.set);
-
-  const agents: Record<string, unknown> = {};
-  const droppedAgents = patch.drop_agents?.length ? new Set(patch.drop_agents) : undefined;
-  for (const name of Object.keys(state.agents)) {
-    if (!droppedAgents?.has(name)) setOwn(agents, name, state.agents[name]);
-  }
-  copyInto(agents, patch.agents);
+  // This runs for every recorded event: what it allocates per event sets how often the
+  // young-generation GC runs. Object spread defines own data properties (as `setOwn` does: a
+  // `__proto__` key stays a key, and a replaced key keeps its place) and is the fastest copy;
+  // stored states hold no accessors. Keys are dropped by a loop, and no Set for an empty list.
+  const agents = patch.drop_agents?.length
+    ? withKeysSet(withoutKeys(state.agents, patch.drop_agents), patch.agents)
+    : { ...state.agents, ...patch.agents };
   const fields = patch.agent_fields ?? {};
   for (const name of Object.keys(fields)) {
     const previous = Object.hasOwn(agents, name) ? (agents[name] as AgentProfile) : undefined;
     setOwn(agents, name, applyProfileChange(name, previous, fields[name] as ProfileChange));
   }
-  setOwn(next, 'agents', agents);
-
   const { max_events, max_sessions } = patch.caps;
-  setOwn(
-    next,
-    'events',
-    continued(state.events, patch.all_events, patch.drop_events, patch.events, max_events),
-  );
-  setOwn(
-    next,
-    'sessions',
-    continued(state.sessions, patch.all_sessions, patch.drop_sessions, patch.sessions, max_sessions),
-  );
+  const lists = {
+    agents,
+    events: continued(state.events, patch.all_events, patch.drop_events, patch.events, max_events),
+    sessions: continued(
+      state.sessions,
+      patch.all_sessions,
+      patch.drop_sessions,
+      patch.sessions,
+      max_sessions,
+    ),
+  };
+  const next = patch.unset?.length
+    ? withKeysSet(withKeysSet(withoutKeys(state, patch.unset), patch.set), lists)
+    : { ...state, ...patch.set, ...lists };
   return next as StoredState;
 }

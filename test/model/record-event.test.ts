@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createProfile, derivedMetricsOf, recordEvent } from '../../src/model/record-event.js';
 import { openSessionsOf, startSession } from '../../src/model/sessions.js';
@@ -40,6 +41,31 @@ describe('recordEvent', () => {
     expect(state.agents.coding?.last_active).toBe('2026-02-15T10:02:44.500000Z');
     recordEvent(state, makeEvent({ event_id: 'b', ended_at: '2026-02-15T10:02:44.600Z' }));
     expect(state.agents.coding?.last_active).toBe('2026-02-15T10:02:44.600Z');
+  });
+
+  it('moves last_active to the later instant whatever form each time is written in', () => {
+    // toISOString's form compares as strings (the fast path); the others only as instants.
+    const forms = [
+      (ms: number) => new Date(ms).toISOString(),
+      (ms: number) => new Date(ms).toISOString().replace('Z', '123Z'), // Python: microseconds
+      (ms: number) => {
+        const shifted = new Date(ms + 2 * 3600_000).toISOString();
+        return `${shifted.slice(0, 23)}+02:00`;
+      },
+    ];
+    const instant = fc.integer({ min: Date.UTC(1, 0, 2), max: Date.UTC(9999, 11, 30) });
+    const form = fc.integer({ min: 0, max: forms.length - 1 });
+    fc.assert(
+      fc.property(instant, form, instant, form, (active, activeForm, ended, endedForm) => {
+        const state = createEmptyState('p');
+        const before = (forms[activeForm] as (ms: number) => string)(active);
+        const after = (forms[endedForm] as (ms: number) => string)(ended);
+        state.agents.coding = makeProfile({ last_active: before });
+        recordEvent(state, makeEvent({ event_id: 'e', ended_at: after }));
+        expect(state.agents.coding?.last_active).toBe(ended >= active ? after : before);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('stores an agent named __proto__ as a key, not as a prototype', () => {
