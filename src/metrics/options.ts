@@ -104,6 +104,7 @@ const STORE_OPTIONS: Record<keyof MetricsStoreOptions, true> = {
   maxEvents: true,
   maxSessions: true,
   lockTimeoutMs: true,
+  lockLeaseMs: true,
   fileMode: true,
   durability: true,
   checkpointBytes: true,

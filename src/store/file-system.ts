@@ -57,6 +57,11 @@ export interface FileSystem {
    * a close. A caller that cannot tell whether it worked closes `fd`, which releases it for sure.
    */
   unlock(fd: number): Promise<void>;
+  /**
+   * Whether a process is blocked in flock(LOCK_EX) on this inode (Linux: `/proc/locks`). Absent,
+   * or true, when it cannot tell: a lock holder then assumes someone waits.
+   */
+  flockWaiters?(dev: number, ino: number): Promise<boolean>;
   stat(path: string): Promise<FileStat>;
   rename(from: string, to: string): Promise<void>;
   link(existing: string, newPath: string): Promise<void>;
@@ -206,6 +211,7 @@ export const nodeFileSystem: FileSystem = {
     }),
   // Never waits: releasing a lock is immediate.
   unlock: async (fd) => flockSync(fd, 'un'),
+  flockWaiters: async (dev, ino) => hasFlockWaiters(dev, ino),
   stat: async (path) => toStat(fs.statSync(path)),
   rename: async (from, to) => fs.renameSync(from, to),
   link: async (existing, newPath) => fs.linkSync(existing, newPath),
@@ -215,6 +221,44 @@ export const nodeFileSystem: FileSystem = {
     fs.mkdirSync(dir, { recursive: true });
   },
 };
+
+/** More of /proc/locks than this (a host holding thousands of locks) is not read: "cannot tell". */
+const PROC_LOCKS_MAX_BYTES = 64 * 1024;
+
+/**
+ * Whether /proc/locks lists a blocked flock waiter (`->`) on the inode `dev`:`ino`; true when it
+ * cannot tell (no /proc, or a table too large to read whole). Its lines name the inode as
+ * `MAJOR:MINOR:INODE`, major and minor in hex: `1: -> FLOCK  ADVISORY  WRITE 4747 fe:00:2171165 0 EOF`.
+ * Hand-written: no library reads the kernel's lock table, and flock(2) itself cannot tell.
+ */
+export function hasFlockWaiters(dev: number, ino: number, path = '/proc/locks'): boolean {
+  let text: string;
+  try {
+    const fd = fs.openSync(path, constants.O_RDONLY);
+    try {
+      const buffer = Buffer.allocUnsafe(PROC_LOCKS_MAX_BYTES);
+      let length = 0;
+      for (;;) {
+        const read = fs.readSync(fd, buffer, length, buffer.length - length, null);
+        if (read === 0) break;
+        length += read;
+        if (length === buffer.length) return true;
+      }
+      text = buffer.toString('latin1', 0, length);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return true;
+  }
+  const major = Math.floor(dev / 256) & 0xfff;
+  const minor = (dev & 0xff) | (Math.floor(dev / 4096) & ~0xff);
+  const inode = `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}:${ino} `;
+  for (const line of text.split('\n')) {
+    if (line.includes(' -> FLOCK ') && line.includes(inode)) return true;
+  }
+  return false;
+}
 
 /** fsync of a folder, so that a rename inside it survives a power cut. */
 export async function fsyncDirectory(fileSystem: FileSystem, dir: string): Promise<void> {

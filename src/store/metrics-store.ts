@@ -198,6 +198,11 @@ export class MetricsStore implements MetricsBackend {
   private readonly appender: JournalAppender;
   /** What this instance read or wrote under the lock; lock-free reads start from it but never change it. */
   private view: View | undefined;
+  /**
+   * `lock.acquisitions` when `view` was last set: while it is the same, the lock was held
+   * throughout (a lease), so no other process can have appended to the journal since.
+   */
+  private viewAcquisition = -1;
   private pending: PendingUpdate[] = [];
   private flushing: Promise<void> | undefined;
   private checkpointing: Promise<void> | undefined;
@@ -233,6 +238,7 @@ export class MetricsStore implements MetricsBackend {
     this.lock = new FileLock(this.options.fileSystem, this.lockPath, {
       timeoutMs: this.options.lockTimeoutMs,
       fileMode: this.options.fileMode,
+      leaseMs: this.options.lockLeaseMs,
     });
     this.appender = new JournalAppender(this.options.fileSystem, this.journalPath);
   }
@@ -404,6 +410,7 @@ export class MetricsStore implements MetricsBackend {
     const view = await this.readView(true);
     // A failed fdatasync forces a checkpoint even when the view was just re-read (see `syncFailed`).
     this.view = this.syncFailed && view.journal !== undefined ? { ...view, needsCheckpoint: true } : view;
+    this.viewAcquisition = this.lock.acquisitions;
     return this.view;
   }
 
@@ -434,6 +441,12 @@ export class MetricsStore implements MetricsBackend {
     let data: Buffer;
     let base: number;
     if (journal !== undefined && journal.inode === inodeOf(journalStat)) {
+      // Held since this view was written (a lease): nobody else appended. A size that changed
+      // means someone wrote without the lock, which is read as usual.
+      const heldThroughout = locked && this.viewAcquisition === this.lock.acquisitions;
+      if (heldThroughout && journalStat.size === journal.size && !this.syncFailed) {
+        return { state, snapshot, journal, needsCheckpoint };
+      }
       if (journal.size !== journalStat.size) journal = { ...journal, size: journalStat.size };
       // Nothing appended since this view, and no reserve to look into.
       if (journalStat.size === journal.offset) return { state, snapshot, journal, needsCheckpoint };
@@ -644,11 +657,17 @@ export class MetricsStore implements MetricsBackend {
       while (this.pending.length > 0) {
         let batch: PendingUpdate[] = [];
         let written: WrittenBatch | undefined;
+        let answered!: () => void;
+        const answeredOrFailed = new Promise<void>((resolve) => {
+          answered = resolve;
+        });
         try {
           await this.lock.run(async () => {
             // Taken once the lock is ours: callers who came while we waited join this batch.
             batch = this.pending.splice(0, this.nextBatchSize());
             written = await this.commitBatch(batch);
+            // Its callers may write again as soon as they are answered: under the same lease.
+            if (written) this.lock.keepUntil(answeredOrFailed);
           });
         } catch (error) {
           // The lock was not obtained, or the batch failed as a whole: fail those not yet settled.
@@ -656,7 +675,8 @@ export class MetricsStore implements MetricsBackend {
           for (const update of failed) update.reject(error);
           written = undefined;
         }
-        if (written) this.answerDurably(written);
+        if (written) void this.answerDurably(written).finally(answered);
+        else answered();
         // Let a process woken by our release take the lock before this one takes it again.
         if (this.pending.length > 0) await new Promise((resolve) => setImmediate(resolve));
       }
@@ -684,7 +704,7 @@ export class MetricsStore implements MetricsBackend {
    * answers its callers once it is done, after the batch it was appended after. A batch written
    * on top of lines whose fdatasync failed fails too: its lines may be all that survives.
    */
-  private answerDurably(written: WrittenBatch): void {
+  private answerDurably(written: WrittenBatch): Promise<unknown> {
     const background = this.pending.length > 0 || this.appender.syncInFlight;
     const sync = this.appender.syncWritten({ background });
     const answer = (async (): Promise<unknown> => {
@@ -709,6 +729,7 @@ export class MetricsStore implements MetricsBackend {
     if (written.appended) this.lastAppended = answer;
     this.answering.add(answer);
     void answer.finally(() => this.answering.delete(answer));
+    return answer;
   }
 
   /**
@@ -766,6 +787,7 @@ export class MetricsStore implements MetricsBackend {
         // A disk without room for it: not tried again on every write, until the next checkpoint.
         if (reserve && size < end + JOURNAL_RESERVE_BYTES) this.reserveFailed = true;
         this.view = { ...current, state, journal: { ...journal, offset: end, size } };
+        this.viewAcquisition = this.lock.acquisitions;
         appended = true;
       }
     } catch (error) {
@@ -1035,6 +1057,7 @@ export class MetricsStore implements MetricsBackend {
           },
           needsCheckpoint: false,
         };
+        this.viewAcquisition = this.lock.acquisitions;
         // Lines whose fdatasync failed are in the new files now, written and fsynced anew; and a
         // batch appended from here on builds on nothing still waiting for its fdatasync.
         this.syncFailed = false;

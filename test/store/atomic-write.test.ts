@@ -71,11 +71,10 @@ describe('atomic writes', () => {
     const steps = faulty.calls
       .filter((call) => ['open', 'fsync', 'rename', 'write'].includes(call.method))
       .map((call) => (call.method === 'open' ? `open:${call.args[1]}` : call.method));
-    // A checkpoint: the pid (the lock file is still open from the first save); snapshot temp written
-    // and fsynced; new journal temp written and fsynced; backup link renamed; snapshot renamed,
-    // folder fsynced; journal renamed, folder fsynced.
+    // A checkpoint, under the lock kept from the first save (a lease: no pid written): snapshot
+    // temp written and fsynced; new journal temp written and fsynced; backup link renamed;
+    // snapshot renamed, folder fsynced; journal renamed, folder fsynced.
     expect(steps).toEqual([
-      'write',
       'open:create-exclusive',
       'write',
       'fsync',

@@ -33,11 +33,14 @@ const MAX_TEMP_FILES = 3;
  * `operations`: steady state, each update a `recordEvent` (an operation line). `reserve` and
  * `in-reserve` too, without checkpoints, in a journal that holds enough lines for the reserve of
  * NUL bytes: the killed update lays it (`reserve`), or is written over it (`in-reserve`).
+ * `lease`: as `operations`, but the killed update runs under the lock kept from the warm-up one
+ * (`lockLeaseMs`, long enough never to expire there, so that every run makes the same calls). The
+ * other variants take the lock for every update, so that the kills cover the whole protocol.
  */
-type Variant = 'fresh' | 'steady' | 'recovery' | 'operations' | 'reserve' | 'in-reserve';
+type Variant = 'fresh' | 'steady' | 'recovery' | 'operations' | 'reserve' | 'in-reserve' | 'lease';
 
 const RESERVE_VARIANTS: readonly Variant[] = ['reserve', 'in-reserve'];
-const OPERATION_VARIANTS: readonly Variant[] = ['operations', ...RESERVE_VARIANTS];
+const OPERATION_VARIANTS: readonly Variant[] = ['operations', 'lease', ...RESERVE_VARIANTS];
 
 interface Figures {
   runs: number;
@@ -213,7 +216,8 @@ async function systematicKills(
   const operations = OPERATION_VARIANTS.includes(variant);
   const warmup = variant === 'steady' || operations ? 1 : 0;
   const checkpoint = !RESERVE_VARIANTS.includes(variant);
-  const config = { warmup, maxEvents: MAX_EVENTS, updates: warmup + 1, checkpoint, operations };
+  const leaseMs = variant === 'lease' ? 60_000 : 0;
+  const config = { warmup, maxEvents: MAX_EVENTS, updates: warmup + 1, checkpoint, operations, leaseMs };
   const probeProject = await prepare(variant, root, 'probe');
   const probe = await runWorker({ ...config, dir: probeProject.dir, killAtCall: 0 });
   figures.runs += 1;
@@ -234,6 +238,14 @@ async function systematicKills(
     violations.check(
       writes === expected,
       () => `${variant}: the probed update wrote ${writes} times: ${methods}`,
+    );
+  }
+
+  if (variant === 'lease') {
+    const locking = methods.filter((method) => /lock/i.test(method));
+    violations.check(
+      locking.length === 0,
+      () => `lease: the probed update took the lock (${locking}) instead of keeping it: ${methods}`,
     );
   }
 
@@ -264,7 +276,9 @@ async function systematicKills(
 /**
  * Two workers race for the lock on one project. In even rounds each is SIGKILLed by the parent
  * 0–200 ms after it is ready (wherever it is, even inside a system call); in odd rounds each kills
- * itself right before a random one of its first 120 file-system calls (a few updates in).
+ * itself right before a random one of its first 120 file-system calls (a few updates in). They
+ * run with the store's default lease: a worker keeps the lock between its updates until the other
+ * has waited a lease, and may be killed holding it so.
  */
 async function randomKills(
   rounds: number,
@@ -304,7 +318,15 @@ describe('torture: crash loop', () => {
       const figures: Figures = { runs: 0, kills: 0, acked: 0, lost: 0, maxTemp: 0, recoveries: 0 };
       const violations = new Violations();
       const calls: string[] = [];
-      for (const variant of ['fresh', 'steady', 'recovery', 'operations', 'reserve', 'in-reserve'] as const) {
+      for (const variant of [
+        'fresh',
+        'steady',
+        'recovery',
+        'operations',
+        'reserve',
+        'in-reserve',
+        'lease',
+      ] as const) {
         calls.push(`${variant}:${(await systematicKills(variant, root, figures, violations)).length}`);
       }
       const systematic = figures.kills;

@@ -42,6 +42,8 @@ const store = new MetricsStore({
   maxEvents: config.maxEvents,
   lockTimeoutMs: 60_000,
   checkpointIdleMs: 0,
+  // The store's default lease unless the parent sets one (0: the lock is taken for every update).
+  ...(config.leaseMs !== undefined && { lockLeaseMs: config.leaseMs }),
   fileSystem,
 });
 

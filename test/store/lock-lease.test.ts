@@ -1,0 +1,258 @@
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { hasFlockWaiters, nodeFileSystem } from '../../src/store/file-system.js';
+import { FileLock } from '../../src/store/lock.js';
+import { startWorker } from '../helpers/child.js';
+import { FaultyFileSystem } from '../helpers/faulty-fs.js';
+import { storeIn } from '../helpers/store.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const LOCK_FILE = '.agent_metrics.lock';
+
+/** Whether another open file of this process could take the lock now. */
+async function flockIsFree(path: string): Promise<boolean> {
+  const fd = await nodeFileSystem.open(path, 'read-write-create');
+  try {
+    const free = await nodeFileSystem.tryLockExclusive(fd);
+    if (free) await nodeFileSystem.unlock(fd);
+    return free;
+  } finally {
+    await nodeFileSystem.close(fd);
+  }
+}
+
+const turnOfTheEventLoop = () => new Promise((resolve) => setImmediate(resolve));
+const count = (faulty: FaultyFileSystem, method: string) =>
+  faulty.methodsCalled().filter((called) => called === method).length;
+
+function leasedLock(path: string, leaseMs: number, faulty = new FaultyFileSystem()) {
+  return { lock: new FileLock(faulty.fs, path, { timeoutMs: 10_000, fileMode: 0o600, leaseMs }), faulty };
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('the lock lease', () => {
+  it('keeps the lock from one run to the next until the event loop turns', async () => {
+    const path = `${tempDir()}/${LOCK_FILE}`;
+    const { lock, faulty } = leasedLock(path, 10_000);
+    await lock.run(async () => undefined);
+    // Still held between the runs: another open file cannot take it.
+    expect(await flockIsFree(path)).toBe(false);
+    await lock.run(async () => undefined);
+    expect(lock.acquisitions).toBe(1);
+    expect(count(faulty, 'tryLockExclusive')).toBe(1);
+    expect(count(faulty, 'unlock')).toBe(0);
+    await turnOfTheEventLoop();
+    expect(await flockIsFree(path)).toBe(true);
+    expect(count(faulty, 'unlock')).toBe(1);
+  });
+
+  it('without a lease (leaseMs 0), every run takes and releases the lock', async () => {
+    const path = `${tempDir()}/${LOCK_FILE}`;
+    const { lock, faulty } = leasedLock(path, 0);
+    await lock.run(async () => undefined);
+    expect(await flockIsFree(path)).toBe(true);
+    await lock.run(async () => undefined);
+    expect(lock.acquisitions).toBe(2);
+    expect(count(faulty, 'unlock')).toBe(2);
+  });
+
+  it('keepUntil holds the lease until its promise settles, then until the event loop turns', async () => {
+    const path = `${tempDir()}/${LOCK_FILE}`;
+    const { lock } = leasedLock(path, 10_000);
+    let settle!: () => void;
+    const answered = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    await lock.run(async () => lock.keepUntil(answered));
+    await turnOfTheEventLoop();
+    expect(await flockIsFree(path)).toBe(false);
+    settle();
+    await answered;
+    await turnOfTheEventLoop();
+    expect(await flockIsFree(path)).toBe(true);
+  });
+
+  it('ends a lease whose keepUntil promise takes longer than the lease (a hung fdatasync)', async () => {
+    const path = `${tempDir()}/${LOCK_FILE}`;
+    const { lock } = leasedLock(path, 20);
+    const never = new Promise<void>(() => undefined);
+    await lock.run(async () => lock.keepUntil(never));
+    expect(await flockIsFree(path)).toBe(false);
+    await vi.waitFor(async () => expect(await flockIsFree(path)).toBe(true), { timeout: 5_000 });
+  });
+
+  it('renews an expired lease while no other process waits', async () => {
+    const path = `${tempDir()}/${LOCK_FILE}`;
+    const { lock, faulty } = leasedLock(path, 5);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    await lock.run(async () => undefined);
+    vi.setSystemTime(Date.now() + 60_000);
+    await lock.run(async () => undefined);
+    expect(lock.acquisitions).toBe(1);
+    expect(count(faulty, 'flockWaiters')).toBe(1);
+    expect(count(faulty, 'tryLockExclusive')).toBe(1);
+  });
+
+  it('gives the lock to a process that waited a whole lease before running again', async () => {
+    const dir = tempDir();
+    const { lock } = leasedLock(`${dir}/${LOCK_FILE}`, 10_000);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    let settle!: () => void;
+    const answered = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    await lock.run(async () => lock.keepUntil(answered));
+    // The other process blocks in flock while the lease holds (its store's lock file is this one).
+    const waiter = startWorker('lock-waiter.mjs', [dir, 10_000]);
+    await waiter.waitForLine(/^waiting$/);
+    // Not released by the event loop turns above: the lease waits for `answered`.
+    expect(lock.acquisitions).toBe(1);
+    vi.setSystemTime(Date.now() + 60_000); // the lease has lasted its time
+    let ranAt = 0n;
+    const next = lock.run(async () => {
+      ranAt = process.hrtime.bigint();
+    });
+    settle();
+    await next;
+    const { code, stdout } = await waiter.exited;
+    expect(code).toBe(0);
+    const acquiredAt = BigInt((stdout.find((line) => line.startsWith('acquired ')) as string).split(' ')[1]);
+    // The waiter ran its update before this process's next run, which took the lock anew.
+    expect(ranAt > acquiredAt).toBe(true);
+    expect(lock.acquisitions).toBe(2);
+  });
+
+  it('another FileLock of this process queued behind a lease runs before the holder runs again', async () => {
+    const path = `${tempDir()}/${LOCK_FILE}`;
+    const { lock } = leasedLock(path, 10_000);
+    const order: string[] = [];
+    await lock.run(async () => {
+      order.push('holder 1');
+    });
+    const rival = new FileLock(nodeFileSystem, path, { timeoutMs: 5_000, fileMode: 0o600 });
+    const rivalRun = rival.run(async () => {
+      order.push('rival');
+    });
+    const holderRun = lock.run(async () => {
+      order.push('holder 2');
+    });
+    await Promise.all([rivalRun, holderRun]);
+    expect(order).toEqual(['holder 1', 'rival', 'holder 2']);
+    expect(lock.acquisitions).toBe(2);
+  });
+
+  it('keeps no lease for a while after another process held the lock', async () => {
+    const dir = tempDir();
+    const path = `${dir}/${LOCK_FILE}`;
+    const holder = startWorker('lock-holder.mjs', [dir]);
+    await holder.waitForLine(/^locked \d+$/);
+    const { lock } = leasedLock(path, 10_000);
+    const first = lock.run(async () => undefined);
+    holder.child.stdin?.end();
+    await first;
+    await holder.exited;
+    // The first run found the lock taken: this run takes and releases it again.
+    await lock.run(async () => undefined);
+    expect(lock.acquisitions).toBe(2);
+    expect(await flockIsFree(path)).toBe(true);
+  });
+
+  it('close() releases a lease at once', async () => {
+    const path = `${tempDir()}/${LOCK_FILE}`;
+    const { lock } = leasedLock(path, 10_000);
+    await lock.run(async () => undefined);
+    await lock.close();
+    expect(await flockIsFree(path)).toBe(true);
+  });
+});
+
+describe('hasFlockWaiters (/proc/locks)', () => {
+  // st_dev 0xfe00 is major 0xfe, minor 0: the kernel writes `fe:00`.
+  const DEV = 0xfe00;
+
+  function locksFile(text: string): string {
+    const path = `${tempDir()}/locks`;
+    writeFileSync(path, text);
+    return path;
+  }
+
+  it('finds a blocked flock waiter on the inode, and no other line counts', () => {
+    const holderOnly = '1: FLOCK  ADVISORY  WRITE 5487 fe:00:2171165 0 EOF\n';
+    const waiter = '1: -> FLOCK  ADVISORY  WRITE 5491 fe:00:2171165 0 EOF\n';
+    const otherInode = '2: -> FLOCK  ADVISORY  WRITE 5492 fe:00:21711650 0 EOF\n';
+    const otherDevice = '3: -> FLOCK  ADVISORY  WRITE 5493 fe:01:2171165 0 EOF\n';
+    const posixWaiter = '4: -> POSIX  ADVISORY  WRITE 5494 fe:00:2171165 0 EOF\n';
+    expect(hasFlockWaiters(DEV, 2171165, locksFile(holderOnly + waiter))).toBe(true);
+    expect(
+      hasFlockWaiters(DEV, 2171165, locksFile(holderOnly + otherInode + otherDevice + posixWaiter)),
+    ).toBe(false);
+    // Major 0x23, minor 0x145: new_encode_dev keeps the minor's high bits above the major.
+    const bigMinor = 0x45 | (0x23 << 8) | (0x100 << 12);
+    expect(hasFlockWaiters(bigMinor, 7, locksFile('1: -> FLOCK  ADVISORY  WRITE 1 23:145:7 0 EOF\n'))).toBe(
+      true,
+    );
+  });
+
+  it('says "someone waits" when it cannot tell', () => {
+    expect(hasFlockWaiters(DEV, 1, `${tempDir()}/missing`)).toBe(true);
+    const huge = '1: FLOCK  ADVISORY  WRITE 1 fe:00:9 0 EOF\n'.repeat(4000);
+    expect(hasFlockWaiters(DEV, 1, locksFile(huge))).toBe(true);
+  });
+
+  it('sees a real process blocked in flock on a file (Linux)', async () => {
+    const dir = tempDir();
+    const path = `${dir}/${LOCK_FILE}`;
+    const fd = await nodeFileSystem.open(path, 'read-write-create');
+    const { dev, ino } = await nodeFileSystem.fstat(fd);
+    expect(await nodeFileSystem.tryLockExclusive(fd)).toBe(true);
+    expect(hasFlockWaiters(dev, ino)).toBe(false);
+    const waiter = startWorker('lock-waiter.mjs', [dir, 10_000]);
+    await waiter.waitForLine(/^waiting$/);
+    // The worker prints `waiting` just before its flock call: the kernel lists it once it blocks.
+    await vi.waitFor(() => expect(hasFlockWaiters(dev, ino)).toBe(true), { timeout: 5_000 });
+    await nodeFileSystem.close(fd);
+    expect((await waiter.exited).code).toBe(0);
+  });
+});
+
+describe('MetricsStore under a lease', () => {
+  it('reads nothing of the journal for a write that follows its own, and sees what another process wrote once the lease ended', async () => {
+    const dir = tempDir();
+    const faulty = new FaultyFileSystem();
+    const { store } = storeIn(dir, { fileSystem: faulty.fs, checkpointIdleMs: 0 });
+    const bump = (state: { total_sessions: number }) => {
+      state.total_sessions += 1;
+    };
+    await store.update(bump);
+    await store.update(bump);
+    const readsBefore = count(faulty, 'read');
+    await store.update(bump);
+    expect(count(faulty, 'read')).toBe(readsBefore);
+    await turnOfTheEventLoop();
+    const other = startWorker('lock-waiter.mjs', [dir, 10_000]);
+    expect((await other.exited).code).toBe(0);
+    const after = await store.update(bump);
+    expect(after.total_sessions).toBe(5);
+    await store.close();
+  });
+
+  it('a journal that grew without the lock during a lease is read, not written over', async () => {
+    const dir = tempDir();
+    const { store, reports } = storeIn(dir, { checkpointIdleMs: 0 });
+    const bump = (state: { total_sessions: number }) => {
+      state.total_sessions += 1;
+    };
+    await store.update(bump);
+    await store.update(bump);
+    // Someone not holding the lock appends half a line; the next write, still under the lease,
+    // must notice (the file's size changed) and cut it off as a torn end.
+    appendFileSync(store.journalPath, 'deadbeef {"half a line');
+    const after = await store.update(bump);
+    expect(after.total_sessions).toBe(3);
+    expect(reports.map((report) => report.action)).toContain('journal-tail-truncated');
+    await store.close();
+  });
+});
