@@ -423,6 +423,7 @@ export class MetricsStore implements MetricsBackend {
   private async readView(locked: boolean): Promise<View> {
     const fileSystem = this.options.fileSystem;
     const known = this.view;
+    const heldThroughout = locked && this.viewAcquisition === this.lock.acquisitions;
     const mainStat = await this.statOrUndefined(this.metricsPath);
     let snapshot: SnapshotInfo;
     let state: StoredState;
@@ -442,8 +443,9 @@ export class MetricsStore implements MetricsBackend {
     let base: number;
     if (journal !== undefined && journal.inode === inodeOf(journalStat)) {
       // Held since this view was written (a lease): nobody else appended. A size that changed
-      // means someone wrote without the lock, which is read as usual.
-      const heldThroughout = locked && this.viewAcquisition === this.lock.acquisitions;
+      // means someone wrote without the lock, which is read as usual. (The two stats stay at
+      // every write: skipping them for a few ms let a write go to a journal that a file copied
+      // over it had replaced, lost with the old inode.)
       if (heldThroughout && journalStat.size === journal.size && !this.syncFailed) {
         return { state, snapshot, journal, needsCheckpoint };
       }

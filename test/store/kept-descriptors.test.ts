@@ -172,16 +172,26 @@ describe('descriptors kept open between writes', () => {
 });
 
 describe('SyncPlacement', () => {
-  it('syncs inline while the disk is fast; after one slow call, the next calls go to the thread pool', () => {
-    const placement = new SyncPlacement(2, 3);
+  it('syncs inline while calls are fast on average; a slow disk sends them to the pool until it is fast again', () => {
+    const placement = new SyncPlacement(2, 0.2);
+    placement.took(0.2);
     expect(placement.inline()).toBe(true);
-    placement.tookInline(0.4);
+    // One slow call now and then (a disk hiccup) keeps the calls inline.
+    placement.took(5);
     expect(placement.inline()).toBe(true);
-    placement.tookInline(25);
-    expect([placement.inline(), placement.inline(), placement.inline()]).toEqual([false, false, false]);
-    // Then inline is tried again.
-    expect(placement.inline()).toBe(true);
-    placement.tookInline(0.3);
-    expect(placement.inline()).toBe(true);
+    for (let call = 0; call < 10; call++) placement.took(0.2);
+    // A disk that stays slow: to the pool.
+    placement.took(10);
+    placement.took(10);
+    expect(placement.inline()).toBe(false);
+    placement.took(10);
+    expect(placement.inline()).toBe(false);
+    // Fast again (measured on the pool): back inline after a few calls.
+    const fastCalls = [0.3, 0.3, 0.3, 0.3, 0.3, 0.3].map((ms) => {
+      placement.took(ms);
+      return placement.inline();
+    });
+    expect(fastCalls.slice(0, 2)).toEqual([false, false]);
+    expect(fastCalls.at(-1)).toBe(true);
   });
 });
