@@ -60,9 +60,15 @@ export interface JournalHeader {
 }
 
 export function encodeLine(json: string): Buffer {
-  const body = Buffer.from(json, 'utf8');
-  const checksum = crc32(body).toString(16).padStart(CHECKSUM_DIGITS, '0');
-  return Buffer.concat([Buffer.from(`${checksum} `), body, Buffer.from('\n')]);
+  // One buffer, the JSON encoded into it in place: one line per recorded event.
+  const length = Buffer.byteLength(json, 'utf8');
+  const line = Buffer.allocUnsafe(CHECKSUM_DIGITS + 1 + length + 1);
+  line.write(json, CHECKSUM_DIGITS + 1, 'utf8');
+  const checksum = crc32(line.subarray(CHECKSUM_DIGITS + 1, CHECKSUM_DIGITS + 1 + length));
+  line.write(checksum.toString(16).padStart(CHECKSUM_DIGITS, '0'), 0, 'latin1');
+  line[CHECKSUM_DIGITS] = 0x20;
+  line[line.length - 1] = NEWLINE;
+  return line;
 }
 
 export function encodeHeader(id: string, follows?: JournalHeader['follows']): Buffer {

@@ -1,4 +1,6 @@
 import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createProfile } from '../../src/model/record-event.js';
 import type { StatePatch } from '../../src/model/state-patch.js';
@@ -487,4 +489,23 @@ describe('journal: profiles changed field by field (format 2)', () => {
       await next.close();
     },
   );
+});
+
+describe('journal: line encoding', () => {
+  it('any JSON text, multi-byte characters included, is one line `<crc32 of its UTF-8> <json>\\n` that parses back', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), fc.integer({ min: 0, max: 1e9 }), (text, n) => {
+        const json = JSON.stringify({ caps: { max_events: 5, max_sessions: 5 }, set: { text, n } });
+        const line = encodeLine(json);
+        const body = Buffer.from(json, 'utf8');
+        expect(line.subarray(9, 9 + body.length).equals(body)).toBe(true);
+        expect(line.toString('latin1', 0, 9)).toBe(`${crc32(body).toString(16).padStart(8, '0')} `);
+        expect(line.length).toBe(body.length + 10);
+        expect(line[line.length - 1]).toBe(0x0a);
+        const parsed = parseEntries(line, 0);
+        expect(parsed.entries.map((entry) => entry.change)).toEqual([JSON.parse(json)]);
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
