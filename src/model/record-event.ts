@@ -67,18 +67,10 @@ export function derivedMetricsOf(profile: AgentProfile): DerivedMetrics {
 }
 
 function isLater(candidate: string, current: string): boolean {
-  if (current === '') return true;
-  // Two times as toISOString writes them (`2026-01-31T12:00:00.000Z`) compare as strings; others
-  // are compared as instants: the Python side writes microseconds and offsets.
-  if (isPlainIso(candidate) && isPlainIso(current)) return candidate >= current;
-  return Date.parse(candidate) >= Date.parse(current);
-}
-
-/** A 4-digit-year UTC time with milliseconds, as `Date.prototype.toISOString` writes it. */
-function isPlainIso(time: string): boolean {
-  const first = time.charCodeAt(0);
-  // A leading digit: not an extended year (`+010000-…`), whose strings do not sort as times.
-  return time.length === 24 && time.charCodeAt(23) === 90 /* Z */ && first >= 48 && first <= 57;
+  // Compare instants, not strings: the Python side writes microseconds, we write milliseconds.
+  // (Not strings even in toISOString's form: a valid-looking `2026-02-30T…` is parsed as March 2,
+  // and replaying an operation must keep giving what it gave when it was written.)
+  return current === '' || Date.parse(candidate) >= Date.parse(current);
 }
 
 /** The agent's profile, created on first use. */

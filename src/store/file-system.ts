@@ -58,10 +58,10 @@ export interface FileSystem {
    */
   unlock(fd: number): Promise<void>;
   /**
-   * Whether a process is blocked in flock(LOCK_EX) on this inode (Linux: `/proc/locks`). Absent,
-   * or true, when it cannot tell: a lock holder then assumes someone waits.
+   * Whether a process is blocked in flock(LOCK_EX) on a file with this inode number (Linux:
+   * `/proc/locks`). Absent, or true, when it cannot tell: a lock holder then assumes someone waits.
    */
-  flockWaiters?(dev: number, ino: number): Promise<boolean>;
+  flockWaiters?(ino: number): Promise<boolean>;
   stat(path: string): Promise<FileStat>;
   rename(from: string, to: string): Promise<void>;
   link(existing: string, newPath: string): Promise<void>;
@@ -217,7 +217,7 @@ export const nodeFileSystem: FileSystem = {
     }),
   // Never waits: releasing a lock is immediate.
   unlock: async (fd) => flockSync(fd, 'un'),
-  flockWaiters: async (dev, ino) => hasFlockWaiters(dev, ino),
+  flockWaiters: async (ino) => hasFlockWaiters(ino),
   stat: async (path) => toStat(fs.statSync(path)),
   rename: async (from, to) => fs.renameSync(from, to),
   link: async (existing, newPath) => fs.linkSync(existing, newPath),
@@ -232,12 +232,15 @@ export const nodeFileSystem: FileSystem = {
 const PROC_LOCKS_MAX_BYTES = 64 * 1024;
 
 /**
- * Whether /proc/locks lists a blocked flock waiter (`->`) on the inode `dev`:`ino`; true when it
- * cannot tell (no /proc, or a table too large to read whole). Its lines name the inode as
- * `MAJOR:MINOR:INODE`, major and minor in hex: `1: -> FLOCK  ADVISORY  WRITE 4747 fe:00:2171165 0 EOF`.
- * Hand-written: no library reads the kernel's lock table, and flock(2) itself cannot tell.
+ * Whether /proc/locks lists a blocked flock waiter (`->`) on a file with inode number `ino`;
+ * true when it cannot tell (no /proc, or a table too large to read whole). A line names the file
+ * as `MAJOR:MINOR:INODE`: `1: -> FLOCK  ADVISORY  WRITE 4747 fe:00:2171165 0 EOF`. The inode alone
+ * is matched: the device there is the file system's, which is not always the `dev` that stat
+ * gives (overlayfs, btrfs subvolumes), and a waiter on another device's file with the same number
+ * only makes a holder give the lock up early. Hand-written: no library reads the kernel's lock
+ * table, and flock(2) itself cannot tell.
  */
-export function hasFlockWaiters(dev: number, ino: number, path = '/proc/locks'): boolean {
+export function hasFlockWaiters(ino: number, path = '/proc/locks'): boolean {
   let text: string;
   try {
     const fd = fs.openSync(path, constants.O_RDONLY);
@@ -257,9 +260,7 @@ export function hasFlockWaiters(dev: number, ino: number, path = '/proc/locks'):
   } catch {
     return true;
   }
-  const major = Math.floor(dev / 256) & 0xfff;
-  const minor = (dev & 0xff) | (Math.floor(dev / 4096) & ~0xff);
-  const inode = `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}:${ino} `;
+  const inode = `:${ino} `;
   for (const line of text.split('\n')) {
     if (line.includes(' -> FLOCK ') && line.includes(inode)) return true;
   }

@@ -81,7 +81,10 @@ interface Lease {
   /** This FileLock's place in the in-process queue, still held. */
   tail: Promise<void>;
   leaveQueue: () => void;
-  /** When the lock was granted, or the lease last renewed because nobody waited (Date.now()). */
+  /**
+   * When the lock was granted, or the lease last renewed because nobody waited (performance.now():
+   * a wall clock stepped back must not stretch a lease).
+   */
   since: number;
 }
 
@@ -101,7 +104,7 @@ export class FileLock {
   /** After giving the lock up to a waiting process: the next acquisition pauses first. */
   private yieldNext = false;
   /**
-   * No lease before this time (Date.now()): another process wanted the lock lately. Processes
+   * No lease before this time (performance.now()): another process wanted the lock lately. Processes
    * that take turns do better releasing after every run: their fdatasyncs overlap then, while
    * under a lease each waits for its own (8 processes: no gain from leases, measured).
    */
@@ -206,22 +209,23 @@ export class FileLock {
       throw error;
     }
     this.granted++;
-    return this.releaser({ fd, tail, leaveQueue, since: Date.now() });
+    return this.releaser({ fd, tail, leaveQueue, since: performance.now() });
   }
 
   /** Ends a run: keeps the lock as a lease when it may (see `FileLock`), else releases it. */
   private releaser(held: Lease): () => Promise<void> {
     return async () => {
+      // Set by this run, if at all: a later run does not inherit it.
+      const keepFor = this.keepFor;
+      this.keepFor = undefined;
       const leased =
         (this.options.leaseMs ?? 0) > 0 &&
         !this.closeAtRelease &&
         queues.get(this.path) === held.tail &&
-        Date.now() >= this.contendedUntil;
+        performance.now() >= this.contendedUntil;
       if (leased) {
         this.busy = false;
         this.lease = held;
-        const keepFor = this.keepFor;
-        this.keepFor = undefined;
         // Ended when the event loop turns with no run started meanwhile: after `keepFor`, or
         // after a lease's time if it takes longer (an fdatasync on a slow or hung disk must not
         // keep other processes out).
@@ -251,16 +255,24 @@ export class FileLock {
     const lease = this.lease;
     if (lease === undefined) return undefined;
     this.lease = undefined;
-    if (queues.get(this.path) === lease.tail) {
-      const now = Date.now();
+    // This run's from here, or given up below: a close() meanwhile waits for it (see `busy`).
+    this.busy = true;
+    const handle = this.handle;
+    if (queues.get(this.path) === lease.tail && handle?.fd === lease.fd) {
+      const now = performance.now();
       const expired = now - lease.since >= (this.options.leaseMs ?? 0);
-      if (!expired || !(await this.othersWait())) {
-        this.busy = true;
-        return this.releaser({ ...lease, since: expired ? now : lease.since });
+      // Checked at every run, as when the lock is taken: a lock file that someone replaced
+      // meanwhile locks nothing, and another process may hold the new one. (A stat that fails is
+      // left to the acquisition below, which reports it.)
+      const stillLocked = await this.isStillAtPath(handle).catch(() => false);
+      if (stillLocked) {
+        if (!expired || !(await this.othersWait())) {
+          return this.releaser({ ...lease, since: expired ? now : lease.since });
+        }
+        // Another process waited a whole lease: it goes first.
+        this.yieldNext = true;
+        this.contendedUntil = now + CONTENDED_MS;
       }
-      // Another process waited a whole lease: it goes first.
-      this.yieldNext = true;
-      this.contendedUntil = now + CONTENDED_MS;
     }
     await this.unlockAndLeave(lease);
     return undefined;
@@ -270,7 +282,7 @@ export class FileLock {
   private async othersWait(): Promise<boolean> {
     const handle = this.handle;
     if (handle === undefined || this.fileSystem.flockWaiters === undefined) return true;
-    return this.fileSystem.flockWaiters(handle.dev, handle.ino).catch(() => true);
+    return this.fileSystem.flockWaiters(handle.ino).catch(() => true);
   }
 
   /** Releases a lease, if any (when the event loop turned with no run, and at close()). */
@@ -320,7 +332,7 @@ export class FileLock {
       try {
         // The non-blocking attempt first: a free lock then costs no thread-pool round trip.
         if (!(await this.io('flock', () => this.fileSystem.tryLockExclusive(handle.fd)))) {
-          this.contendedUntil = Date.now() + CONTENDED_MS;
+          this.contendedUntil = performance.now() + CONTENDED_MS;
           const wait = this.io('flock', () => this.fileSystem.lockExclusive(handle.fd));
           if (!(await settlesBefore(wait, deadline))) {
             // The descriptor now belongs to the pending flock: closing it under a running flock

@@ -64,17 +64,19 @@ describe('atomic writes', () => {
 
   it('fsyncs the temp file before the rename and the folder after it', async () => {
     const faulty = new FaultyFileSystem();
-    const { store } = storeIn(tempDir(), { fileSystem: faulty.fs });
+    // No lease: the second save takes the lock as every write of another process would.
+    const { store } = storeIn(tempDir(), { fileSystem: faulty.fs, lockLeaseMs: 0 });
     await store.save(makeState(1, 0));
     faulty.arm(undefined);
     await store.save(makeState(2, 0));
     const steps = faulty.calls
       .filter((call) => ['open', 'fsync', 'rename', 'write'].includes(call.method))
       .map((call) => (call.method === 'open' ? `open:${call.args[1]}` : call.method));
-    // A checkpoint, under the lock kept from the first save (a lease: no pid written): snapshot
-    // temp written and fsynced; new journal temp written and fsynced; backup link renamed;
-    // snapshot renamed, folder fsynced; journal renamed, folder fsynced.
+    // A checkpoint: the pid (the lock file is still open from the first save); snapshot temp written
+    // and fsynced; new journal temp written and fsynced; backup link renamed; snapshot renamed,
+    // folder fsynced; journal renamed, folder fsynced.
     expect(steps).toEqual([
+      'write',
       'open:create-exclusive',
       'write',
       'fsync',

@@ -1,6 +1,6 @@
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { hasFlockWaiters, nodeFileSystem } from '../../src/store/file-system.js';
+import { type FileSystem, hasFlockWaiters, nodeFileSystem } from '../../src/store/file-system.js';
 import { FileLock } from '../../src/store/lock.js';
 import { startWorker } from '../helpers/child.js';
 import { FaultyFileSystem } from '../helpers/faulty-fs.js';
@@ -86,20 +86,57 @@ describe('the lock lease', () => {
 
   it('renews an expired lease while no other process waits', async () => {
     const path = `${tempDir()}/${LOCK_FILE}`;
-    const { lock, faulty } = leasedLock(path, 5);
-    vi.useFakeTimers({ toFake: ['Date'] });
+    const nobodyWaits: FileSystem = { ...nodeFileSystem, flockWaiters: async () => false };
+    const { lock, faulty } = leasedLock(path, 5, new FaultyFileSystem(nobodyWaits));
+    vi.useFakeTimers({ toFake: ['performance'] });
     await lock.run(async () => undefined);
-    vi.setSystemTime(Date.now() + 60_000);
+    vi.advanceTimersByTime(60_000);
     await lock.run(async () => undefined);
     expect(lock.acquisitions).toBe(1);
     expect(count(faulty, 'flockWaiters')).toBe(1);
     expect(count(faulty, 'tryLockExclusive')).toBe(1);
   });
 
+  it('a lock file replaced during a lease: the next run locks the new file', async () => {
+    const path = `${tempDir()}/${LOCK_FILE}`;
+    const { lock } = leasedLock(path, 10_000);
+    await lock.run(async () => undefined);
+    rmSync(path);
+    writeFileSync(path, '');
+    // Another process would lock the new file: the holder must not run on under the old one.
+    expect(await lock.run(async () => flockIsFree(path))).toBe(false);
+    expect(lock.acquisitions).toBe(2);
+  });
+
+  it('close() while a run decides whether to keep an expired lease: the run still holds the lock', async () => {
+    const path = `${tempDir()}/${LOCK_FILE}`;
+    // An answer that takes a while (a file system that reads /proc/locks asynchronously).
+    const slowToTell: FileSystem = {
+      ...nodeFileSystem,
+      flockWaiters: () => new Promise((resolve) => setTimeout(() => resolve(false), 10)),
+    };
+    const lock = new FileLock(slowToTell, path, { timeoutMs: 5_000, fileMode: 0o600, leaseMs: 5 });
+    vi.useFakeTimers({ toFake: ['performance'] });
+    let settle!: () => void;
+    await lock.run(async () =>
+      lock.keepUntil(
+        new Promise<void>((resolve) => {
+          settle = resolve;
+        }),
+      ),
+    );
+    vi.advanceTimersByTime(60_000); // the lease has lasted its time: the run asks who waits
+    const next = lock.run(async () => flockIsFree(path));
+    await lock.close(); // the idle checkpoint's releaseDescriptors, or store.close()
+    settle();
+    expect(await next).toBe(false);
+    expect(await flockIsFree(path)).toBe(true);
+  });
+
   it('gives the lock to a process that waited a whole lease before running again', async () => {
     const dir = tempDir();
     const { lock } = leasedLock(`${dir}/${LOCK_FILE}`, 10_000);
-    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.useFakeTimers({ toFake: ['performance'] });
     let settle!: () => void;
     const answered = new Promise<void>((resolve) => {
       settle = resolve;
@@ -108,9 +145,12 @@ describe('the lock lease', () => {
     // The other process blocks in flock while the lease holds (its store's lock file is this one).
     const waiter = startWorker('lock-waiter.mjs', [dir, 10_000]);
     await waiter.waitForLine(/^waiting$/);
+    // The worker says `waiting` just before its flock: wait until the kernel lists it blocked.
+    const { ino } = await nodeFileSystem.stat(`${dir}/${LOCK_FILE}`);
+    await vi.waitFor(() => expect(hasFlockWaiters(ino)).toBe(true), { timeout: 5_000 });
     // Not released by the event loop turns above: the lease waits for `answered`.
     expect(lock.acquisitions).toBe(1);
-    vi.setSystemTime(Date.now() + 60_000); // the lease has lasted its time
+    vi.advanceTimersByTime(60_000); // the lease has lasted its time
     let ranAt = 0n;
     const next = lock.run(async () => {
       ranAt = process.hrtime.bigint();
@@ -170,49 +210,45 @@ describe('the lock lease', () => {
 });
 
 describe('hasFlockWaiters (/proc/locks)', () => {
-  // st_dev 0xfe00 is major 0xfe, minor 0: the kernel writes `fe:00`.
-  const DEV = 0xfe00;
-
   function locksFile(text: string): string {
     const path = `${tempDir()}/locks`;
     writeFileSync(path, text);
     return path;
   }
 
-  it('finds a blocked flock waiter on the inode, and no other line counts', () => {
+  it('finds a blocked flock waiter on the inode number, and no other line counts', () => {
     const holderOnly = '1: FLOCK  ADVISORY  WRITE 5487 fe:00:2171165 0 EOF\n';
     const waiter = '1: -> FLOCK  ADVISORY  WRITE 5491 fe:00:2171165 0 EOF\n';
     const otherInode = '2: -> FLOCK  ADVISORY  WRITE 5492 fe:00:21711650 0 EOF\n';
-    const otherDevice = '3: -> FLOCK  ADVISORY  WRITE 5493 fe:01:2171165 0 EOF\n';
+    const pidLikeTheInode = '3: -> FLOCK  ADVISORY  WRITE 2171165 fe:00:7 0 EOF\n';
     const posixWaiter = '4: -> POSIX  ADVISORY  WRITE 5494 fe:00:2171165 0 EOF\n';
-    expect(hasFlockWaiters(DEV, 2171165, locksFile(holderOnly + waiter))).toBe(true);
-    expect(
-      hasFlockWaiters(DEV, 2171165, locksFile(holderOnly + otherInode + otherDevice + posixWaiter)),
-    ).toBe(false);
-    // Major 0x23, minor 0x145: new_encode_dev keeps the minor's high bits above the major.
-    const bigMinor = 0x45 | (0x23 << 8) | (0x100 << 12);
-    expect(hasFlockWaiters(bigMinor, 7, locksFile('1: -> FLOCK  ADVISORY  WRITE 1 23:145:7 0 EOF\n'))).toBe(
+    expect(hasFlockWaiters(2171165, locksFile(holderOnly + waiter))).toBe(true);
+    expect(hasFlockWaiters(2171165, locksFile(holderOnly + otherInode + pidLikeTheInode + posixWaiter))).toBe(
+      false,
+    );
+    // On overlayfs the device in /proc/locks is not stat's: the inode alone is matched.
+    expect(hasFlockWaiters(2170962, locksFile('1: -> FLOCK  ADVISORY  WRITE 9 00:27:2170962 0 EOF\n'))).toBe(
       true,
     );
   });
 
   it('says "someone waits" when it cannot tell', () => {
-    expect(hasFlockWaiters(DEV, 1, `${tempDir()}/missing`)).toBe(true);
+    expect(hasFlockWaiters(1, `${tempDir()}/missing`)).toBe(true);
     const huge = '1: FLOCK  ADVISORY  WRITE 1 fe:00:9 0 EOF\n'.repeat(4000);
-    expect(hasFlockWaiters(DEV, 1, locksFile(huge))).toBe(true);
+    expect(hasFlockWaiters(1, locksFile(huge))).toBe(true);
   });
 
   it('sees a real process blocked in flock on a file (Linux)', async () => {
     const dir = tempDir();
     const path = `${dir}/${LOCK_FILE}`;
     const fd = await nodeFileSystem.open(path, 'read-write-create');
-    const { dev, ino } = await nodeFileSystem.fstat(fd);
+    const { ino } = await nodeFileSystem.fstat(fd);
     expect(await nodeFileSystem.tryLockExclusive(fd)).toBe(true);
-    expect(hasFlockWaiters(dev, ino)).toBe(false);
+    expect(hasFlockWaiters(ino)).toBe(false);
     const waiter = startWorker('lock-waiter.mjs', [dir, 10_000]);
     await waiter.waitForLine(/^waiting$/);
     // The worker prints `waiting` just before its flock call: the kernel lists it once it blocks.
-    await vi.waitFor(() => expect(hasFlockWaiters(dev, ino)).toBe(true), { timeout: 5_000 });
+    await vi.waitFor(() => expect(hasFlockWaiters(ino)).toBe(true), { timeout: 5_000 });
     await nodeFileSystem.close(fd);
     expect((await waiter.exited).code).toBe(0);
   });
@@ -231,10 +267,11 @@ describe('MetricsStore under a lease', () => {
     const before = { read: count(faulty, 'read'), stat: count(faulty, 'stat') };
     await store.update(bump);
     await store.update(bump);
-    // Two stats per write (was either file replaced or grown without the lock?), no read.
+    // Three stats per write (is the lock file still the one locked? was either file replaced, or
+    // grown without the lock?), no read.
     expect({ read: count(faulty, 'read'), stat: count(faulty, 'stat') }).toEqual({
       read: before.read,
-      stat: before.stat + 4,
+      stat: before.stat + 6,
     });
     await turnOfTheEventLoop();
     const other = startWorker('lock-waiter.mjs', [dir, 10_000]);
@@ -244,7 +281,7 @@ describe('MetricsStore under a lease', () => {
     await store.close();
   });
 
-  it('a journal that grew without the lock during a lease is read, not written over', async () => {
+  it('a journal without a reserve that grew without the lock during a lease is read, not written over', async () => {
     const dir = tempDir();
     const { store, reports } = storeIn(dir, { checkpointIdleMs: 0 });
     const bump = (state: { total_sessions: number }) => {
@@ -253,7 +290,8 @@ describe('MetricsStore under a lease', () => {
     await store.update(bump);
     await store.update(bump);
     // Someone not holding the lock appends half a line; the next write, still under the lease,
-    // must notice (the file's size changed) and cut it off as a torn end.
+    // must notice (the file's size changed) and cut it off as a torn end. (Into a reserve, such
+    // an append leaves the size as it was: only a process that takes the lock may write there.)
     appendFileSync(store.journalPath, 'deadbeef {"half a line');
     const after = await store.update(bump);
     expect(after.total_sessions).toBe(3);
