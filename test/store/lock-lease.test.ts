@@ -4,22 +4,11 @@ import { type FileSystem, hasFlockWaiters, nodeFileSystem } from '../../src/stor
 import { FileLock } from '../../src/store/lock.js';
 import { startWorker } from '../helpers/child.js';
 import { FaultyFileSystem } from '../helpers/faulty-fs.js';
+import { flockIsFree } from '../helpers/flock.js';
 import { storeIn } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const LOCK_FILE = '.agent_metrics.lock';
-
-/** Whether another open file of this process could take the lock now. */
-async function flockIsFree(path: string): Promise<boolean> {
-  const fd = await nodeFileSystem.open(path, 'read-write-create');
-  try {
-    const free = await nodeFileSystem.tryLockExclusive(fd);
-    if (free) await nodeFileSystem.unlock(fd);
-    return free;
-  } finally {
-    await nodeFileSystem.close(fd);
-  }
-}
 
 const turnOfTheEventLoop = () => new Promise((resolve) => setImmediate(resolve));
 const count = (faulty: FaultyFileSystem, method: string) =>

@@ -7,6 +7,7 @@ import { FileLock } from '../../src/store/lock.js';
 import { makeState } from '../helpers/builders.js';
 import { startWorker } from '../helpers/child.js';
 import { FaultyFileSystem } from '../helpers/faulty-fs.js';
+import { flockIsFree } from '../helpers/flock.js';
 import { PowerCutFileSystem } from '../helpers/power-cut-fs.js';
 import { corruptFilesIn, storeIn } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -293,18 +294,6 @@ describe('file locking', () => {
 });
 
 const LOCK_OPTIONS = { timeoutMs: 5_000, fileMode: 0o600 };
-
-/** True when a fresh open file can take the flock: what another process would find. */
-async function flockIsFree(path: string): Promise<boolean> {
-  const fd = await nodeFileSystem.open(path, 'read');
-  try {
-    const free = await nodeFileSystem.tryLockExclusive(fd);
-    if (free) await nodeFileSystem.unlock(fd);
-    return free;
-  } finally {
-    await nodeFileSystem.close(fd);
-  }
-}
 
 /**
  * Another FileLock on the same file under another spelling of its path: the in-process queue is
