@@ -173,6 +173,11 @@ export class PowerCutFileSystem implements FileSystem {
     this.releaseLock(inode, fd);
   }
 
+  /** An in-memory disk has no lock table to look in: "cannot tell", so a holder assumes someone waits. */
+  async flockWaiters(_ino: number): Promise<boolean> {
+    return true;
+  }
+
   async unlock(fd: number): Promise<void> {
     this.releaseLock(this.openFile(fd, 'flock').inode, fd);
   }

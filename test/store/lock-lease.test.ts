@@ -148,7 +148,8 @@ describe('the lock lease', () => {
     await next;
     const { code, stdout } = await waiter.exited;
     expect(code).toBe(0);
-    const acquiredAt = BigInt((stdout.find((line) => line.startsWith('acquired ')) as string).split(' ')[1]);
+    const acquired = stdout.find((line) => line.startsWith('acquired ')) as string;
+    const acquiredAt = BigInt(acquired.slice('acquired '.length));
     // The waiter ran its update before this process's next run, which took the lock anew.
     expect(ranAt > acquiredAt).toBe(true);
     expect(lock.acquisitions).toBe(2);

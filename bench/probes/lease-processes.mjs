@@ -1,0 +1,72 @@
+// Events/s of N processes recording into one project at once, each a sequential caller of
+// AgentMetrics.recordEvent() on the benchmark's event, with a given `lockLeaseMs`; per process, the
+// median latency and how many times it took the lock. Each process first warms up alone in a
+// project of its own. Run `npm run build` first; run the lease values alternately (the machine's
+// speed drifts).
+//   node bench/probes/lease-processes.mjs [--processes=8] [--events=300] [--lease=4]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { eventInput } from '../workload.mjs';
+
+const arg = (name, fallback) =>
+  Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
+const processes = arg('processes', 8);
+const events = arg('events', 300);
+const lease = arg('lease', 4);
+const WARMUP = 2000;
+
+if (process.env.LEASE_PROBE_DIR) {
+  const { AgentMetrics, MetricsStore } = await import('../../dist/index.js');
+  const open = (dir) => {
+    const store = new MetricsStore({ projectName: 'bench', dir, lockLeaseMs: lease });
+    return { store, metrics: new AgentMetrics({ store, strict: true }) };
+  };
+  const aside = mkdtempSync(join(tmpdir(), 'lease-warmup-'));
+  const warm = open(aside);
+  for (let i = 0; i < WARMUP; i++) await warm.metrics.recordEvent(eventInput(i));
+  await warm.store.close();
+  rmSync(aside, { recursive: true, force: true });
+  const { store, metrics } = open(process.env.LEASE_PROBE_DIR);
+  process.send('ready');
+  await new Promise((resolve) => process.once('message', resolve));
+  const latencies = [];
+  const started = performance.timeOrigin + performance.now();
+  for (let i = 0; i < events; i++) {
+    const before = performance.now();
+    await metrics.recordEvent(eventInput(i));
+    latencies.push(performance.now() - before);
+  }
+  const ended = performance.timeOrigin + performance.now();
+  // Private, for this probe only: how many times flock granted the lock.
+  const acquisitions = store.lock.acquisitions;
+  await store.close();
+  latencies.sort((a, b) => a - b);
+  process.send({ started, ended, acquisitions, p50: latencies[latencies.length >> 1] });
+} else {
+  const dir = mkdtempSync(join(tmpdir(), 'lease-probe-'));
+  const children = Array.from({ length: processes }, () =>
+    spawn(process.execPath, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+      env: { ...process.env, LEASE_PROBE_DIR: dir },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    }),
+  );
+  await Promise.all(children.map((child) => new Promise((resolve) => child.once('message', resolve))));
+  const results = children.map(
+    (child) => new Promise((resolve) => child.on('message', (m) => typeof m === 'object' && resolve(m))),
+  );
+  for (const child of children) child.send('go');
+  const runs = await Promise.all(results);
+  const seconds = (Math.max(...runs.map((r) => r.ended)) - Math.min(...runs.map((r) => r.started))) / 1000;
+  for (const run of runs) {
+    console.log(
+      `  took the lock ${run.acquisitions} times for ${events} events, p50 ${run.p50.toFixed(3)} ms`,
+    );
+  }
+  console.log(
+    `lockLeaseMs ${lease}: ${processes} processes × ${events} events: ${((processes * events) / seconds).toFixed(0)} events/s`,
+  );
+  rmSync(dir, { recursive: true, force: true });
+}
