@@ -1,5 +1,5 @@
 import { recordEvent } from './record-event.js';
-import { findOpenSession, OPEN_SESSIONS_KEY } from './sessions.js';
+import { addToOpenSession, findOpenSession, OPEN_SESSIONS_KEY, type OpenSession } from './sessions.js';
 import { RETENTION_KEY } from './state.js';
 import { applyPatch, type StatePatch, type StoredState } from './state-patch.js';
 import type { AgentEvent, AgentProfile, DashboardState } from './types.js';
@@ -46,15 +46,15 @@ export function recordEventPatch(state: StoredState, operation: RecordEventOpera
   // changes (`recent_events`) instead of changing it in place. (A deep copy was 5 % of the CPU
   // with 64 callers; the property test checks that the stored state is never changed in place.)
   if (Object.hasOwn(state.agents, name)) setOwn(agents, name, { ...state.agents[name] });
-  // The open sessions are copied only when the event adds to one of them.
-  const inSession = findOpenSession(state as unknown as DashboardState, event.session_id) !== undefined;
+  // The scratch has no open sessions, so `recordEvent` adds to none; the session the event adds to
+  // is found here, with one parse of the open sessions (not one here and one in `recordEvent`),
+  // and added to on a copy of them, as the last step of `recordEvent` would.
   const scratch = {
     agents,
     events: [] as AgentEvent[],
     total_tokens: state.total_tokens,
     total_cost_usd: state.total_cost_usd,
     total_duration_seconds: state.total_duration_seconds,
-    ...(inSession && { [OPEN_SESSIONS_KEY]: cloneJson(state[OPEN_SESSIONS_KEY]) }),
   } as unknown as DashboardState;
   recordEvent(scratch, event);
 
@@ -64,7 +64,13 @@ export function recordEventPatch(state: StoredState, operation: RecordEventOpera
     total_duration_seconds: scratch.total_duration_seconds,
     updated_at: operation.at,
   };
-  if (inSession) set[OPEN_SESSIONS_KEY] = scratch[OPEN_SESSIONS_KEY];
+  const session = findOpenSession(state as unknown as DashboardState, event.session_id);
+  if (session !== undefined) {
+    const stored = state[OPEN_SESSIONS_KEY] as OpenSession[];
+    const open = cloneJson(stored);
+    addToOpenSession(open[stored.indexOf(session)] as OpenSession, event);
+    set[OPEN_SESSIONS_KEY] = open;
+  }
   if (operation.retention !== undefined) set[RETENTION_KEY] = operation.retention;
   const profile: Record<string, AgentProfile> = {};
   setOwn(profile, name, scratch.agents[name]);
