@@ -374,6 +374,9 @@ export function validateState(value: unknown): ValidationIssue[] {
   for (const [key, schema, list] of records) {
     if (!Array.isArray(list)) continue;
     for (let index = 0; index < list.length; index++) {
+      // The predicate allocates nothing; valibot's copy of each record, made only to word what is
+      // wrong, was garbage enough to raise a load's peak RSS by 27 MB at 50,000 events.
+      if (isValid(schema, list[index])) continue;
       issues.push(...collectIssues(schema, list[index], [key, index]));
     }
   }

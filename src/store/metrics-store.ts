@@ -624,10 +624,10 @@ export class MetricsStore implements MetricsBackend {
             reason: main.reason,
             quarantinedPath: await quarantine(fileSystem, this.metricsPath),
           };
-    const backup = await readGeneration(fileSystem, this.backupPath);
+    const backup = await readGeneration(fileSystem, this.backupPath, { keepBytes: true });
     if (backup.kind === 'valid') {
       // Write the backup's bytes back as they are: nothing in them is lost or reformatted.
-      const prepared = await prepareFile(fileSystem, this.metricsPath, backup.data, this.options);
+      const prepared = await prepareFile(fileSystem, this.metricsPath, backup.data as Buffer, this.options);
       const stat = await commitFile(fileSystem, prepared, this.options);
       this.notify({ ...report, action: 'restored-from-backup' });
       const binding = takeBinding(backup.state);

@@ -5,6 +5,7 @@ export { MAX_NESTING } from '../model/schema.js';
 
 import type { DashboardState } from '../model/types.js';
 import type { FileStat, FileSystem } from './file-system.js';
+import { StateFileStream } from './state-file-stream.js';
 
 /** What recovery did and why; passed to the `onRecover` option. */
 export interface RecoveryReport {
@@ -42,10 +43,13 @@ export interface RecoveryReport {
   quarantinedBackupPath?: string;
 }
 
-/** One file on disk, classified. `invalid` carries the reason in words. */
+/**
+ * One file on disk, classified. `invalid` carries the reason in words. `data` (the file's bytes)
+ * only when asked for: holding them with the parsed state costs as much memory again.
+ */
 export type Generation =
   | { kind: 'missing' }
-  | { kind: 'valid'; state: DashboardState; data: Buffer; stat: FileStat }
+  | { kind: 'valid'; state: DashboardState; data: Buffer | undefined; stat: FileStat }
   | { kind: 'invalid'; reason: string };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -54,6 +58,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export type ParsedStateFile = { state: DashboardState } | { reason: string; issues: ValidationIssue[] };
 
 const WHOLE_FILE = '(file)';
+
+/** Pieces in which `readGeneration` reads a state file. */
+const READ_PIECE_BYTES = 1 << 20;
 
 function unusable(reason: string): ParsedStateFile {
   return { reason, issues: [{ path: WHOLE_FILE, message: reason }] };
@@ -78,6 +85,11 @@ export function parseStateFile(data: Uint8Array): ParsedStateFile {
     // Deeply nested input can overflow the parser's stack: that is corruption too.
     return unusable(`not valid JSON: ${(error as Error).message}`);
   }
+  return judgeParsed(value);
+}
+
+/** A parsed state file's value, validated. */
+function judgeParsed(value: unknown): ParsedStateFile {
   const issues = validateState(value);
   if (issues.length > 0) {
     const first = issues.slice(0, 3).map((issue) => `${issue.path}: ${issue.message}`);
@@ -87,8 +99,25 @@ export function parseStateFile(data: Uint8Array): ParsedStateFile {
   return { state: value as DashboardState };
 }
 
-/** Reads and classifies a file. Only a missing file is `missing`; other read errors throw E_IO. */
-export async function readGeneration(fileSystem: FileSystem, path: string): Promise<Generation> {
+/**
+ * Reads and classifies a file. Only a missing file is `missing`; other read errors throw E_IO.
+ * Read in pieces and parsed as they come (`StateFileStream`), so that the file's bytes, its text
+ * and its parsed state are never all in memory at once; a file that cannot be parsed that way is
+ * read again whole and judged by `parseStateFile`, which says what is wrong with it. With
+ * `keepBytes`, read whole, and its bytes returned as `data`.
+ */
+export async function readGeneration(
+  fileSystem: FileSystem,
+  path: string,
+  options: { keepBytes?: boolean } = {},
+): Promise<Generation> {
+  const streamed = options.keepBytes ? undefined : await readStreaming(fileSystem, path);
+  if (streamed === 'missing') return { kind: 'missing' };
+  if (streamed?.value !== undefined) {
+    const parsed = judgeParsed(streamed.value);
+    if ('reason' in parsed) return { kind: 'invalid', reason: parsed.reason };
+    return { kind: 'valid', state: parsed.state, data: undefined, stat: streamed.stat };
+  }
   let read: { data: Buffer; stat: FileStat };
   try {
     read = await fileSystem.readFile(path);
@@ -99,7 +128,41 @@ export async function readGeneration(fileSystem: FileSystem, path: string): Prom
   }
   const parsed = parseStateFile(read.data);
   if ('reason' in parsed) return { kind: 'invalid', reason: parsed.reason };
-  return { kind: 'valid', state: parsed.state, data: read.data, stat: read.stat };
+  return {
+    kind: 'valid',
+    state: parsed.state,
+    data: options.keepBytes ? read.data : undefined,
+    stat: read.stat,
+  };
+}
+
+/** The file parsed piece by piece; `value` undefined when it could not be parsed that way. */
+async function readStreaming(
+  fileSystem: FileSystem,
+  path: string,
+): Promise<'missing' | { value: Record<string, unknown> | undefined; stat: FileStat }> {
+  let fd: number;
+  try {
+    fd = await fileSystem.open(path, 'read');
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return 'missing';
+    throw new StorageIOError('read', path, error);
+  }
+  try {
+    const stat = await fileSystem.fstat(fd);
+    const stream = new StateFileStream();
+    for (let position = 0; ; ) {
+      const piece = await fileSystem.read(fd, position, READ_PIECE_BYTES);
+      if (piece.length === 0) break;
+      position += piece.length;
+      if (!stream.push(piece)) return { value: undefined, stat };
+    }
+    return { value: stream.end(), stat };
+  } catch (error) {
+    throw new StorageIOError('read', path, error);
+  } finally {
+    await fileSystem.close(fd).catch(() => undefined);
+  }
 }
 
 /** `20261123T234512.345Z`: sortable, no characters that are awkward in file names. */

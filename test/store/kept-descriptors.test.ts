@@ -23,7 +23,8 @@ function descriptors(faulty: FaultyFileSystem, results: Map<number, unknown>) {
   faulty.calls.forEach((call, index) => {
     if (call.method === 'open') {
       opened.push(String(call.args[0]));
-      open.add(results.get(index));
+      // An open that failed (a file not there) opened nothing.
+      if (results.has(index)) open.add(results.get(index));
     }
     if (call.method === 'close') open.delete(call.args[0]);
   });

@@ -145,11 +145,18 @@ describe('corruption recovery', () => {
 
   it('does not treat an unreadable main file as corrupt: E_IO, and nothing is moved', async () => {
     const { dir, store } = await projectWithTwoGenerations();
-    const faulty = new FaultyFileSystem();
-    faulty.arm({ failAt: 1, code: 'EACCES', methods: ['readFile'] });
-    const blind = new MetricsStore({ projectName: 'p', dir, fileSystem: faulty.fs });
-    await expect(blind.load()).rejects.toMatchObject({ code: 'E_IO', operation: 'read' });
-    expect(corruptFilesIn(dir)).toEqual([]);
+    // Opening it, or reading one of its pieces.
+    for (const [method, code] of [
+      ['open', 'EACCES'],
+      ['read', 'EIO'],
+    ] as const) {
+      const faulty = new FaultyFileSystem();
+      faulty.arm({ failAt: 1, code, methods: [method] });
+      const blind = new MetricsStore({ projectName: 'p', dir, fileSystem: faulty.fs });
+      await expect(blind.load()).rejects.toMatchObject({ code: 'E_IO', operation: 'read' });
+      expect(faulty.injected).toBe(1);
+      expect(corruptFilesIn(dir)).toEqual([]);
+    }
     expect(await store.load()).toMatchObject({ events: expect.any(Array) });
   });
 
@@ -213,5 +220,41 @@ describe('files written by the Python implementation', () => {
     expect(Object.keys(written).slice(0, 11)).toEqual(Object.keys(original));
     // The file we wrote becomes the next .bak and loads again without recovery.
     expect((await storeIn(dir).store.load()).python_dashboard_theme).toBe('dark');
+  });
+});
+
+describe('reading the state file', () => {
+  it('reads a large state file in pieces of at most 1 MiB and parses them as they come, never whole', async () => {
+    const dir = tempDir();
+    const saved = makeState(3000, 0);
+    saved.events = saved.events.map((event) => ({ ...event, error_message: 'é'.repeat(400) }));
+    await storeIn(dir, { maxEvents: 3000 }).store.save(saved);
+    expect(readFileSync(join(dir, '.agent_metrics.json')).length).toBeGreaterThan(2 << 20);
+    const faulty = new FaultyFileSystem();
+    const { store, reports } = storeIn(dir, { fileSystem: faulty.fs, maxEvents: 3000 });
+    const state = await store.load();
+    expect(reports).toEqual([]);
+    expect(state.events).toEqual(saved.events);
+    const onMain = faulty.calls.filter((call) => call.args[0] === store.metricsPath);
+    expect(onMain.map((call) => call.method)).not.toContain('readFile');
+    const pieces = faulty.calls
+      .filter((call) => call.method === 'read')
+      .map((call) => call.args[2] as number);
+    expect(pieces.length).toBeGreaterThan(2);
+    expect(Math.max(...pieces)).toBeLessThanOrEqual(1 << 20);
+  });
+
+  it('reads a file the pieces cannot parse whole, and judges it as before (a byte-order mark is fine)', async () => {
+    const dir = tempDir();
+    const { store } = storeIn(dir);
+    await store.save(makeState(3, 0));
+    await store.checkpoint();
+    const bytes = readFileSync(store.metricsPath);
+    writeFileSync(store.metricsPath, Buffer.concat([Buffer.from('\uFEFF'), bytes]));
+    const faulty = new FaultyFileSystem();
+    const again = storeIn(dir, { fileSystem: faulty.fs });
+    expect((await again.store.load()).events).toHaveLength(3);
+    expect(again.reports).toEqual([]);
+    expect(faulty.methodsCalled()).toContain('readFile');
   });
 });
