@@ -3,13 +3,14 @@ import { setOwn } from '../model/working-copy.js';
 /**
  * Parses the JSON text of a state file fed in pieces (`push`), one root value or list item at a
  * time: with 50,000 events the file is ~30 MB, and `JSON.parse` of it whole needs the bytes, the
- * decoded text and the parsed objects at once (peak RSS 183 MB for a 31 MB file, against 27 MB
- * for the objects themselves). Here each root value, and each item of a root list, is decoded and
- * handed to `JSON.parse` alone, as soon as its last byte has arrived.
+ * decoded text and the parsed objects at once (RSS 183 MB after loading a 31 MB file, of which
+ * the objects are 27 MB of heap). Here each root value, and each item of a root list, is decoded
+ * and handed to `JSON.parse` alone as soon as its last byte has arrived (RSS 125–133 MB; parsing
+ * items in groups of 512 KiB or more was no better, and 8 MiB worse: 208 MB).
  *
- * Why by hand: the streaming JSON parsers on npm either build the whole value through a token
- * stream in JavaScript (several times slower than `JSON.parse`) or emit paths and values that we
- * would reassemble anyway. What this adds to `JSON.parse` is only where a value ends.
+ * Why by hand: streaming JSON parsers on npm (stream-json, @streamparser/json) tokenise every
+ * byte in JavaScript and build each value from the tokens. Here `JSON.parse` still builds every
+ * value; the code below only finds where each one ends. (Not measured against them.)
  *
  * It gives up (`push` or `end` answer false / undefined) on anything but a JSON object whose
  * parts `JSON.parse` accepts; the caller then parses the whole file the usual way, which says
@@ -110,7 +111,6 @@ export class StateFileStream {
   }
 
   private closeList(): boolean {
-    if (!this.flushItems()) return false;
     setOwn(this.root, this.key, this.list);
     this.list = undefined;
     this.phase = 'after-value';
@@ -168,12 +168,6 @@ export class StateFileStream {
   private finishPart(last: Buffer): boolean {
     const bytes = this.parts.length === 0 ? last : Buffer.concat([...this.parts, last]);
     this.parts = [];
-    if (this.partKind === 'item') {
-      this.items.push(bytes);
-      this.itemBytes += bytes.length;
-      this.phase = 'after-item';
-      return this.itemBytes < ITEMS_PARSED_TOGETHER || this.flushItems();
-    }
     let value: unknown;
     try {
       value = JSON.parse(this.utf8.decode(bytes));
@@ -186,37 +180,15 @@ export class StateFileStream {
         this.key = value;
         this.phase = 'colon';
         return true;
-      default:
+      case 'value':
         setOwn(this.root, this.key, value);
         this.phase = 'after-value';
         return true;
+      default:
+        (this.list as unknown[]).push(value);
+        this.phase = 'after-item';
+        return true;
     }
-  }
-
-  /** List items read but not parsed yet, and their size in bytes (see `ITEMS_PARSED_TOGETHER`). */
-  private items: Buffer[] = [];
-  private itemBytes = 0;
-
-  /** Parses the list items read so far, as one JSON list. False when JSON.parse rejects them. */
-  private flushItems(): boolean {
-    if (this.items.length === 0) return true;
-    const pieces: Buffer[] = [OPEN_LIST_BYTES];
-    for (const [index, item] of this.items.entries()) {
-      if (index > 0) pieces.push(COMMA_BYTES);
-      pieces.push(item);
-    }
-    pieces.push(CLOSE_LIST_BYTES);
-    this.items = [];
-    this.itemBytes = 0;
-    let parsed: unknown[];
-    try {
-      parsed = JSON.parse(this.utf8.decode(Buffer.concat(pieces)));
-    } catch {
-      return false;
-    }
-    const list = this.list as unknown[];
-    for (const item of parsed) list.push(item);
-    return true;
   }
 }
 
@@ -235,17 +207,6 @@ type Phase =
   | 'failed';
 
 type PartKind = 'key' | 'value' | 'item';
-
-/**
- * List items are parsed in groups of about this many bytes, as one JSON list: V8 allocates what
- * JSON.parse makes from a text of 100 K characters or more straight in the old generation. Parsed
- * one by one (~600 bytes each), 50,000 events that all survive made V8 grow its young generation
- * to its largest (34 MB more RSS, measured with v8.getHeapSpaceStatistics()).
- */
-const ITEMS_PARSED_TOGETHER = 512 * 1024;
-const OPEN_LIST_BYTES = Buffer.from('[');
-const CLOSE_LIST_BYTES = Buffer.from(']');
-const COMMA_BYTES = Buffer.from(',');
 
 const SPACE = 0x20;
 const TAB = 0x09;
