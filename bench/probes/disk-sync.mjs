@@ -4,8 +4,21 @@
 // - append: a 2 KB line appended, then fdatasync (what the journal does);
 // - prealloc: the same bytes written over a file filled with zeros and fsynced beforehand
 //   (no size change, so no metadata to flush);
-// - "+ gap": 0.3 ms of CPU between syncs, as a recorded event spends between two appends.
-import { closeSync, fdatasyncSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+// - "+ gap": 0.3 ms of CPU between syncs, as a recorded event spends between two appends;
+// - "+ stat": a stat of the file before each write (what a writer did to see whether another
+//   process had replaced or grown it; on Linux ≥ 6.13 reading a file's times makes its next write
+//   update them, see src/store/journal-watch.ts); "+ stat other" stats another file instead.
+import {
+  closeSync,
+  fdatasyncSync,
+  fsyncSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 const arg = (name, fallback) =>
@@ -25,12 +38,17 @@ const variants = {
   'append + gap': { prealloc: false, gapMs: 0.3 },
   prealloc: { prealloc: true, gapMs: 0 },
   'prealloc + gap': { prealloc: true, gapMs: 0.3 },
+  'prealloc + gap + stat': { prealloc: true, gapMs: 0.3, stat: 'self' },
+  'prealloc + gap + stat other': { prealloc: true, gapMs: 0.3, stat: 'other' },
 };
+const other = join(dir, 'other');
+writeFileSync(other, 'x');
 const results = Object.fromEntries(Object.keys(variants).map((name) => [name, []]));
 
 for (let round = 0; round < rounds; round++) {
   for (const [name, variant] of Object.entries(variants)) {
-    const fd = openSync(join(dir, `journal-${round}`), 'w+');
+    const path = join(dir, `journal-${round}`);
+    const fd = openSync(path, 'w+');
     if (variant.prealloc) {
       const zeros = Buffer.alloc(ops * line.length + 4096);
       writeSync(fd, zeros, 0, zeros.length, 0);
@@ -39,6 +57,7 @@ for (let round = 0; round < rounds; round++) {
     let syncing = 0;
     for (let op = 0; op < ops; op++) {
       if (variant.gapMs > 0) spin(variant.gapMs);
+      if (variant.stat) statSync(variant.stat === 'self' ? path : other);
       writeSync(fd, line, 0, line.length, op * line.length);
       const started = performance.now();
       fdatasyncSync(fd);
@@ -53,6 +72,6 @@ for (const [name, times] of Object.entries(results)) {
   times.sort((a, b) => a - b);
   const median = times[Math.floor(times.length / 2)];
   console.log(
-    `${name.padEnd(16)} fdatasync median ${median.toFixed(3)} ms  (${times.map((t) => t.toFixed(2)).join(' ')})`,
+    `${name.padEnd(28)} fdatasync median ${median.toFixed(3)} ms  (${times.map((t) => t.toFixed(2)).join(' ')})`,
   );
 }

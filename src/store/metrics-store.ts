@@ -51,6 +51,7 @@ import {
   parseEntries,
   parseHeader,
 } from './journal-format.js';
+import { JournalWatch } from './journal-watch.js';
 import { FileLock } from './lock.js';
 import { type MetricsStoreOptions, type ResolvedStoreOptions, resolveStoreOptions } from './options.js';
 import { identityOf, keepCopyAside, quarantine, type RecoveryReport, readGeneration } from './recovery.js';
@@ -196,6 +197,7 @@ export class MetricsStore implements MetricsBackend {
   private readonly options: ResolvedStoreOptions;
   private readonly lock: FileLock;
   private readonly appender: JournalAppender;
+  private readonly journalWatch: JournalWatch;
   /** What this instance read or wrote under the lock; lock-free reads start from it but never change it. */
   private view: View | undefined;
   /**
@@ -241,6 +243,7 @@ export class MetricsStore implements MetricsBackend {
       leaseMs: this.options.lockLeaseMs,
     });
     this.appender = new JournalAppender(this.options.fileSystem, this.journalPath);
+    this.journalWatch = new JournalWatch(this.options.fileSystem, this.dir);
   }
 
   get projectName(): string {
@@ -436,17 +439,31 @@ export class MetricsStore implements MetricsBackend {
     }
 
     let needsCheckpoint = known?.needsCheckpoint === true && journal !== undefined;
+    // Held since this view was written (a lease): nobody else appended. Checked without a stat of
+    // the journal when the directory tells that it is the same file (see `JournalWatch`).
+    const leased = heldThroughout && journal !== undefined && !this.syncFailed ? journal : undefined;
+    if (leased) {
+      const read = (offset: number, length: number) => this.appender.readKept(leased.inode, offset, length);
+      if (await this.journalWatch.untouched(leased, read)) {
+        return { state, snapshot, journal: leased, needsCheckpoint };
+      }
+    }
+    // Before the journal's stat: a rename in between then changes the directory's stamp again.
+    const dirStat =
+      leased && this.journalWatch.worthWatching
+        ? await this.journalWatch.statDir().catch(() => undefined)
+        : undefined;
     const journalStat = await this.statOrUndefined(this.journalPath);
     if (journalStat === undefined) return { state, snapshot, journal: undefined, needsCheckpoint: false };
 
     let data: Buffer;
     let base: number;
     if (journal !== undefined && journal.inode === inodeOf(journalStat)) {
-      // Held since this view was written (a lease): nobody else appended. A size that changed
-      // means someone wrote without the lock, which is read as usual. (The two stats stay at
-      // every write: skipping them for a few ms let a write go to a journal that a file copied
-      // over it had replaced, lost with the old inode.)
-      if (heldThroughout && journalStat.size === journal.size && !this.syncFailed) {
+      // A size that changed under a lease means someone wrote without the lock, which is read as
+      // usual. (Skipping this stat for a few ms on trust alone let a write go to a journal that a
+      // file renamed over it had replaced, lost with the old inode: hence `JournalWatch`.)
+      if (leased && journalStat.size === journal.size) {
+        if (dirStat) this.journalWatch.saw(dirStat, journal.inode);
         return { state, snapshot, journal, needsCheckpoint };
       }
       if (journal.size !== journalStat.size) journal = { ...journal, size: journalStat.size };

@@ -1,4 +1,5 @@
 import { appendFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type FileSystem, hasFlockWaiters, nodeFileSystem } from '../../src/store/file-system.js';
 import { FileLock } from '../../src/store/lock.js';
@@ -254,15 +255,20 @@ describe('MetricsStore under a lease', () => {
     };
     await store.update(bump);
     await store.update(bump);
-    const before = { read: count(faulty, 'read'), stat: count(faulty, 'stat') };
+    faulty.arm(undefined);
     await store.update(bump);
     await store.update(bump);
-    // Three stats per write (is the lock file still the one locked? was either file replaced, or
-    // grown without the lock?), no read.
-    expect({ read: count(faulty, 'read'), stat: count(faulty, 'stat') }).toEqual({
-      read: before.read,
-      stat: before.stat + 6,
-    });
+    // Per write: is the lock file still the one locked, was the JSON file replaced, and the
+    // journal (a stat, or the directory's and two bytes: see JournalWatch). No lines read.
+    const paths = (method: string) =>
+      faulty.calls.filter((call) => call.method === method).map((call) => String(call.args[0]));
+    const stats = paths('stat');
+    expect(stats.filter((path) => path === join(dir, '.agent_metrics.lock'))).toHaveLength(2);
+    expect(stats.filter((path) => path === join(dir, '.agent_metrics.json'))).toHaveLength(2);
+    expect(faulty.calls.filter((call) => call.method === 'read').every((call) => call.args[2] === 2)).toBe(
+      true,
+    );
+    expect(count(faulty, 'readFile') + count(faulty, 'open')).toBe(0);
     await turnOfTheEventLoop();
     const other = startWorker('lock-waiter.mjs', [dir, 10_000]);
     expect((await other.exited).code).toBe(0);
