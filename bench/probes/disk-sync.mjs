@@ -7,13 +7,15 @@
 // - "+ gap": 0.3 ms of CPU between syncs, as a recorded event spends between two appends;
 // - "+ stat": a stat of the file before each write (what a writer did to see whether another
 //   process had replaced or grown it; on Linux ≥ 6.13 reading a file's times makes its next write
-//   update them, see src/store/journal-watch.ts); "+ stat other" stats another file instead.
+//   update them, see src/store/journal-watch.ts); "+ stat other" stats another file instead;
+//   "+ read" reads 2 bytes of the file (what a writer under a lease does instead).
 import {
   closeSync,
   fdatasyncSync,
   fsyncSync,
   mkdtempSync,
   openSync,
+  readSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -40,7 +42,9 @@ const variants = {
   'prealloc + gap': { prealloc: true, gapMs: 0.3 },
   'prealloc + gap + stat': { prealloc: true, gapMs: 0.3, stat: 'self' },
   'prealloc + gap + stat other': { prealloc: true, gapMs: 0.3, stat: 'other' },
+  'prealloc + gap + read': { prealloc: true, gapMs: 0.3, read: true },
 };
+const probe = Buffer.alloc(2);
 const other = join(dir, 'other');
 writeFileSync(other, 'x');
 const results = Object.fromEntries(Object.keys(variants).map((name) => [name, []]));
@@ -58,6 +62,7 @@ for (let round = 0; round < rounds; round++) {
     for (let op = 0; op < ops; op++) {
       if (variant.gapMs > 0) spin(variant.gapMs);
       if (variant.stat) statSync(variant.stat === 'self' ? path : other);
+      if (variant.read && op > 0) readSync(fd, probe, 0, 2, op * line.length - 1);
       writeSync(fd, line, 0, line.length, op * line.length);
       const started = performance.now();
       fdatasyncSync(fd);

@@ -13,6 +13,11 @@ export interface FileStat {
   ino: number;
   size: number;
   mtimeMs: number;
+  /**
+   * The inode's change time: unlike the mtime, no program can set it (utimes sets it to now).
+   * Absent where a file system does not tell it.
+   */
+  ctimeMs?: number;
   mode: number;
 }
 
@@ -78,7 +83,14 @@ const OPEN_FLAGS: Record<OpenMode, number> = {
 };
 
 function toStat(stat: fs.Stats): FileStat {
-  return { dev: stat.dev, ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs, mode: stat.mode };
+  return {
+    dev: stat.dev,
+    ino: stat.ino,
+    size: stat.size,
+    mtimeMs: stat.mtimeMs,
+    ctimeMs: stat.ctimeMs,
+    mode: stat.mode,
+  };
 }
 
 /**

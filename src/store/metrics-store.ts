@@ -442,17 +442,15 @@ export class MetricsStore implements MetricsBackend {
     // Held since this view was written (a lease): nobody else appended. Checked without a stat of
     // the journal when the directory tells that it is the same file (see `JournalWatch`).
     const leased = heldThroughout && journal !== undefined && !this.syncFailed ? journal : undefined;
+    let dirStat: FileStat | undefined;
     if (leased) {
       const read = (offset: number, length: number) => this.appender.readKept(leased.inode, offset, length);
-      if (await this.journalWatch.untouched(leased, read)) {
-        return { state, snapshot, journal: leased, needsCheckpoint };
-      }
+      const watched = await this.journalWatch.check(leased, read);
+      if (watched.untouched) return { state, snapshot, journal: leased, needsCheckpoint };
+      // Before the journal's stat: a rename in between then changes the directory's stamp again.
+      dirStat =
+        watched.dirStat ?? (this.journalWatch.worthWatching ? await this.journalWatch.statDir() : undefined);
     }
-    // Before the journal's stat: a rename in between then changes the directory's stamp again.
-    const dirStat =
-      leased && this.journalWatch.worthWatching
-        ? await this.journalWatch.statDir().catch(() => undefined)
-        : undefined;
     const journalStat = await this.statOrUndefined(this.journalPath);
     if (journalStat === undefined) return { state, snapshot, journal: undefined, needsCheckpoint: false };
 

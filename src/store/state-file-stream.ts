@@ -30,7 +30,9 @@ export class StateFileStream {
   private depth = 0;
   private inString = false;
   private escaped = false;
-  private readonly utf8 = new TextDecoder('utf-8', { fatal: true });
+  // ignoreBOM: a byte-order mark at the start of a part is a character, which JSON.parse then
+  // rejects as the whole file's parse would; the decoder's default drops it from every part.
+  private readonly utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
   /** Feeds the next piece of the file; false once the text cannot be parsed this way. */
   push(piece: Buffer): boolean {

@@ -1,5 +1,5 @@
-import { copyFileSync, renameSync, statSync, truncateSync, utimesSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { copyFileSync, readFileSync, renameSync, statSync, truncateSync, utimesSync } from 'node:fs';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DashboardState } from '../../src/model/types.js';
 import type { FileStat, FileSystem } from '../../src/store/file-system.js';
 import { JournalWatch } from '../../src/store/journal-watch.js';
@@ -17,15 +17,9 @@ function bump(n: number) {
   };
 }
 
-/** A directory whose stat answers `mtimeMs` (the rest of the file system is never called). */
-function dirAt(mtimeMs: () => number): FileSystem {
-  const stat = async (): Promise<FileStat> => ({
-    dev: 1,
-    ino: 2,
-    size: 4096,
-    mtimeMs: mtimeMs(),
-    mode: 0o40700,
-  });
+/** A directory whose stat answers these times (the rest of the file system is never called). */
+function dirAt(times: () => { mtimeMs: number; ctimeMs?: number }): FileSystem {
+  const stat = async (): Promise<FileStat> => ({ dev: 1, ino: 2, size: 4096, mode: 0o40700, ...times() });
   return { stat } as unknown as FileSystem;
 }
 
@@ -35,51 +29,82 @@ const bytes =
   async () =>
     Buffer.from(values);
 
+/** A watch that saw the journal when the directory had `times` (stat-ed now). */
+async function watchThatSaw(times: () => { mtimeMs: number; ctimeMs?: number }) {
+  const watch = new JournalWatch(dirAt(times), '/d');
+  watch.saw((await watch.statDir()) as FileStat, journal.inode);
+  return watch;
+}
+
+const untouched = async (
+  watch: JournalWatch,
+  read: (offset: number, length: number) => Promise<Buffer | undefined> = bytes(0x0a, 0),
+) => (await watch.check(journal, read)).untouched;
+
 describe('JournalWatch', () => {
-  it('trusts a settled directory stamp with a line end and a NUL byte (or the end) at the view', async () => {
-    let mtime = Date.now() - 60_000.5;
-    const watch = new JournalWatch(
-      dirAt(() => mtime),
-      '/d',
-    );
-    expect(await watch.untouched(journal, bytes(0x0a, 0))).toBe(false); // nothing seen yet
-    watch.saw(await watch.statDir(), journal.inode);
-    expect(await watch.untouched(journal, bytes(0x0a, 0))).toBe(true);
-    expect(await watch.untouched(journal, bytes(0x0a))).toBe(true);
-    // Cut below the view, or written at it, or read through no descriptor of this inode.
-    expect(await watch.untouched(journal, bytes())).toBe(false);
-    expect(await watch.untouched(journal, bytes(0x7d, 0))).toBe(false);
-    expect(await watch.untouched(journal, bytes(0x0a, 0x7b))).toBe(false);
-    expect(await watch.untouched(journal, async () => undefined)).toBe(false);
-    expect(await watch.untouched({ ...journal, inode: '1:8' }, bytes(0x0a, 0))).toBe(false);
-    // A file created, renamed or deleted in the directory since.
-    mtime += 1;
-    expect(await watch.untouched(journal, bytes(0x0a, 0))).toBe(false);
+  afterEach(() => {
+    vi.useRealTimers();
   });
 
-  it('does not trust a stamp from the last moments: a change in the same clock tick keeps the mtime', async () => {
-    const recent = new JournalWatch(
-      dirAt(() => Date.now() - 10.25),
-      '/d',
-    );
-    recent.saw(await recent.statDir(), journal.inode);
-    expect(await recent.untouched(journal, bytes(0x0a, 0))).toBe(false);
+  it('trusts a settled directory stamp with a line end and a NUL byte (or the end) at the view', async () => {
+    const old = Date.now() - 60_000.5;
+    let times = { mtimeMs: old, ctimeMs: old };
+    expect(
+      await untouched(
+        new JournalWatch(
+          dirAt(() => times),
+          '/d',
+        ),
+      ),
+    ).toBe(false); // nothing seen yet
+    const watch = await watchThatSaw(() => times);
+    expect(await untouched(watch)).toBe(true);
+    expect(await untouched(watch, bytes(0x0a))).toBe(true);
+    // Cut below the view, or written at it, or read through no descriptor of this inode.
+    expect(await untouched(watch, bytes())).toBe(false);
+    expect(await untouched(watch, bytes(0x7d, 0))).toBe(false);
+    expect(await untouched(watch, bytes(0x0a, 0x7b))).toBe(false);
+    expect(await untouched(watch, async () => undefined)).toBe(false);
+    expect((await watch.check({ ...journal, inode: '1:8' }, bytes(0x0a, 0))).untouched).toBe(false);
+    // A file created, renamed or deleted in the directory since; or only its ctime changed
+    // (a program set the mtime back after the rename): the stat taken is handed on for `saw`.
+    times = { mtimeMs: old + 1, ctimeMs: old };
+    expect(await watch.check(journal, bytes(0x0a, 0))).toEqual({
+      untouched: false,
+      dirStat: expect.any(Object),
+    });
+    times = { mtimeMs: old, ctimeMs: old + 1 };
+    expect(await untouched(watch)).toBe(false);
+  });
+
+  it('does not trust a stamp from the last moments, or without a ctime; and stats the journal again after a second', async () => {
+    const now = Date.now();
+    const recent = await watchThatSaw(() => ({ mtimeMs: now - 10.25, ctimeMs: now - 10.25 }));
+    expect(await untouched(recent)).toBe(false);
     // Nor is the directory worth a stat before each write until its stamp has settled.
     expect(recent.worthWatching).toBe(false);
-    // Whole-second mtimes (a file system with 1 or 2 s stamps): seconds, not milliseconds.
-    const coarse = new JournalWatch(
-      dirAt(() => Math.floor(Date.now() / 1000) * 1000 - 1000),
-      '/d',
+    // An mtime set back (rsync, `cp -a`): the ctime tells it is recent.
+    expect(await untouched(await watchThatSaw(() => ({ mtimeMs: now - 60_000.5, ctimeMs: now - 5.5 })))).toBe(
+      false,
     );
-    coarse.saw(await coarse.statDir(), journal.inode);
-    expect(await coarse.untouched(journal, bytes(0x0a, 0))).toBe(false);
-    const old = new JournalWatch(
-      dirAt(() => Math.floor(Date.now() / 1000) * 1000 - 5000),
-      '/d',
-    );
-    old.saw(await old.statDir(), journal.inode);
-    expect(await old.untouched(journal, bytes(0x0a, 0))).toBe(true);
-    expect(old.worthWatching).toBe(true);
+    // Whole-second times (a file system with 1 or 2 s stamps): seconds, not milliseconds.
+    const second = Math.floor(now / 1000) * 1000;
+    expect(
+      await untouched(await watchThatSaw(() => ({ mtimeMs: second - 1000, ctimeMs: second - 1000 }))),
+    ).toBe(false);
+    const coarse = await watchThatSaw(() => ({ mtimeMs: second - 5000, ctimeMs: second - 5000 }));
+    expect(await untouched(coarse)).toBe(true);
+    expect(coarse.worthWatching).toBe(true);
+    const noCtime = await watchThatSaw(() => ({ mtimeMs: now - 60_000.5 }));
+    expect(await untouched(noCtime)).toBe(false);
+    expect(noCtime.worthWatching).toBe(false);
+
+    vi.useFakeTimers({ toFake: ['performance'] });
+    const watch = await watchThatSaw(() => ({ mtimeMs: now - 60_000.5, ctimeMs: now - 60_000.5 }));
+    vi.advanceTimersByTime(900);
+    expect(await untouched(watch)).toBe(true);
+    vi.advanceTimersByTime(200);
+    expect(await untouched(watch)).toBe(false);
   });
 });
 
@@ -90,12 +115,18 @@ describe('a store under a lease, with a settled directory', () => {
     const faulty = new FaultyFileSystem();
     const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: faulty.fs });
     await store.update(bump(1)); // a checkpoint creates the journal
-    const past = new Date(Date.now() - 60_000);
-    utimesSync(dir, past, past);
+    // A minute on (the folder's last change is then that old), and no time passes for the
+    // second after which the journal is stat-ed again.
+    vi.useFakeTimers({ toFake: ['Date', 'performance'] });
+    vi.setSystemTime(Date.now() + 60_000);
     await store.update(bump(2)); // under the lease: stats the journal, and remembers the directory
     faulty.arm(undefined);
     return { dir, store, faulty };
   }
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
 
   const journalStats = (faulty: FaultyFileSystem, dir: string) =>
     faulty.calls.filter((call) => call.method === 'stat' && call.args[0] === file(dir, JOURNAL)).length;
@@ -109,15 +140,22 @@ describe('a store under a lease, with a settled directory', () => {
     await Promise.all([store.close(), fresh.close()]);
   });
 
-  it('notices a journal replaced by a rename, and writes to the new one', async () => {
+  it("notices a journal replaced by a rename, even with the folder's mtime set back, and writes to the new one", async () => {
     const { dir, store, faulty } = await settledStore();
-    await store.update(bump(3));
+    // A whole-millisecond mtime, which utimes can set back exactly.
+    const mtime = new Date(Date.now() - 3_600_000);
+    utimesSync(dir, mtime, mtime);
+    await store.update(bump(3)); // the folder changed: stats the journal, remembers the new stamp
+    faulty.arm(undefined);
     await store.update(bump(4));
     expect(journalStats(faulty, dir)).toBe(0);
     copyFileSync(file(dir, JOURNAL), file(dir, 'copy'));
     renameSync(file(dir, 'copy'), file(dir, JOURNAL));
+    // As rsync, `cp -a` or tar leave a folder: its mtime set back (its ctime cannot be).
+    utimesSync(dir, mtime, mtime);
     await store.update(bump(5));
     expect(journalStats(faulty, dir)).toBe(1);
+    // Read as after a crash (no close(), whose checkpoint would write the state in memory).
     const fresh = storeIn(dir, { projectName: 'p' }).store;
     expect((await fresh.load()).events.map((event) => event.event_id)).toEqual([
       'e1',
@@ -147,5 +185,24 @@ describe('a store under a lease, with a settled directory', () => {
       'e5',
     ]);
     await fresh.close();
+  });
+
+  it('notices a journal with a reserve cut in place below the view, and keeps every update', async () => {
+    const { dir, store } = await settledStore();
+    // Past 16 KiB of lines the journal has its reserve: NUL bytes after the lines.
+    for (let n = 3; n <= 50; n++) await store.update(bump(n));
+    const journalBytes = readFileSync(file(dir, JOURNAL));
+    expect(journalBytes.at(-1)).toBe(0);
+    const lines = journalBytes.subarray(0, journalBytes.indexOf(0)).toString('utf8').split('\n');
+    // Cut in place at the end of the line before last: the last update's line is gone.
+    const cut = Buffer.byteLength(lines.slice(0, -2).join('\n')) + 1;
+    truncateSync(file(dir, JOURNAL), cut);
+    await store.update(bump(51));
+    // Read as after a crash (no close(), whose checkpoint would write the state in memory).
+    const fresh = storeIn(dir, { projectName: 'p' }).store;
+    expect((await fresh.load()).events.map((event) => event.event_id)).toEqual(
+      Array.from({ length: 51 }, (_, index) => `e${index + 1}`),
+    );
+    await Promise.all([store.close(), fresh.close()]);
   });
 });

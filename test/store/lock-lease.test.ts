@@ -265,6 +265,15 @@ describe('MetricsStore under a lease', () => {
     const stats = paths('stat');
     expect(stats.filter((path) => path === join(dir, '.agent_metrics.lock'))).toHaveLength(2);
     expect(stats.filter((path) => path === join(dir, '.agent_metrics.json'))).toHaveLength(2);
+    // The journal: a stat of it, or of the folder, or both when the folder's stamp is not yet
+    // trusted; never more than one of each per write.
+    expect(stats.filter((path) => path === dir).length).toBeLessThanOrEqual(2);
+    expect(stats.filter((path) => path === join(dir, '.agent_metrics.journal')).length).toBeLessThanOrEqual(
+      2,
+    );
+    expect(stats).toHaveLength(
+      4 + stats.filter((path) => path === dir || path === join(dir, '.agent_metrics.journal')).length,
+    );
     expect(faulty.calls.filter((call) => call.method === 'read').every((call) => call.args[2] === 2)).toBe(
       true,
     );

@@ -50,7 +50,11 @@ describe('StateFileStream', () => {
 
   it('never gives a value for a text JSON.parse rejects, and else gives its value (byte edits of valid texts)', () => {
     const edited = fc
-      .tuple(objectText, fc.nat(), fc.constantFrom('', ',', ']', '}', '"', '\\', ':', '[', '{', 'x', ' 1'))
+      .tuple(
+        objectText,
+        fc.nat(),
+        fc.constantFrom('', ',', ']', '}', '"', '\\', ':', '[', '{', 'x', ' 1', '\uFEFF', 'é', '\u2028'),
+      )
       .map(([text, at, insert]) => {
         const index = at % (text.length + 1);
         // Replace one character (or delete it, with '') to make near-valid texts.
@@ -126,6 +130,18 @@ describe('StateFileStream', () => {
       streamed(Buffer.concat([Buffer.from('{"a":"'), Buffer.from([0xc3]), Buffer.from('"}')])),
     ).toBeUndefined();
     expect(streamed(Buffer.from('{"a":[1,2'))).toBeUndefined();
+    // A byte-order mark before a value or an item (the whole file's JSON.parse rejects it too).
+    for (const text of [
+      '{"a":\uFEFF1}',
+      '{"a":[\uFEFF1,2]}',
+      '{"a":\uFEFF[]}',
+      '{"a":\uFEFF"x"}',
+      '{\uFEFF"a":1}',
+    ]) {
+      expect(parsed(text)).toBeUndefined();
+      expect(streamed(Buffer.from(text), [1])).toBeUndefined();
+      expect(streamed(Buffer.from(text))).toBeUndefined();
+    }
   });
 
   it('reads multi-byte characters split between pieces', () => {
