@@ -1,6 +1,7 @@
 // Events/s of N processes recording into one project at once, each a sequential caller of
 // AgentMetrics.recordEvent() on the benchmark's event, with a given `lockLeaseMs`; per process, the
-// median latency and how many times it took the lock. Each process first warms up alone in a
+// latency (median, p99, max), how many times it took the lock, and its CPU time (user + system,
+// all threads) per event. Each process first warms up alone in a
 // project of its own. Run `npm run build` first; run the lease values alternately (the machine's
 // speed drifts).
 //   node bench/probes/lease-processes.mjs [--processes=8] [--events=300] [--lease=4]
@@ -33,6 +34,7 @@ if (process.env.LEASE_PROBE_DIR) {
   process.send('ready');
   await new Promise((resolve) => process.once('message', resolve));
   const latencies = [];
+  const cpuBefore = process.cpuUsage();
   const started = performance.timeOrigin + performance.now();
   for (let i = 0; i < events; i++) {
     const before = performance.now();
@@ -43,8 +45,17 @@ if (process.env.LEASE_PROBE_DIR) {
   // Private, for this probe only: how many times flock granted the lock.
   const acquisitions = store.lock.acquisitions;
   await store.close();
+  const cpu = process.cpuUsage(cpuBefore);
   latencies.sort((a, b) => a - b);
-  process.send({ started, ended, acquisitions, p50: latencies[latencies.length >> 1] });
+  process.send({
+    started,
+    ended,
+    acquisitions,
+    p50: latencies[latencies.length >> 1],
+    p99: latencies[Math.floor(latencies.length * 0.99)],
+    max: latencies.at(-1),
+    cpuUs: (cpu.user + cpu.system) / events,
+  });
 } else {
   const dir = mkdtempSync(join(tmpdir(), 'lease-probe-'));
   const children = Array.from({ length: processes }, () =>
@@ -62,7 +73,8 @@ if (process.env.LEASE_PROBE_DIR) {
   const seconds = (Math.max(...runs.map((r) => r.ended)) - Math.min(...runs.map((r) => r.started))) / 1000;
   for (const run of runs) {
     console.log(
-      `  took the lock ${run.acquisitions} times for ${events} events, p50 ${run.p50.toFixed(3)} ms`,
+      `  took the lock ${run.acquisitions} times for ${events} events, p50 ${run.p50.toFixed(3)} ms, ` +
+        `p99 ${run.p99.toFixed(2)} ms, max ${run.max.toFixed(1)} ms, CPU ${run.cpuUs.toFixed(0)} µs/event`,
     );
   }
   console.log(
