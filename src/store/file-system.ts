@@ -68,6 +68,8 @@ export interface FileSystem {
    */
   flockWaiters?(ino: number): Promise<boolean>;
   stat(path: string): Promise<FileStat>;
+  /** The path itself, not what a symbolic link there names. Absent: the store does not tell them apart. */
+  lstat?(path: string): Promise<FileStat>;
   rename(from: string, to: string): Promise<void>;
   link(existing: string, newPath: string): Promise<void>;
   unlink(path: string): Promise<void>;
@@ -231,6 +233,7 @@ export const nodeFileSystem: FileSystem = {
   unlock: async (fd) => flockSync(fd, 'un'),
   flockWaiters: async (ino) => hasFlockWaiters(ino),
   stat: async (path) => toStat(fs.statSync(path)),
+  lstat: async (path) => toStat(fs.lstatSync(path)),
   rename: async (from, to) => fs.renameSync(from, to),
   link: async (existing, newPath) => fs.linkSync(existing, newPath),
   unlink: async (path) => fs.unlinkSync(path),

@@ -24,8 +24,11 @@ function settlesAt(stat: FileStat): number {
 /** How long the directory's stamp alone is trusted before the journal is stat-ed again (ms). */
 const TRUST_MS = 1000;
 
-/** The outcome of `JournalWatch.check`: the directory's stat, when it took one. */
-export type WatchOutcome = { untouched: true } | { untouched: false; dirStat?: FileStat };
+/**
+ * The outcome of `JournalWatch.check`: the directory's stat, when it took one, and `written` when
+ * the bytes at the view's end show that someone wrote there (then read what they wrote).
+ */
+export type WatchOutcome = { untouched: true } | { untouched: false; dirStat?: FileStat; written?: boolean };
 
 /**
  * Under a lease: whether the journal is still the file, with the lines, that this store's view
@@ -54,6 +57,7 @@ export class JournalWatch {
   constructor(
     private readonly fileSystem: FileSystem,
     private readonly dir: string,
+    private readonly journalPath: string,
   ) {}
 
   /**
@@ -72,9 +76,9 @@ export class JournalWatch {
     const dirStat = await this.statDir();
     if (dirStat === undefined || stampOf(dirStat) !== seen.stamp) return { untouched: false, dirStat };
     const around = await readKept(journal.offset - 1, 2).catch(() => undefined);
-    const untouched =
-      around !== undefined && around[0] === NEWLINE && (around.length === 1 || around[1] === NUL);
-    return untouched ? { untouched } : { untouched, dirStat };
+    if (around === undefined || around[0] !== NEWLINE) return { untouched: false, dirStat };
+    if (around.length === 2 && around[1] !== NUL) return { untouched: false, dirStat, written: true };
+    return { untouched: true };
   }
 
   /**
@@ -93,16 +97,26 @@ export class JournalWatch {
 
   /**
    * Remembers that the journal had `inode` when the directory had `dirStat` (taken before the
-   * journal's stat: a rename in between changes the directory's stamp again).
+   * journal's stat: a rename in between changes the directory's stamp again). Not for a journal
+   * reached through a symbolic link: a rename in the folder it points into leaves this folder's
+   * stamp as it was.
    */
-  saw(dirStat: FileStat, inode: string): void {
+  async saw(dirStat: FileStat, inode: string): Promise<void> {
     const stamp = stampOf(dirStat);
     const settles = settlesAt(dirStat);
-    const settled = stamp !== undefined && Date.now() > settles;
+    const settled = stamp !== undefined && Date.now() > settles && (await this.isPlainFile(inode));
     this.seen = settled ? { stamp, inode, at: performance.now() } : undefined;
     this.settles = settled ? 0 : settles;
+  }
+
+  /** Whether the journal's path names the file `inode` itself, not a link to it. */
+  private async isPlainFile(inode: string): Promise<boolean> {
+    const own = await this.fileSystem.lstat?.(this.journalPath).catch(() => undefined);
+    return own !== undefined && (own.mode & S_IFMT) === S_IFREG && `${own.dev}:${own.ino}` === inode;
   }
 }
 
 const NEWLINE = 0x0a;
 const NUL = 0;
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;

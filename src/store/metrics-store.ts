@@ -243,7 +243,7 @@ export class MetricsStore implements MetricsBackend {
       leaseMs: this.options.lockLeaseMs,
     });
     this.appender = new JournalAppender(this.options.fileSystem, this.journalPath);
-    this.journalWatch = new JournalWatch(this.options.fileSystem, this.dir);
+    this.journalWatch = new JournalWatch(this.options.fileSystem, this.dir, this.journalPath);
   }
 
   get projectName(): string {
@@ -443,10 +443,12 @@ export class MetricsStore implements MetricsBackend {
     // the journal when the directory tells that it is the same file (see `JournalWatch`).
     const leased = heldThroughout && journal !== undefined && !this.syncFailed ? journal : undefined;
     let dirStat: FileStat | undefined;
+    let writtenPastView = false;
     if (leased) {
       const read = (offset: number, length: number) => this.appender.readKept(leased.inode, offset, length);
       const watched = await this.journalWatch.check(leased, read);
       if (watched.untouched) return { state, snapshot, journal: leased, needsCheckpoint };
+      writtenPastView = watched.written === true;
       // Before the journal's stat: a rename in between then changes the directory's stamp again.
       dirStat =
         watched.dirStat ?? (this.journalWatch.worthWatching ? await this.journalWatch.statDir() : undefined);
@@ -460,8 +462,9 @@ export class MetricsStore implements MetricsBackend {
       // A size that changed under a lease means someone wrote without the lock, which is read as
       // usual. (Skipping this stat for a few ms on trust alone let a write go to a journal that a
       // file renamed over it had replaced, lost with the old inode: hence `JournalWatch`.)
-      if (leased && journalStat.size === journal.size) {
-        if (dirStat) this.journalWatch.saw(dirStat, journal.inode);
+      // (Unless bytes were seen written into the reserve: same size, and read below.)
+      if (leased && journalStat.size === journal.size && !writtenPastView) {
+        if (dirStat) await this.journalWatch.saw(dirStat, journal.inode);
         return { state, snapshot, journal, needsCheckpoint };
       }
       if (journal.size !== journalStat.size) journal = { ...journal, size: journalStat.size };

@@ -202,6 +202,11 @@ export class PowerCutFileSystem implements FileSystem {
     return this.statOf(this.existing(path, 'stat'));
   }
 
+  /** This disk has no symbolic links: the same as `stat`. */
+  async lstat(path: string): Promise<FileStat> {
+    return this.statOf(this.existing(path, 'lstat'));
+  }
+
   async rename(from: string, to: string): Promise<void> {
     const inode = this.existing(from, 'rename');
     const source = this.existing(dirname(from), 'rename');

@@ -1,4 +1,16 @@
-import { copyFileSync, readFileSync, renameSync, statSync, truncateSync, utimesSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DashboardState } from '../../src/model/types.js';
 import type { FileStat, FileSystem } from '../../src/store/file-system.js';
@@ -18,9 +30,11 @@ function bump(n: number) {
 }
 
 /** A directory whose stat answers these times (the rest of the file system is never called). */
-function dirAt(times: () => { mtimeMs: number; ctimeMs?: number }): FileSystem {
+function dirAt(times: () => { mtimeMs: number; ctimeMs?: number }, journalMode = 0o100600): FileSystem {
   const stat = async (): Promise<FileStat> => ({ dev: 1, ino: 2, size: 4096, mode: 0o40700, ...times() });
-  return { stat } as unknown as FileSystem;
+  // The journal itself (inode 1:7), as lstat sees its path.
+  const lstat = async (): Promise<FileStat> => ({ dev: 1, ino: 7, size: 1, mtimeMs: 0, mode: journalMode });
+  return { stat, lstat } as unknown as FileSystem;
 }
 
 const journal = { inode: '1:7', offset: 100 };
@@ -30,9 +44,9 @@ const bytes =
     Buffer.from(values);
 
 /** A watch that saw the journal when the directory had `times` (stat-ed now). */
-async function watchThatSaw(times: () => { mtimeMs: number; ctimeMs?: number }) {
-  const watch = new JournalWatch(dirAt(times), '/d');
-  watch.saw((await watch.statDir()) as FileStat, journal.inode);
+async function watchThatSaw(times: () => { mtimeMs: number; ctimeMs?: number }, journalMode?: number) {
+  const watch = new JournalWatch(dirAt(times, journalMode), '/d', '/d/j');
+  await watch.saw((await watch.statDir()) as FileStat, journal.inode);
   return watch;
 }
 
@@ -54,6 +68,7 @@ describe('JournalWatch', () => {
         new JournalWatch(
           dirAt(() => times),
           '/d',
+          '/d/j',
         ),
       ),
     ).toBe(false); // nothing seen yet
@@ -75,6 +90,9 @@ describe('JournalWatch', () => {
     });
     times = { mtimeMs: old, ctimeMs: old + 1 };
     expect(await untouched(watch)).toBe(false);
+    times = { mtimeMs: old, ctimeMs: old };
+    // Written at the view's end (into the reserve): said, so that the store reads it.
+    expect(await watch.check(journal, bytes(0x0a, 0x7b))).toMatchObject({ untouched: false, written: true });
   });
 
   it('does not trust a stamp from the last moments, or without a ctime; and stats the journal again after a second', async () => {
@@ -95,6 +113,10 @@ describe('JournalWatch', () => {
     const coarse = await watchThatSaw(() => ({ mtimeMs: second - 5000, ctimeMs: second - 5000 }));
     expect(await untouched(coarse)).toBe(true);
     expect(coarse.worthWatching).toBe(true);
+    // A journal reached through a symbolic link: a rename in the folder it points into is not seen.
+    const settled = () => ({ mtimeMs: now - 60_000.5, ctimeMs: now - 60_000.5 });
+    expect(await untouched(await watchThatSaw(settled, 0o120777))).toBe(false);
+    expect(await untouched(await watchThatSaw(settled))).toBe(true);
     const noCtime = await watchThatSaw(() => ({ mtimeMs: now - 60_000.5 }));
     expect(await untouched(noCtime)).toBe(false);
     expect(noCtime.worthWatching).toBe(false);
@@ -113,7 +135,7 @@ describe('a store under a lease, with a settled directory', () => {
   async function settledStore() {
     const dir = tempDir();
     const faulty = new FaultyFileSystem();
-    const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: faulty.fs });
+    const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: faulty.fs });
     await store.update(bump(1)); // a checkpoint creates the journal
     // A minute on (the folder's last change is then that old), and no time passes for the
     // second after which the journal is stat-ed again.
@@ -121,7 +143,7 @@ describe('a store under a lease, with a settled directory', () => {
     vi.setSystemTime(Date.now() + 60_000);
     await store.update(bump(2)); // under the lease: stats the journal, and remembers the directory
     faulty.arm(undefined);
-    return { dir, store, faulty };
+    return { dir, store, faulty, reports };
   }
 
   afterEach(() => {
@@ -177,6 +199,34 @@ describe('a store under a lease, with a settled directory', () => {
     await store.update(bump(5));
     expect(journalStats(faulty, dir)).toBeGreaterThan(0);
     expect(await eventIdsOnDisk(dir)).toEqual(ids(5));
+    await store.close();
+  });
+
+  it('does not trust the folder for a journal reached through a symbolic link', async () => {
+    const { dir, store } = await settledStore();
+    const elsewhere = tempDir();
+    renameSync(file(dir, JOURNAL), join(elsewhere, 'journal'));
+    symlinkSync(join(elsewhere, 'journal'), file(dir, JOURNAL));
+    await store.update(bump(3));
+    await store.update(bump(4));
+    copyFileSync(join(elsewhere, 'journal'), join(elsewhere, 'copy'));
+    renameSync(join(elsewhere, 'copy'), join(elsewhere, 'journal'));
+    await store.update(bump(5));
+    expect(await eventIdsOnDisk(dir)).toEqual(ids(5));
+    await store.close();
+  });
+
+  it("reads what was written into the reserve at the view's end, not over it", async () => {
+    const { dir, store, reports } = await settledStore();
+    for (let n = 3; n <= 50; n++) await store.update(bump(n));
+    const end = readFileSync(file(dir, JOURNAL)).indexOf(0);
+    // Someone not holding the lock writes half a line where ours would go.
+    const fd = openSync(file(dir, JOURNAL), 'r+');
+    writeSync(fd, 'deadbeef {"half a line', end);
+    closeSync(fd);
+    await store.update(bump(51));
+    expect(reports.map((report) => report.action)).toContain('journal-tail-truncated');
+    expect(await eventIdsOnDisk(dir)).toEqual(ids(51));
     await store.close();
   });
 
