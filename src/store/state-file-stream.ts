@@ -5,7 +5,7 @@ import { setOwn } from '../model/working-copy.js';
  * time: with 50,000 events the file is ~30 MB, and `JSON.parse` of it whole needs the bytes, the
  * decoded text and the parsed objects at once (RSS 183 MB after loading a 31 MB file, of which
  * the objects are 27 MB of heap). Here each root value, and each item of a root list, is decoded
- * and handed to `JSON.parse` alone as soon as its last byte has arrived (RSS 125–133 MB; parsing
+ * and handed to `JSON.parse` alone as soon as its last byte has arrived (RSS 123–133 MB; parsing
  * items in groups of 512 KiB or more was no better, and 8 MiB worse: 208 MB).
  *
  * Why by hand: streaming JSON parsers on npm (stream-json, @streamparser/json) tokenise every
