@@ -71,3 +71,14 @@ export function makeState(events = 3, sessions = 1, projectName = 'test-project'
   state.agents = { coding: makeProfile() };
   return state;
 }
+
+/**
+ * A mutator that records event `${prefix}${n}` and counts one more session: the tests' usual
+ * update, whose effect on the state (event ids, `total_sessions`) is easy to check.
+ */
+export function bump(n: number, prefix = 'e') {
+  return (state: DashboardState) => {
+    state.events.push(makeEvent({ event_id: `${prefix}${n}` }));
+    state.total_sessions += 1;
+  };
+}

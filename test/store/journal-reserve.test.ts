@@ -11,18 +11,11 @@ import {
   parseEntries,
 } from '../../src/store/journal-format.js';
 import { run } from '../cli/helpers.js';
-import { makeEvent } from '../helpers/builders.js';
+import { bump } from '../helpers/builders.js';
 import { corruptFilesIn, file, journalLines, storeIn } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const JOURNAL = '.agent_metrics.journal';
-
-function bump(n: number) {
-  return (state: DashboardState) => {
-    state.events.push(makeEvent({ event_id: `e${n}` }));
-    state.total_sessions += 1;
-  };
-}
 
 const ids = (state: DashboardState) => state.events.map((event) => event.event_id);
 const change = (n: number) =>

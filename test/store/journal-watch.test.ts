@@ -12,22 +12,14 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { DashboardState } from '../../src/model/types.js';
 import type { FileStat, FileSystem } from '../../src/store/file-system.js';
 import { JournalWatch } from '../../src/store/journal-watch.js';
-import { makeEvent } from '../helpers/builders.js';
+import { bump } from '../helpers/builders.js';
 import { FaultyFileSystem } from '../helpers/faulty-fs.js';
 import { file, storeIn } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const JOURNAL = '.agent_metrics.journal';
-
-function bump(n: number) {
-  return (state: DashboardState) => {
-    state.events.push(makeEvent({ event_id: `e${n}` }));
-    state.total_sessions += 1;
-  };
-}
 
 /** A directory whose stat answers these times (the rest of the file system is never called). */
 function dirAt(times: () => { mtimeMs: number; ctimeMs?: number }, journalMode = 0o100600): FileSystem {

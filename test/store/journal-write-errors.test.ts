@@ -6,20 +6,13 @@ import type { DashboardState } from '../../src/model/types.js';
 import { type FileSystem, nodeFileSystem } from '../../src/store/file-system.js';
 import { JournalAppender } from '../../src/store/journal-file.js';
 import { MetricsStore } from '../../src/store/metrics-store.js';
-import { makeEvent } from '../helpers/builders.js';
+import { bump, makeEvent } from '../helpers/builders.js';
 import { FaultyFileSystem } from '../helpers/faulty-fs.js';
 import { PowerCutFileSystem } from '../helpers/power-cut-fs.js';
 import { storeIn } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const eventIds = (state: DashboardState) => state.events.map((event) => event.event_id);
-
-function bump(n: number) {
-  return (state: DashboardState) => {
-    state.events.push(makeEvent({ event_id: `e${n}` }));
-    state.total_sessions += 1;
-  };
-}
 
 describe('JournalAppender.close() before syncWritten()', () => {
   it('a failed fdatasync run by close() is reported by the syncWritten() that follows, not swallowed', async () => {

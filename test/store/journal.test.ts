@@ -14,7 +14,7 @@ import {
   parseHeader,
 } from '../../src/store/journal-format.js';
 import type { MetricsStoreOptions } from '../../src/store/options.js';
-import { makeEvent } from '../helpers/builders.js';
+import { bump, makeEvent } from '../helpers/builders.js';
 import { FaultyFileSystem } from '../helpers/faulty-fs.js';
 import { corruptFilesIn, file, journalLines, readJson, storeIn } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -23,13 +23,6 @@ const JOURNAL = '.agent_metrics.journal';
 const MAIN = '.agent_metrics.json';
 
 /** Update number `n`: one event `<prefix>n` and one more session. */
-function bump(n: number, prefix = 'e') {
-  return (state: DashboardState) => {
-    state.events.push(makeEvent({ event_id: `${prefix}${n}` }));
-    state.total_sessions += 1;
-  };
-}
-
 function ids(state: { events: Array<{ event_id: string }> }): string[] {
   return state.events.map((event) => event.event_id);
 }

@@ -1,20 +1,12 @@
 import { readFileSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
-import type { DashboardState } from '../../src/model/types.js';
 import { SyncPlacement } from '../../src/store/file-system.js';
-import { makeEvent } from '../helpers/builders.js';
+import { bump } from '../helpers/builders.js';
 import { FaultyFileSystem } from '../helpers/faulty-fs.js';
 import { file, storeIn } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const JOURNAL = '.agent_metrics.journal';
-
-function bump(n: number) {
-  return (state: DashboardState) => {
-    state.events.push(makeEvent({ event_id: `e${n}` }));
-    state.total_sessions += 1;
-  };
-}
 
 /** Paths opened, and descriptors opened but not closed, in the calls logged so far. */
 function descriptors(faulty: FaultyFileSystem, results: Map<number, unknown>) {

@@ -2,19 +2,12 @@ import { describe, expect, it } from 'vitest';
 import type { DashboardState } from '../../src/model/types.js';
 import { type FileSystem, nodeFileSystem } from '../../src/store/file-system.js';
 import { JournalAppender } from '../../src/store/journal-file.js';
-import { makeEvent } from '../helpers/builders.js';
+import { bump } from '../helpers/builders.js';
 import { FaultyFileSystem } from '../helpers/faulty-fs.js';
 import { file, storeIn } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const JOURNAL = '.agent_metrics.journal';
-
-function bump(n: number) {
-  return (state: DashboardState) => {
-    state.events.push(makeEvent({ event_id: `e${n}` }));
-    state.total_sessions += 1;
-  };
-}
 
 const eventIds = (state: DashboardState) => state.events.map((event) => event.event_id);
 
