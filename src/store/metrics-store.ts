@@ -645,7 +645,7 @@ export class MetricsStore implements MetricsBackend {
     const backup = await readGeneration(fileSystem, this.backupPath, { keepBytes: true });
     if (backup.kind === 'valid') {
       // Write the backup's bytes back as they are: nothing in them is lost or reformatted.
-      const prepared = await prepareFile(fileSystem, this.metricsPath, backup.data as Buffer, this.options);
+      const prepared = await prepareFile(fileSystem, this.metricsPath, backup.data, this.options);
       const stat = await commitFile(fileSystem, prepared, this.options);
       this.notify({ ...report, action: 'restored-from-backup' });
       const binding = takeBinding(backup.state);

@@ -45,11 +45,12 @@ export interface RecoveryReport {
 
 /**
  * One file on disk, classified. `invalid` carries the reason in words. `data` (the file's bytes)
- * only when asked for: holding them with the parsed state costs as much memory again.
+ * only when asked for (`Generation<Buffer>`): holding them with the parsed state costs as much
+ * memory again.
  */
-export type Generation =
+export type Generation<Bytes extends Buffer | undefined = undefined> =
   | { kind: 'missing' }
-  | { kind: 'valid'; state: DashboardState; data: Buffer | undefined; stat: FileStat }
+  | { kind: 'valid'; state: DashboardState; data: Bytes; stat: FileStat }
   | { kind: 'invalid'; reason: string };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -109,8 +110,14 @@ function judgeParsed(value: unknown): ParsedStateFile {
 export async function readGeneration(
   fileSystem: FileSystem,
   path: string,
-  options: { keepBytes?: boolean } = {},
-): Promise<Generation> {
+  options: { keepBytes: true },
+): Promise<Generation<Buffer>>;
+export async function readGeneration(fileSystem: FileSystem, path: string): Promise<Generation>;
+export async function readGeneration(
+  fileSystem: FileSystem,
+  path: string,
+  options: { keepBytes?: true } = {},
+): Promise<Generation<Buffer | undefined>> {
   const streamed = options.keepBytes ? undefined : await readStreaming(fileSystem, path);
   if (streamed === 'missing') return { kind: 'missing' };
   if (streamed?.value !== undefined) {
