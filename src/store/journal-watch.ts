@@ -1,4 +1,5 @@
 import type { FileStat, FileSystem } from './file-system.js';
+import { inodeOf } from './journal-file.js';
 
 /**
  * A directory's stamp that no later change of its entries leaves as it was: its ctime changes
@@ -103,16 +104,21 @@ export class JournalWatch {
    */
   async saw(dirStat: FileStat, inode: string): Promise<void> {
     const stamp = stampOf(dirStat);
-    const settles = settlesAt(dirStat);
-    const settled = stamp !== undefined && Date.now() > settles && (await this.isPlainFile(inode));
-    this.seen = settled ? { stamp, inode, at: performance.now() } : undefined;
-    this.settles = settled ? 0 : settles;
+    this.seen = undefined;
+    this.settles = settlesAt(dirStat);
+    if (stamp === undefined || Date.now() <= this.settles) return;
+    // A link (or a file system that cannot tell): not watched, and the folder not stat-ed for it
+    // again before the journal would be stat-ed anyway.
+    this.settles = Date.now() + TRUST_MS;
+    if (!(await this.isPlainFile(inode))) return;
+    this.seen = { stamp, inode, at: performance.now() };
+    this.settles = 0;
   }
 
   /** Whether the journal's path names the file `inode` itself, not a link to it. */
   private async isPlainFile(inode: string): Promise<boolean> {
     const own = await this.fileSystem.lstat?.(this.journalPath).catch(() => undefined);
-    return own !== undefined && (own.mode & S_IFMT) === S_IFREG && `${own.dev}:${own.ino}` === inode;
+    return own !== undefined && (own.mode & S_IFMT) === S_IFREG && inodeOf(own) === inode;
   }
 }
 

@@ -36,7 +36,9 @@ export interface MetricsStoreOptions {
    * for it. A write that comes before the event loop turns (a caller writing again as soon as its
    * last write is answered, or callers waiting in a batch) then skips taking the lock and reading
    * what others wrote; when the lease has lasted this long and another process waits, the lock
-   * goes to it. While nobody waits, the lease is renewed. 0 releases the lock after every write.
+   * goes to it. While nobody waits, the lease is renewed. Once another process has wanted the
+   * lock, none is kept for a second (processes taking turns do better without). 0 releases the
+   * lock after every write.
    * @default 4
    */
   lockLeaseMs?: number;

@@ -195,12 +195,16 @@ describe('a store under a lease, with a settled directory', () => {
   });
 
   it('does not trust the folder for a journal reached through a symbolic link', async () => {
-    const { dir, store } = await settledStore();
+    const { dir, store, faulty } = await settledStore();
     const elsewhere = tempDir();
     renameSync(file(dir, JOURNAL), join(elsewhere, 'journal'));
     symlinkSync(join(elsewhere, 'journal'), file(dir, JOURNAL));
     await store.update(bump(3));
+    faulty.arm(undefined);
     await store.update(bump(4));
+    // Not watched, and the folder not stat-ed before each write for nothing: the journal is.
+    expect(faulty.calls.filter((call) => call.method === 'stat' && call.args[0] === dir)).toHaveLength(0);
+    expect(journalStats(faulty, dir)).toBe(1);
     copyFileSync(join(elsewhere, 'journal'), join(elsewhere, 'copy'));
     renameSync(join(elsewhere, 'copy'), join(elsewhere, 'journal'));
     await store.update(bump(5));
