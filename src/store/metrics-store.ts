@@ -367,17 +367,21 @@ export class MetricsStore implements MetricsBackend {
 
   /** Sizes and counts of the files. Never throws. */
   async getStats(): Promise<StoreStats> {
-    const [mainSize, backupSize, journalSize, main] = await Promise.all([
+    const [mainSize, backupSize, journalSize] = await Promise.all([
       this.sizeOf(this.metricsPath),
       this.sizeOf(this.backupPath),
       this.sizeOf(this.journalPath),
-      readGeneration(this.options.fileSystem, this.metricsPath).catch(() => undefined),
     ]);
     // One lock-free read: statistics never repair anything (a load does).
-    const state = await this.readView(false).then(
-      (view) => view.state,
-      () => undefined,
-    );
+    const view = await this.readView(false).catch(() => undefined);
+    const state = view?.state;
+    // A view has the main file's identity only when it was read from it, valid. Without a view
+    // (a corrupt file, or a journal that needs repair), the file is judged alone: after the
+    // view's read, not beside it, which held two parsed copies of a large file at once.
+    const mainValid = view
+      ? view.snapshot.identity !== undefined
+      : (await readGeneration(this.options.fileSystem, this.metricsPath).catch(() => undefined))?.kind ===
+        'valid';
     return {
       metricsFileExists: mainSize !== undefined,
       backupFileExists: backupSize !== undefined,
@@ -388,7 +392,7 @@ export class MetricsStore implements MetricsBackend {
       eventCount: state?.events.length ?? 0,
       sessionCount: state?.sessions.length ?? 0,
       agentCount: state ? Object.keys(state.agents).length : 0,
-      metricsFileValid: main?.kind === 'valid',
+      metricsFileValid: mainValid,
     };
   }
 

@@ -147,6 +147,28 @@ describe('getStats', () => {
     expect(stats.backupFileSizeBytes).toBe(readFileSync(store.backupPath).length);
   });
 
+  it('reads a valid main file once, not twice at the same time (two parsed copies of a large file)', async () => {
+    const dir = tempDir();
+    await storeIn(dir).store.save(makeState(4, 2));
+    const faulty = new FaultyFileSystem();
+    const store = new MetricsStore({ projectName: 'p', dir, fileSystem: faulty.fs });
+    expect(await store.getStats()).toMatchObject({ eventCount: 4, metricsFileValid: true });
+    const reads = faulty.calls.filter(
+      (call) => (call.method === 'open' || call.method === 'readFile') && call.args[0] === store.metricsPath,
+    );
+    expect(reads).toHaveLength(1);
+  });
+
+  it('judges the main file alone when the journal needs a repair that a lock-free read cannot make', async () => {
+    const dir = tempDir();
+    await storeIn(dir).store.save(makeState(4, 2));
+    const { store } = storeIn(dir);
+    writeFileSync(store.journalPath, 'not a journal\n');
+    expect(await store.getStats()).toMatchObject({ journalFileExists: true, metricsFileValid: true });
+    writeFileSync(store.metricsPath, '{"truncated');
+    expect(await store.getStats()).toMatchObject({ metricsFileValid: false });
+  });
+
   it('never throws on a corrupt or unreadable main file', async () => {
     const { store } = storeIn(tempDir());
     await store.save(makeState(4, 2));
