@@ -55,11 +55,12 @@ if (process.env.LEASE_PROBE_DIR) {
     p99: latencies[Math.floor(latencies.length * 0.99)],
     max: latencies.at(-1),
     cpuUs: (cpu.user + cpu.system) / events,
+    userUs: cpu.user / events,
   });
 } else {
   const dir = mkdtempSync(join(tmpdir(), 'lease-probe-'));
   const children = Array.from({ length: processes }, () =>
-    spawn(process.execPath, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
       env: { ...process.env, LEASE_PROBE_DIR: dir },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     }),
@@ -74,7 +75,7 @@ if (process.env.LEASE_PROBE_DIR) {
   for (const run of runs) {
     console.log(
       `  took the lock ${run.acquisitions} times for ${events} events, p50 ${run.p50.toFixed(3)} ms, ` +
-        `p99 ${run.p99.toFixed(2)} ms, max ${run.max.toFixed(1)} ms, CPU ${run.cpuUs.toFixed(0)} µs/event`,
+        `p99 ${run.p99.toFixed(2)} ms, max ${run.max.toFixed(1)} ms, CPU ${run.cpuUs.toFixed(0)} µs/event (user ${run.userUs.toFixed(0)})`,
     );
   }
   console.log(
