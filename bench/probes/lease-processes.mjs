@@ -3,13 +3,13 @@
 // latency (median, p99, max), how many times it took the lock, and its CPU time (user + system,
 // all threads) per event. Each process first warms up alone in a
 // project of its own. Run `npm run build` first; run the lease values alternately (the machine's
-// speed drifts).
+// speed drifts). `DIST=<another build's dist folder>` measures another build.
 //   node bench/probes/lease-processes.mjs [--processes=8] [--events=300] [--lease=4]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { eventInput } from '../workload.mjs';
 
 const arg = (name, fallback) =>
@@ -20,7 +20,8 @@ const lease = arg('lease', 4);
 const WARMUP = 2000;
 
 if (process.env.LEASE_PROBE_DIR) {
-  const { AgentMetrics, MetricsStore } = await import('../../dist/index.js');
+  const dist = resolve(process.env.DIST ?? fileURLToPath(new URL('../../dist', import.meta.url)));
+  const { AgentMetrics, MetricsStore } = await import(pathToFileURL(join(dist, 'index.js')).href);
   const open = (dir) => {
     const store = new MetricsStore({ projectName: 'bench', dir, lockLeaseMs: lease });
     return { store, metrics: new AgentMetrics({ store, strict: true }) };
