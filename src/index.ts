@@ -66,4 +66,11 @@ export {
   type StoreStats,
 } from './store/metrics-store.js';
 export type { MetricsStoreOptions } from './store/options.js';
-export { type ParsedStateFile, parseStateFile, quarantine, type RecoveryReport } from './store/recovery.js';
+export {
+  type Generation,
+  type ParsedStateFile,
+  parseStateFile,
+  quarantine,
+  type RecoveryReport,
+  readGeneration,
+} from './store/recovery.js';

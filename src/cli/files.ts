@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   BACKUP_FILE,
@@ -6,10 +6,12 @@ import {
   capsFor,
   checkInvariants,
   type DashboardState,
+  type FileSystem,
   JOURNAL_FILE,
   type JournalCheck,
   METRICS_FILE,
-  parseStateFile,
+  nodeFileSystem,
+  readGeneration,
   StorageIOError,
   type ValidationIssue,
 } from '../index.js';
@@ -19,7 +21,7 @@ import {
  * writes, never recovers (the store's `load()` would repair what it reads).
  *
  * - `missing`: no such file.
- * - `corrupt`: `parseStateFile` (what `load()` uses) rejects it; the store would move it aside.
+ * - `corrupt`: `readGeneration` (what `load()` uses) rejects it; the store would move it aside.
  * - `valid`: the store would use it; `issues` are broken invariants, which no recovery changes.
  */
 export type FileCheck =
@@ -28,21 +30,21 @@ export type FileCheck =
   | { kind: 'valid'; state: DashboardState; issues: ValidationIssue[] };
 
 /**
- * Judges the file exactly as the store does, then checks the invariants of a valid one against
- * the caps a store without caps would apply to it (`capsFor`: the file's `retention`, else the
- * defaults), unless `explicit` caps are given.
+ * Judges the file exactly as the store does (`readGeneration`, what `load()` reads it with: in
+ * pieces, so that a large file's bytes, text and state are not all in memory at once), then
+ * checks the invariants of a valid one against the caps a store without caps would apply to it
+ * (`capsFor`: the file's `retention`, else the defaults), unless `explicit` caps are given.
+ * Throws E_IO when the file exists but cannot be read.
  */
-export async function checkFile(path: string, explicit: Partial<Caps> = {}): Promise<FileCheck> {
-  let data: Buffer;
-  try {
-    data = await readFile(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
-    throw new StorageIOError('read', path, error);
-  }
-  const parsed = parseStateFile(data);
-  if ('reason' in parsed) return { kind: 'corrupt', issues: parsed.issues };
-  const { state } = parsed;
+export async function checkFile(
+  path: string,
+  explicit: Partial<Caps> = {},
+  fileSystem: FileSystem = nodeFileSystem,
+): Promise<FileCheck> {
+  const generation = await readGeneration(fileSystem, path);
+  if (generation.kind === 'missing') return { kind: 'missing' };
+  if (generation.kind === 'invalid') return { kind: 'corrupt', issues: generation.issues };
+  const { state } = generation;
   // Always explicit: checkInvariants has its own defaults, which know nothing of `retention`.
   return { kind: 'valid', state, issues: checkInvariants(state, capsFor(state, explicit)) };
 }

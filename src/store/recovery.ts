@@ -44,14 +44,15 @@ export interface RecoveryReport {
 }
 
 /**
- * One file on disk, classified. `invalid` carries the reason in words. `data` (the file's bytes)
+ * One file on disk, classified. `invalid` carries the reason in words, and each problem with its
+ * path (`issues`). `data` (the file's bytes)
  * only when asked for (`Generation<Buffer>`): holding them with the parsed state costs as much
  * memory again.
  */
 export type Generation<Bytes extends Buffer | undefined = undefined> =
   | { kind: 'missing' }
   | { kind: 'valid'; state: DashboardState; data: Bytes; stat: FileStat }
-  | { kind: 'invalid'; reason: string };
+  | { kind: 'invalid'; reason: string; issues: ValidationIssue[] };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -122,7 +123,7 @@ export async function readGeneration(
   if (streamed === 'missing') return { kind: 'missing' };
   if (streamed?.value !== undefined) {
     const parsed = judgeParsed(streamed.value);
-    if ('reason' in parsed) return { kind: 'invalid', reason: parsed.reason };
+    if ('reason' in parsed) return { kind: 'invalid', reason: parsed.reason, issues: parsed.issues };
     return { kind: 'valid', state: parsed.state, data: undefined, stat: streamed.stat };
   }
   let read: { data: Buffer; stat: FileStat };
@@ -134,7 +135,7 @@ export async function readGeneration(
     throw new StorageIOError('read', path, error);
   }
   const parsed = parseStateFile(read.data);
-  if ('reason' in parsed) return { kind: 'invalid', reason: parsed.reason };
+  if ('reason' in parsed) return { kind: 'invalid', reason: parsed.reason, issues: parsed.issues };
   return {
     kind: 'valid',
     state: parsed.state,

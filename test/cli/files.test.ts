@@ -1,20 +1,31 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { METRICS_FILE, MetricsStore, type ParsedStateFile, type RecoveryReport } from '../../src/index.js';
+import { checkFile } from '../../src/cli/files.js';
+import {
+  type FileSystem,
+  type Generation,
+  METRICS_FILE,
+  MetricsStore,
+  type RecoveryReport,
+} from '../../src/index.js';
+import { makeState } from '../helpers/builders.js';
+import { FaultyFileSystem } from '../helpers/faulty-fs.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { FIXTURE_DIR, pythonProject, run } from './helpers.js';
 
-// The CLI must judge a file with the public `parseStateFile`, the very function `load()` uses, so
+// The CLI must judge a file with the public `readGeneration`, the very function `load()` uses, so
 // `verify` and the store can never disagree. Here it is wrapped, so a test can change its verdict.
 const judge = vi.hoisted(() => ({
-  override: undefined as ((data: Uint8Array) => ParsedStateFile | undefined) | undefined,
+  override: undefined as ((path: string) => Generation | undefined) | undefined,
 }));
 vi.mock('../../src/index.js', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../src/index.js')>();
   return {
     ...real,
-    parseStateFile: (data: Uint8Array) => judge.override?.(data) ?? real.parseStateFile(data),
+    readGeneration: (fileSystem: FileSystem, path: string, options?: { keepBytes: true }) =>
+      judge.override?.(path) ??
+      (options ? real.readGeneration(fileSystem, path, options) : real.readGeneration(fileSystem, path)),
   };
 });
 
@@ -22,20 +33,33 @@ afterEach(() => {
   judge.override = undefined;
 });
 
-describe('verify judges files with parseStateFile', () => {
-  it('reports a file as corrupt, with its issues, exactly when parseStateFile rejects it', async () => {
+describe('verify judges files with readGeneration', () => {
+  it('reports a file as corrupt, with its issues, exactly when readGeneration rejects it', async () => {
     const dir = pythonProject();
-    const mainBytes = readFileSync(join(dir, METRICS_FILE));
-    const rejected: ParsedStateFile = {
+    const rejected: Generation = {
+      kind: 'invalid',
       reason: 'a rule only the store knows',
       issues: [{ path: 'events[0].agent_name', message: 'a rule only the store knows' }],
     };
-    judge.override = (data) => (Buffer.compare(Buffer.from(data), mainBytes) === 0 ? rejected : undefined);
+    judge.override = (path) => (path === join(dir, METRICS_FILE) ? rejected : undefined);
     const { code, stdout } = await run(['verify', '--dir', dir, '--json']);
     expect(code).toBe(1);
     const [main, backup] = JSON.parse(stdout).files;
     expect(main).toMatchObject({ status: 'corrupt', issues: rejected.issues });
     expect(backup).toMatchObject({ status: 'valid', issues: [] });
+  });
+
+  it('reads a large file in pieces, as load() does, never whole', async () => {
+    const dir = tempDir();
+    const store = new MetricsStore({ projectName: 'p', dir, maxEvents: 5000 });
+    await store.save(makeState(5000, 0));
+    expect(statSync(store.metricsPath).size).toBeGreaterThan(2 * 1024 * 1024);
+    const faulty = new FaultyFileSystem();
+    const check = await checkFile(store.metricsPath, {}, faulty.fs);
+    expect(check.kind).toBe('valid');
+    expect(check.kind === 'valid' && check.state.events.length).toBe(5000);
+    expect(faulty.methodsCalled()).not.toContain('readFile');
+    expect(faulty.methodsCalled().filter((method) => method === 'read').length).toBeGreaterThan(2);
   });
 
   const valid = readFileSync(join(FIXTURE_DIR, METRICS_FILE), 'utf8');
