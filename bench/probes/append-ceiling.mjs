@@ -1,13 +1,17 @@
 // The ceiling of N processes appending durably to one file, without any of the store's work: per
-// append a flock, a 580-byte write, an fdatasync and the unlock, one sequential loop per process.
+// append a flock, a 580-byte write, the unlock and an fdatasync, one sequential loop per process.
 // What the lock costs, and what a write path whose appends share the lock (LOCK_SH + O_APPEND,
 // replayed on read) could reach beside the exclusive one the store uses:
-//   ex-sync   LOCK_EX, blocking flock on the event loop (a library cannot block its host so);
-//   ex-async  LOCK_EX as the store takes it: LOCK_NB first, else a blocking flock on the thread pool;
-//   sh-async  LOCK_SH the same way, the write with O_APPEND.
-//   node bench/probes/append-ceiling.mjs [--processes=8] [--appends=1000] [--modes=ex-sync,ex-async,sh-async]
+//   ex-sync         LOCK_EX, blocking flock on the event loop (a library cannot block its host so),
+//                   the write at the file's end, fdatasync before the unlock;
+//   ex-async        LOCK_EX taken as the store takes it (LOCK_NB first, else a blocking flock on the
+//                   thread pool), fdatasync before the unlock;
+//   ex-async-after  the same, fdatasync after the unlock, as the store does under contention (the
+//                   processes' fdatasyncs then overlap);
+//   sh-async        LOCK_SH taken the same way, the write with O_APPEND, fdatasync after the unlock.
+//   node bench/probes/append-ceiling.mjs [--processes=8] [--appends=1000] [--modes=ex-sync,ex-async,ex-async-after,sh-async]
 import { spawn } from 'node:child_process';
-import { fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { constants, fdatasyncSync, fstatSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +21,7 @@ const arg = (name, fallback) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const processes = Number(arg('processes', 8));
 const appends = Number(arg('appends', 1000));
-const modes = arg('modes', 'ex-sync,ex-async,sh-async').split(',');
+const modes = arg('modes', 'ex-sync,ex-async,ex-async-after,sh-async').split(',');
 
 /** Takes the lock as `mode` says: a blocking flockSync, or LOCK_NB then flock on the thread pool. */
 async function lock(fd, mode) {
@@ -33,7 +37,9 @@ async function lock(fd, mode) {
 if (process.env.APPEND_CEILING_DIR) {
   const dir = process.env.APPEND_CEILING_DIR;
   const mode = process.env.APPEND_CEILING_MODE;
-  const file = openSync(join(dir, 'journal'), 'a');
+  const shared = mode.startsWith('sh');
+  // The exclusive modes write where the file ends, as the store does; the shared one appends.
+  const file = openSync(join(dir, 'journal'), shared ? 'a' : constants.O_WRONLY | constants.O_CREAT);
   const lockFile = openSync(join(dir, 'lock'), 'a');
   const line = Buffer.from(`${'x'.repeat(579)}\n`);
   process.send('ready');
@@ -41,9 +47,12 @@ if (process.env.APPEND_CEILING_DIR) {
   const cpuBefore = process.cpuUsage();
   for (let i = 0; i < appends; i++) {
     await lock(lockFile, mode);
-    writeSync(file, line);
-    fdatasyncSync(file);
+    if (shared) writeSync(file, line);
+    else writeSync(file, line, 0, line.length, fstatSync(file).size);
+    const syncAfterUnlock = shared || mode === 'ex-async-after';
+    if (!syncAfterUnlock) fdatasyncSync(file);
     flockSync(lockFile, 'un');
+    if (syncAfterUnlock) fdatasyncSync(file);
     // As the store's caller does: the next append comes from a later turn of the event loop.
     await new Promise((resolve) => setImmediate(resolve));
   }

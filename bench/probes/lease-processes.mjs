@@ -59,8 +59,9 @@ if (process.env.LEASE_PROBE_DIR) {
     userUs: cpu.user / events,
   });
 } else {
-  // With --separate, each process records into a project of its own: nothing is shared, so the
-  // figure is what the processes reach on this machine's CPUs and disk without any contention.
+  // With --separate, each process records into a project of its own: no lock or file is shared
+  // (the CPUs and the disk still are), so the figure is what the processes reach without waiting
+  // for one another.
   const separate = process.argv.includes('--separate');
   const dir = mkdtempSync(join(tmpdir(), 'lease-probe-'));
   const children = Array.from({ length: processes }, (_, index) =>

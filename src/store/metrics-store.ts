@@ -365,7 +365,11 @@ export class MetricsStore implements MetricsBackend {
     }
   }
 
-  /** Sizes and counts of the files. Never throws. */
+  /**
+   * Sizes and counts of the files. Never throws. Like `load()`, it reads the main file again only
+   * when its identity (device, inode, size, mtime) changed since this instance read it: a file
+   * rewritten in place with its size and mtime kept (`touch -r`) is judged as it was.
+   */
   async getStats(): Promise<StoreStats> {
     const [mainSize, backupSize, journalSize] = await Promise.all([
       this.sizeOf(this.metricsPath),
