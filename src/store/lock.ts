@@ -57,8 +57,13 @@ async function settlesBefore(promise: Promise<void>, deadline: number): Promise<
   }
 }
 
-/** How long a lease given up to a waiting process keeps this one from taking the lock again. */
+/**
+ * After a lease was given up to a waiting process: how often this one looks whether that process
+ * took the lock yet, and for how long at most before it takes the lock again anyway (the waiter
+ * may have died, or the file system cannot tell who holds a lock).
+ */
 const YIELD_PAUSE_MS = 1;
+const YIELD_MAX_MS = 50;
 /** How long no lease is kept after another process wanted the lock (see `contendedUntil`). */
 const CONTENDED_MS = 1000;
 
@@ -191,10 +196,8 @@ export class FileLock {
     let waitAbandoned: Promise<void> | undefined;
     this.busy = true;
     if (this.yieldNext) {
-      // The lock was just given up to a process that waited a whole lease: the kernel has woken
-      // it, but on a busy machine this process would take the lock again before it runs.
       this.yieldNext = false;
-      await new Promise((resolve) => setTimeout(resolve, YIELD_PAUSE_MS));
+      await this.waitForTakeover();
     }
     try {
       fd = await this.lockFile(deadline, (wait) => {
@@ -283,6 +286,24 @@ export class FileLock {
     const handle = this.handle;
     if (handle === undefined || this.fileSystem.flockWaiters === undefined) return true;
     return this.fileSystem.flockWaiters(handle.ino).catch(() => true);
+  }
+
+  /**
+   * The lock was just given up to a process that waited a whole lease. flock(2) does not hand it
+   * over: the kernel wakes the waiter, which takes the lock when it runs, and until then this
+   * process could take it again at once (on a busy machine, a 1 ms pause was not always enough:
+   * the test of this failed in CI). So it waits until someone holds the lock, up to YIELD_MAX_MS.
+   */
+  private async waitForTakeover(): Promise<void> {
+    const ino = this.handle?.ino;
+    const deadline = performance.now() + YIELD_MAX_MS;
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, YIELD_PAUSE_MS));
+      if (ino === undefined || this.fileSystem.flockHeld === undefined || performance.now() >= deadline)
+        return;
+      const held = await this.fileSystem.flockHeld(ino).catch(() => undefined);
+      if (held !== false) return;
+    }
   }
 
   /** Releases a lease, if any (when the event loop turned with no run, and at close()). */

@@ -1,7 +1,12 @@
 import { appendFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type FileSystem, hasFlockWaiters, nodeFileSystem } from '../../src/store/file-system.js';
+import {
+  type FileSystem,
+  hasFlockHolder,
+  hasFlockWaiters,
+  nodeFileSystem,
+} from '../../src/store/file-system.js';
 import { FileLock } from '../../src/store/lock.js';
 import { startWorker } from '../helpers/child.js';
 import { FaultyFileSystem } from '../helpers/faulty-fs.js';
@@ -156,6 +161,47 @@ describe('the lock lease', () => {
     expect(lock.acquisitions).toBe(2);
   });
 
+  it('after giving the lease up, waits until the waiter holds the lock (or 50 ms, or it cannot tell) before taking it again', async () => {
+    const path = `${tempDir()}/${LOCK_FILE}`;
+    vi.useFakeTimers({ toFake: ['performance'] });
+    // Someone waits; what /proc/locks tells of a holder is scripted per case.
+    const withHolder = (held: () => boolean | undefined) =>
+      leasedLock(
+        path,
+        10_000,
+        new FaultyFileSystem({
+          ...nodeFileSystem,
+          flockWaiters: async () => true,
+          flockHeld: async () => held(),
+        }),
+      );
+    const secondRun = async (held: () => boolean | undefined) => {
+      const { lock, faulty } = withHolder(held);
+      await lock.run(async () => undefined);
+      vi.advanceTimersByTime(60_000); // the lease has lasted its time: the run asks who waits
+      faulty.arm(undefined);
+      await lock.run(async () => undefined);
+      await lock.close();
+      const calls = faulty.methodsCalled();
+      return {
+        checks: count(faulty, 'flockHeld'),
+        checkedBeforeLocking: calls.lastIndexOf('flockHeld') < calls.indexOf('tryLockExclusive'),
+      };
+    };
+    // The waiter takes the lock only at the 4th look: the holder waits for it.
+    let looks = 0;
+    expect(await secondRun(() => ++looks > 3)).toEqual({ checks: 4, checkedBeforeLocking: true });
+    // Nobody ever takes it (the waiter died): at most 50 ms.
+    expect(
+      await secondRun(() => {
+        vi.advanceTimersByTime(20);
+        return false;
+      }),
+    ).toEqual({ checks: 3, checkedBeforeLocking: true });
+    // Cannot tell: one pause, as without /proc/locks.
+    expect(await secondRun(() => undefined)).toEqual({ checks: 1, checkedBeforeLocking: true });
+  });
+
   it('another FileLock of this process queued behind a lease runs before the holder runs again', async () => {
     const path = `${tempDir()}/${LOCK_FILE}`;
     const { lock } = leasedLock(path, 10_000);
@@ -206,6 +252,16 @@ describe('hasFlockWaiters (/proc/locks)', () => {
     writeFileSync(path, text);
     return path;
   }
+
+  it('finds an flock holder on the inode number (not a waiter, not a POSIX lock), or cannot tell', () => {
+    const holder = '1: FLOCK  ADVISORY  WRITE 5487 fe:00:2171165 0 EOF\n';
+    const waiter = '1: -> FLOCK  ADVISORY  WRITE 5491 fe:00:2171165 0 EOF\n';
+    const otherInode = '2: FLOCK  ADVISORY  WRITE 5492 fe:00:21711650 0 EOF\n';
+    const posixHolder = '3: POSIX  ADVISORY  WRITE 5494 fe:00:2171165 0 EOF\n';
+    expect(hasFlockHolder(2171165, locksFile(waiter + otherInode + posixHolder))).toBe(false);
+    expect(hasFlockHolder(2171165, locksFile(waiter + holder))).toBe(true);
+    expect(hasFlockHolder(2171165, `${tempDir()}/missing`)).toBeUndefined();
+  });
 
   it('finds a blocked flock waiter on the inode number, and no other line counts', () => {
     const holderOnly = '1: FLOCK  ADVISORY  WRITE 5487 fe:00:2171165 0 EOF\n';
