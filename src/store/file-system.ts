@@ -67,11 +67,6 @@ export interface FileSystem {
    * `/proc/locks`). Absent, or true, when it cannot tell: a lock holder then assumes someone waits.
    */
   flockWaiters?(ino: number): Promise<boolean>;
-  /**
-   * Whether a process holds an flock on a file with this inode number (Linux: `/proc/locks`);
-   * undefined when it cannot tell. Absent: a holder that gave the lock up to a waiter pauses once.
-   */
-  flockHeld?(ino: number): Promise<boolean | undefined>;
   stat(path: string): Promise<FileStat>;
   /** The path itself, not what a symbolic link there names. Absent: the store does not tell them apart. */
   lstat?(path: string): Promise<FileStat>;
@@ -237,7 +232,6 @@ export const nodeFileSystem: FileSystem = {
   // Never waits: releasing a lock is immediate.
   unlock: async (fd) => flockSync(fd, 'un'),
   flockWaiters: async (ino) => hasFlockWaiters(ino),
-  flockHeld: async (ino) => flockEntries(ino)?.held,
   stat: async (path) => toStat(fs.statSync(path)),
   lstat: async (path) => toStat(fs.lstatSync(path)),
   rename: async (from, to) => fs.renameSync(from, to),
@@ -253,16 +247,15 @@ export const nodeFileSystem: FileSystem = {
 const PROC_LOCKS_MAX_BYTES = 64 * 1024;
 
 /**
- * What /proc/locks lists on a file with inode number `ino`: a blocked flock waiter (`->`), a
- * holder; undefined when it cannot tell (no /proc, or a table too large to read whole). A line
- * names the file as `MAJOR:MINOR:INODE`: `1: -> FLOCK  ADVISORY  WRITE 4747 fe:00:2171165 0 EOF`
- * (a waiter; a holder's line has no `->`). The inode alone is matched: the device there is the
- * file system's, which is not always the `dev` that stat gives (overlayfs, btrfs subvolumes), and
- * another device's file with the same number only makes a holder give the lock up early, or
- * pause a little longer after it did. Hand-written: no library reads the kernel's lock table, and
- * flock(2) itself cannot tell.
+ * Whether /proc/locks lists a blocked flock waiter (`->`) on a file with inode number `ino`;
+ * true when it cannot tell (no /proc, or a table too large to read whole). A line names the file
+ * as `MAJOR:MINOR:INODE`: `1: -> FLOCK  ADVISORY  WRITE 4747 fe:00:2171165 0 EOF`. The inode alone
+ * is matched: the device there is the file system's, which is not always the `dev` that stat
+ * gives (overlayfs, btrfs subvolumes), and a waiter on another device's file with the same number
+ * only makes a holder give the lock up early. Hand-written: no library reads the kernel's lock
+ * table, and flock(2) itself cannot tell.
  */
-function flockEntries(ino: number, path = '/proc/locks'): { waiting: boolean; held: boolean } | undefined {
+export function hasFlockWaiters(ino: number, path = '/proc/locks'): boolean {
   let text: string;
   try {
     const fd = fs.openSync(path, constants.O_RDONLY);
@@ -273,33 +266,20 @@ function flockEntries(ino: number, path = '/proc/locks'): { waiting: boolean; he
         const read = fs.readSync(fd, buffer, length, buffer.length - length, null);
         if (read === 0) break;
         length += read;
-        if (length === buffer.length) return undefined;
+        if (length === buffer.length) return true;
       }
       text = buffer.toString('latin1', 0, length);
     } finally {
       fs.closeSync(fd);
     }
   } catch {
-    return undefined;
+    return true;
   }
   const inode = `:${ino} `;
-  const found = { waiting: false, held: false };
   for (const line of text.split('\n')) {
-    if (!line.includes(inode)) continue;
-    if (line.includes(' -> FLOCK ')) found.waiting = true;
-    else if (line.includes(' FLOCK ')) found.held = true;
+    if (line.includes(' -> FLOCK ') && line.includes(inode)) return true;
   }
-  return found;
-}
-
-/** Whether /proc/locks lists a blocked flock waiter on inode `ino`; true when it cannot tell. */
-export function hasFlockWaiters(ino: number, path = '/proc/locks'): boolean {
-  return flockEntries(ino, path)?.waiting ?? true;
-}
-
-/** Whether /proc/locks lists an flock held on inode `ino`; undefined when it cannot tell. */
-export function hasFlockHolder(ino: number, path = '/proc/locks'): boolean | undefined {
-  return flockEntries(ino, path)?.held;
+  return false;
 }
 
 /** fsync of a folder, so that a rename inside it survives a power cut. */

@@ -59,11 +59,11 @@ async function settlesBefore(promise: Promise<void>, deadline: number): Promise<
 
 /**
  * After a lease was given up to a waiting process: how often this one looks whether that process
- * took the lock yet, and for how long at most before it takes the lock again anyway (the waiter
- * may have died, or the file system cannot tell who holds a lock).
+ * took the lock yet, and how many times at most before it takes the lock again anyway (the waiter
+ * may have died, or could not write its pid). A count, not a clock: ~50 ms.
  */
 const YIELD_PAUSE_MS = 1;
-const YIELD_MAX_MS = 50;
+const YIELD_MAX_LOOKS = 50;
 /** How long no lease is kept after another process wanted the lock (see `contendedUntil`). */
 const CONTENDED_MS = 1000;
 
@@ -197,7 +197,7 @@ export class FileLock {
     this.busy = true;
     if (this.yieldNext) {
       this.yieldNext = false;
-      await this.waitForTakeover();
+      await this.waitForTakeover(deadline);
     }
     try {
       fd = await this.lockFile(deadline, (wait) => {
@@ -291,18 +291,20 @@ export class FileLock {
   /**
    * The lock was just given up to a process that waited a whole lease. flock(2) does not hand it
    * over: the kernel wakes the waiter, which takes the lock when it runs, and until then this
-   * process could take it again at once (on a busy machine, a 1 ms pause was not always enough:
-   * the test of this failed in CI). So it waits until someone holds the lock, up to YIELD_MAX_MS.
+   * process could take it again at once (a fixed 1 ms pause was not always enough on a busy
+   * machine: the test of this failed once in CI). So it waits until the lock file holds another
+   * pid than ours (a holder writes its own once it has the lock: see `recordHolder`), which also
+   * tells of a waiter that took the lock and gave it back between two looks. At most
+   * YIELD_MAX_LOOKS looks, and not past the acquisition's deadline; a look that fails ends it.
    */
-  private async waitForTakeover(): Promise<void> {
-    const ino = this.handle?.ino;
-    const deadline = performance.now() + YIELD_MAX_MS;
-    for (;;) {
+  private async waitForTakeover(deadline: number): Promise<void> {
+    const fd = this.handle?.fd;
+    const ours = String(process.pid).padEnd(PID_WIDTH);
+    for (let look = 0; look < YIELD_MAX_LOOKS && Date.now() < deadline; look++) {
       await new Promise((resolve) => setTimeout(resolve, YIELD_PAUSE_MS));
-      if (ino === undefined || this.fileSystem.flockHeld === undefined || performance.now() >= deadline)
-        return;
-      const held = await this.fileSystem.flockHeld(ino).catch(() => undefined);
-      if (held !== false) return;
+      if (fd === undefined) return;
+      const pid = await this.fileSystem.read(fd, 0, PID_WIDTH).catch(() => undefined);
+      if (pid?.toString('latin1') !== ours) return;
     }
   }
 

@@ -178,11 +178,6 @@ export class PowerCutFileSystem implements FileSystem {
     return true;
   }
 
-  /** Nor who holds a lock: "cannot tell", so a holder that gave the lock up pauses once. */
-  async flockHeld(_ino: number): Promise<boolean | undefined> {
-    return undefined;
-  }
-
   async unlock(fd: number): Promise<void> {
     this.releaseLock(this.openFile(fd, 'flock').inode, fd);
   }

@@ -1,12 +1,7 @@
 import { appendFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  type FileSystem,
-  hasFlockHolder,
-  hasFlockWaiters,
-  nodeFileSystem,
-} from '../../src/store/file-system.js';
+import { type FileSystem, hasFlockWaiters, nodeFileSystem } from '../../src/store/file-system.js';
 import { FileLock } from '../../src/store/lock.js';
 import { startWorker } from '../helpers/child.js';
 import { FaultyFileSystem } from '../helpers/faulty-fs.js';
@@ -161,45 +156,43 @@ describe('the lock lease', () => {
     expect(lock.acquisitions).toBe(2);
   });
 
-  it('after giving the lease up, waits until the waiter holds the lock (or 50 ms, or it cannot tell) before taking it again', async () => {
+  it('after giving the lease up, waits until another pid is in the lock file (at most 50 looks, not past the deadline)', async () => {
     const path = `${tempDir()}/${LOCK_FILE}`;
     vi.useFakeTimers({ toFake: ['performance'] });
-    // Someone waits; what /proc/locks tells of a holder is scripted per case.
-    const withHolder = (held: () => boolean | undefined) =>
-      leasedLock(
-        path,
-        10_000,
-        new FaultyFileSystem({
-          ...nodeFileSystem,
-          flockWaiters: async () => true,
-          flockHeld: async () => held(),
-        }),
-      );
-    const secondRun = async (held: () => boolean | undefined) => {
-      const { lock, faulty } = withHolder(held);
+    /** The second run of a lock whose lease ends while someone waits; `look` scripts each look. */
+    const secondRun = async (look: (count: number) => void, timeoutMs = 10_000) => {
+      let looks = 0;
+      const faulty = new FaultyFileSystem({
+        ...nodeFileSystem,
+        flockWaiters: async () => true,
+        async read(fd, position, length) {
+          look(++looks);
+          return nodeFileSystem.read(fd, position, length);
+        },
+      });
+      const lock = new FileLock(faulty.fs, path, { timeoutMs, fileMode: 0o600, leaseMs: 10_000 });
       await lock.run(async () => undefined);
       vi.advanceTimersByTime(60_000); // the lease has lasted its time: the run asks who waits
       faulty.arm(undefined);
       await lock.run(async () => undefined);
       await lock.close();
       const calls = faulty.methodsCalled();
-      return {
-        checks: count(faulty, 'flockHeld'),
-        checkedBeforeLocking: calls.lastIndexOf('flockHeld') < calls.indexOf('tryLockExclusive'),
-      };
+      expect(calls.lastIndexOf('read')).toBeLessThan(calls.indexOf('tryLockExclusive'));
+      return looks;
     };
-    // The waiter takes the lock only at the 4th look: the holder waits for it.
-    let looks = 0;
-    expect(await secondRun(() => ++looks > 3)).toEqual({ checks: 4, checkedBeforeLocking: true });
-    // Nobody ever takes it (the waiter died): at most 50 ms.
+    // The waiter takes the lock, writes its pid (and may have given the lock back) before the
+    // 3rd look: the holder takes the lock again only then.
+    expect(await secondRun((count) => count === 3 && writeFileSync(path, '4242      \n'))).toBe(3);
+    // Nobody takes it (the waiter died): 50 looks.
+    expect(await secondRun(() => undefined)).toBe(50);
+    // A look that fails ends the wait.
     expect(
       await secondRun(() => {
-        vi.advanceTimersByTime(20);
-        return false;
+        throw Object.assign(new Error('EIO'), { code: 'EIO' });
       }),
-    ).toEqual({ checks: 3, checkedBeforeLocking: true });
-    // Cannot tell: one pause, as without /proc/locks.
-    expect(await secondRun(() => undefined)).toEqual({ checks: 1, checkedBeforeLocking: true });
+    ).toBe(1);
+    // No wait past the acquisition's deadline.
+    expect(await secondRun(() => undefined, 0)).toBe(0);
   });
 
   it('another FileLock of this process queued behind a lease runs before the holder runs again', async () => {
@@ -252,16 +245,6 @@ describe('hasFlockWaiters (/proc/locks)', () => {
     writeFileSync(path, text);
     return path;
   }
-
-  it('finds an flock holder on the inode number (not a waiter, not a POSIX lock), or cannot tell', () => {
-    const holder = '1: FLOCK  ADVISORY  WRITE 5487 fe:00:2171165 0 EOF\n';
-    const waiter = '1: -> FLOCK  ADVISORY  WRITE 5491 fe:00:2171165 0 EOF\n';
-    const otherInode = '2: FLOCK  ADVISORY  WRITE 5492 fe:00:21711650 0 EOF\n';
-    const posixHolder = '3: POSIX  ADVISORY  WRITE 5494 fe:00:2171165 0 EOF\n';
-    expect(hasFlockHolder(2171165, locksFile(waiter + otherInode + posixHolder))).toBe(false);
-    expect(hasFlockHolder(2171165, locksFile(waiter + holder))).toBe(true);
-    expect(hasFlockHolder(2171165, `${tempDir()}/missing`)).toBeUndefined();
-  });
 
   it('finds a blocked flock waiter on the inode number, and no other line counts', () => {
     const holderOnly = '1: FLOCK  ADVISORY  WRITE 5487 fe:00:2171165 0 EOF\n';
