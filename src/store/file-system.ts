@@ -64,9 +64,10 @@ export interface FileSystem {
   unlock(fd: number): Promise<void>;
   /**
    * Whether a process is blocked in flock(LOCK_EX) on a file with this inode number (Linux:
-   * `/proc/locks`). Absent, or true, when it cannot tell: a lock holder then assumes someone waits.
+   * `/proc/locks`). Absent, or undefined, when it cannot tell: a lock holder then assumes someone
+   * waits.
    */
-  flockWaiters?(ino: number): Promise<boolean>;
+  flockWaiters?(ino: number): Promise<boolean | undefined>;
   stat(path: string): Promise<FileStat>;
   /** The path itself, not what a symbolic link there names. Absent: the store does not tell them apart. */
   lstat?(path: string): Promise<FileStat>;
@@ -248,14 +249,14 @@ const PROC_LOCKS_MAX_BYTES = 64 * 1024;
 
 /**
  * Whether /proc/locks lists a blocked flock waiter (`->`) on a file with inode number `ino`;
- * true when it cannot tell (no /proc, or a table too large to read whole). A line names the file
+ * undefined when it cannot tell (no /proc, or a table too large to read whole). A line names the file
  * as `MAJOR:MINOR:INODE`: `1: -> FLOCK  ADVISORY  WRITE 4747 fe:00:2171165 0 EOF`. The inode alone
  * is matched: the device there is the file system's, which is not always the `dev` that stat
  * gives (overlayfs, btrfs subvolumes), and a waiter on another device's file with the same number
  * only makes a holder give the lock up early. Hand-written: no library reads the kernel's lock
  * table, and flock(2) itself cannot tell.
  */
-export function hasFlockWaiters(ino: number, path = '/proc/locks'): boolean {
+export function hasFlockWaiters(ino: number, path = '/proc/locks'): boolean | undefined {
   let text: string;
   try {
     const fd = fs.openSync(path, constants.O_RDONLY);
@@ -266,14 +267,14 @@ export function hasFlockWaiters(ino: number, path = '/proc/locks'): boolean {
         const read = fs.readSync(fd, buffer, length, buffer.length - length, null);
         if (read === 0) break;
         length += read;
-        if (length === buffer.length) return true;
+        if (length === buffer.length) return undefined;
       }
       text = buffer.toString('latin1', 0, length);
     } finally {
       fs.closeSync(fd);
     }
   } catch {
-    return true;
+    return undefined;
   }
   const inode = `:${ino} `;
   for (const line of text.split('\n')) {

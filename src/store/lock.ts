@@ -106,8 +106,11 @@ export class FileLock {
   private lease: Lease | undefined;
   /** Set by `keepUntil`: the lease lasts at least until this settles. */
   private keepFor: Promise<unknown> | undefined;
-  /** After giving the lock up to a waiting process: the next acquisition pauses first. */
-  private yieldNext = false;
+  /**
+   * After giving the lock up: the next acquisition first waits until a process seen waiting took
+   * it (`to-a-waiter`), or pauses when the file system could not tell whether anyone waits.
+   */
+  private yieldNext: 'to-a-waiter' | 'maybe' | undefined;
   /**
    * No lease before this time (performance.now()): another process wanted the lock lately. Processes
    * that take turns do better releasing after every run: their fdatasyncs overlap then, while
@@ -195,10 +198,12 @@ export class FileLock {
     let fd: number;
     let waitAbandoned: Promise<void> | undefined;
     this.busy = true;
-    if (this.yieldNext) {
-      this.yieldNext = false;
-      await this.waitForTakeover(deadline);
-    }
+    const yielded = this.yieldNext;
+    this.yieldNext = undefined;
+    if (yielded === 'to-a-waiter') await this.waitForTakeover(deadline);
+    // Someone may wait (the file system cannot tell): a pause, not a wait for a takeover that may
+    // never come (a lone writer there gives its lease up about once a second).
+    else if (yielded === 'maybe') await new Promise((resolve) => setTimeout(resolve, YIELD_PAUSE_MS));
     try {
       fd = await this.lockFile(deadline, (wait) => {
         waitAbandoned = wait;
@@ -269,11 +274,10 @@ export class FileLock {
       // left to the acquisition below, which reports it.)
       const stillLocked = await this.isStillAtPath(handle).catch(() => false);
       if (stillLocked) {
-        if (!expired || !(await this.othersWait())) {
-          return this.releaser({ ...lease, since: expired ? now : lease.since });
-        }
-        // Another process waited a whole lease: it goes first.
-        this.yieldNext = true;
+        const waiting = expired ? await this.othersWait() : false;
+        if (waiting === false) return this.releaser({ ...lease, since: expired ? now : lease.since });
+        // Another process waited a whole lease (or may have): it goes first.
+        this.yieldNext = waiting === true ? 'to-a-waiter' : 'maybe';
         this.contendedUntil = now + CONTENDED_MS;
       }
     }
@@ -281,11 +285,11 @@ export class FileLock {
     return undefined;
   }
 
-  /** Whether another process waits for the lock; true when the file system cannot tell. */
-  private async othersWait(): Promise<boolean> {
+  /** Whether another process waits for the lock; undefined when the file system cannot tell. */
+  private async othersWait(): Promise<boolean | undefined> {
     const handle = this.handle;
-    if (handle === undefined || this.fileSystem.flockWaiters === undefined) return true;
-    return this.fileSystem.flockWaiters(handle.ino).catch(() => true);
+    if (handle === undefined || this.fileSystem.flockWaiters === undefined) return undefined;
+    return this.fileSystem.flockWaiters(handle.ino).catch(() => undefined);
   }
 
   /**

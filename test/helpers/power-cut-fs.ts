@@ -174,8 +174,8 @@ export class PowerCutFileSystem implements FileSystem {
   }
 
   /** An in-memory disk has no lock table to look in: "cannot tell", so a holder assumes someone waits. */
-  async flockWaiters(_ino: number): Promise<boolean> {
-    return true;
+  async flockWaiters(_ino: number): Promise<boolean | undefined> {
+    return undefined;
   }
 
   async unlock(fd: number): Promise<void> {
