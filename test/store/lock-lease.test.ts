@@ -206,6 +206,16 @@ describe('the lock lease', () => {
         () => undefined,
       ),
     ).toBe(0);
+    // Nor when asking failed.
+    expect(
+      await secondRun(
+        () => undefined,
+        10_000,
+        () => {
+          throw Object.assign(new Error('EIO'), { code: 'EIO' });
+        },
+      ),
+    ).toBe(0);
   });
 
   it('another FileLock of this process queued behind a lease runs before the holder runs again', async () => {
