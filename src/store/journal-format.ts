@@ -4,7 +4,8 @@ import type { JournalChange } from '../model/operations.js';
 /**
  * The journal (`.agent_metrics.journal`) is a text file of lines, each
  * `<crc32 of the JSON, 8 hex digits> <JSON>\n`. JSON never holds a raw newline, so a line can be
- * found again after a damaged one. The first line is the header (`{"agent_metrics_journal":3,
+ * found again after a damaged one, and a complete line that damaged bytes run into is found by
+ * its start (see `lineWithin`). The first line is the header (`{"agent_metrics_journal":3,
  * "id":"…"}`); every later line is one committed change: a `StatePatch`, or (format 3) an
  * operation (`RecordEventOperation`, model/operations.ts).
  *
@@ -159,7 +160,10 @@ export interface ParsedJournal {
    * The NUL bytes of the reserve after them are not counted.
    */
   tornBytes: number;
-  /** Damaged lines followed by good ones (skipped), with the offset where each starts. */
+  /**
+   * Damaged lines followed by good ones, with the offset where each starts: what they held is
+   * skipped, unless only their newline was damaged.
+   */
   damaged: Array<{ offset: number; reason: string }>;
 }
 
@@ -189,9 +193,53 @@ export function linesEnd(data: Buffer, from = 0): number {
   return end;
 }
 
+/** At most this many places inside one damaged line are checked by `lineWithin`. */
+export const LINE_STARTS_TRIED = 64;
+const SPACE_BRACE = Buffer.from(' {', 'latin1');
+
+function isLowerHex(byte: number): boolean {
+  return (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66);
+}
+
+/**
+ * The complete line a damaged one ends with, if any: the bytes from `from` to `newline` run into
+ * a good line when the newline before it was damaged, or when a write was cut short and the next
+ * line was written right after it (the page of an earlier line lost in a power cut while the next
+ * one's was kept; a torn write another appender wrote after). Such a line is where a checksum, a
+ * space and `{` start and the rest checks out; the leftmost one is taken, since the places after
+ * it are inside its JSON. A match by chance needs a 32-bit checksum to agree as well. At most
+ * `LINE_STARTS_TRIED` places are checked: garbage that looks like line starts everywhere must not
+ * make a load quadratic. `start` is where the line starts in `data`.
+ */
+function lineWithin(
+  data: Buffer,
+  from: number,
+  newline: number,
+): { start: number; change: JournalChange } | undefined {
+  const span = data.subarray(from, newline);
+  let tried = 0;
+  for (let at = span.indexOf(SPACE_BRACE, CHECKSUM_DIGITS); at >= 0; at = span.indexOf(SPACE_BRACE, at + 1)) {
+    const start = at - CHECKSUM_DIGITS;
+    let digits = 0;
+    while (digits < CHECKSUM_DIGITS && isLowerHex(span[start + digits] as number)) digits++;
+    if (digits < CHECKSUM_DIGITS) continue;
+    if (++tried > LINE_STARTS_TRIED) return undefined;
+    const change = changeOf(span.subarray(start));
+    if (change) return { start: from + start, change };
+  }
+  return undefined;
+}
+
+/** The change a line holds (without its newline), when its checksum matches and it is one. */
+function changeOf(line: Buffer): JournalChange | undefined {
+  const body = checkedBody(line);
+  return body === undefined ? undefined : asChange(parseJson(body));
+}
+
 /**
  * Parses the lines of `data` from `start` (`base` is the file offset of `data[0]`), up to the
- * reserve (see above). Never throws.
+ * reserve (see above). A damaged line that ends with a complete one (see `lineWithin`) counts as
+ * damaged, and that complete line as good. Never throws.
  */
 export function parseEntries(data: Buffer, start: number, base = 0): ParsedJournal {
   const entries: JournalEntry[] = [];
@@ -207,11 +255,26 @@ export function parseEntries(data: Buffer, start: number, base = 0): ParsedJourn
     if (change) {
       entries.push({ change, end: base + newline + 1 });
       validEnd = base + newline + 1;
-    } else {
-      bad.push({
-        offset: base + position,
-        reason: body === undefined ? 'checksum mismatch' : 'not a change',
-      });
+      position = newline + 1;
+      continue;
+    }
+    // A line whose checksum matched was written whole: only a mismatch may hide another line.
+    const within = body === undefined ? lineWithin(data, position + 1, newline) : undefined;
+    // The byte before that line may have been this one's newline, damaged: then this one is whole.
+    const head =
+      within && within.start - 1 > position ? changeOf(data.subarray(position, within.start - 1)) : undefined;
+    bad.push({
+      offset: base + position,
+      reason: head
+        ? 'newline damaged, both lines kept'
+        : body === undefined
+          ? 'checksum mismatch'
+          : 'not a change',
+    });
+    if (within) {
+      if (head) entries.push({ change: head, end: base + within.start });
+      entries.push({ change: within.change, end: base + newline + 1 });
+      validEnd = base + newline + 1;
     }
     position = newline + 1;
   }

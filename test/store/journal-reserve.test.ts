@@ -41,9 +41,9 @@ describe('journal reserve: parsing', () => {
     expect(parsed).toMatchObject({ validEnd: lines.length, tornBytes: partial.length });
   });
 
-  it('reads NUL bytes inside the lines as damage: skipped when good lines follow, else the torn end', () => {
+  it('reads NUL bytes inside the lines as damage, and keeps the complete line they run into', () => {
     // A power cut kept a later page and not the one before it (NUL bytes, as reserved): the
-    // line after the lost page runs into the one that follows it (no newline in between).
+    // NUL bytes run into the line after the lost page (no newline in between).
     const later = Buffer.concat([change(4), change(5)]);
     const parsed = parseEntries(
       Buffer.concat([lines, Buffer.alloc(4096), later, Buffer.alloc(5000)]),
@@ -52,6 +52,7 @@ describe('journal reserve: parsing', () => {
     expect(parsed.entries.map((entry) => (entry.change as { set?: unknown }).set)).toEqual([
       { n: 1 },
       { n: 2 },
+      { n: 4 },
       { n: 5 },
     ]);
     expect(parsed).toMatchObject({
@@ -59,11 +60,20 @@ describe('journal reserve: parsing', () => {
       damaged: [{ offset: lines.length, reason: 'checksum mismatch' }],
     });
 
-    const alone = parseEntries(
-      Buffer.concat([lines, Buffer.alloc(4096), change(4), Buffer.alloc(9)]),
-      header.length,
-    );
-    expect(alone).toMatchObject({ validEnd: lines.length, tornBytes: 4096 + change(4).length, damaged: [] });
+    // As the last line too: it is complete, so it is not a torn end.
+    const last = Buffer.concat([lines, Buffer.alloc(4096), change(4)]);
+    expect(parseEntries(Buffer.concat([last, Buffer.alloc(9)]), header.length)).toMatchObject({
+      validEnd: last.length,
+      tornBytes: 0,
+      damaged: [{ offset: lines.length }],
+    });
+    // A line cut short after the NUL bytes is still the torn end.
+    const cut = Buffer.concat([lines, Buffer.alloc(4096), change(4).subarray(0, 30), Buffer.alloc(9)]);
+    expect(parseEntries(cut, header.length)).toMatchObject({
+      validEnd: lines.length,
+      tornBytes: 4096 + 30,
+      damaged: [],
+    });
   });
 
   it('takes a newline inside the reserve for nothing', () => {
@@ -204,7 +214,7 @@ describe('journal reserve: writing', () => {
     expect(statSync(path).size).toBe(journalLines(path).length + JOURNAL_RESERVE_BYTES);
   });
 
-  it('cuts off a line a power cut left past a lost page, with the reserve, at the next write', async () => {
+  it('keeps a line a power cut left past a lost page, and folds the damage into a checkpoint', async () => {
     const dir = tempDir();
     const { store } = storeIn(dir, { checkpointIdleMs: 0 });
     for (let n = 1; n <= 3; n++) await store.update(bump(n));
@@ -223,14 +233,13 @@ describe('journal reserve: writing', () => {
     writeFileSync(path, data);
 
     const reader = storeIn(dir, { checkpointIdleMs: 0 });
-    expect(ids(await reader.store.load())).toEqual(['e1', 'e2', 'e3']);
+    expect(ids(await reader.store.load())).toEqual(['e1', 'e2', 'e3', 'e5']);
     expect(reader.reports).toEqual([]); // a lock-free read repairs nothing
 
     await reader.store.update(bump(6));
-    expect(reader.reports.map((report) => report.action)).toEqual(['journal-tail-truncated']);
-    expect(reader.reports[0]?.reason).toContain(`${4096 + fifth.length} bytes`);
-    expect(ids(await storeIn(dir).store.load())).toEqual(['e1', 'e2', 'e3', 'e6']);
-    expect(readFileSync(path).includes(fifth)).toBe(false);
+    expect(reader.reports.map((report) => report.action)).toEqual(['journal-repaired']);
+    expect(reader.reports[0]?.reason).toContain(`byte ${lines.length}`);
+    expect(ids(await storeIn(dir).store.load())).toEqual(['e1', 'e2', 'e3', 'e5', 'e6']);
   });
 });
 

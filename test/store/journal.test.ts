@@ -10,6 +10,7 @@ import {
   encodeHeader,
   encodeLine,
   JOURNAL_FORMAT,
+  LINE_STARTS_TRIED,
   parseEntries,
   parseHeader,
 } from '../../src/store/journal-format.js';
@@ -147,6 +148,121 @@ describe('journal: damage', () => {
     expect(existsSync(file(dir, JOURNAL))).toBe(false);
 
     expectUpdates(await store.update(bump(3)), 3);
+  });
+});
+
+describe('journal: a complete line inside a damaged one', () => {
+  const header = encodeHeader('j');
+  const change = (n: number) =>
+    encodeLine(JSON.stringify({ caps: { max_events: 500, max_sessions: 50 }, set: { n } }));
+  const numbers = (data: Buffer) =>
+    parseEntries(data, header.length).entries.map(
+      (entry) => (entry.change as unknown as { set: { n: number } }).set.n,
+    );
+  /** Looks like a line's start (8 hex digits, a space, `{`), but no checksum matches after it. */
+  const lookAlike = '0badc0de {"caps":';
+
+  it('keeps both lines when the newline between them was damaged', () => {
+    const first = Buffer.from(change(1));
+    first[first.length - 1] = 0x78; // "x"
+    const data = Buffer.concat([header, first, change(2), change(3)]);
+    expect(numbers(data)).toEqual([1, 2, 3]);
+    expect(parseEntries(data, header.length)).toMatchObject({
+      validEnd: data.length,
+      tornBytes: 0,
+      damaged: [{ offset: header.length, reason: 'newline damaged, both lines kept' }],
+    });
+    // Each line's end is where the next one starts.
+    expect(parseEntries(data, header.length).entries.map((entry) => entry.end)).toEqual([
+      header.length + first.length,
+      header.length + first.length + change(2).length,
+      data.length,
+    ]);
+  });
+
+  it('keeps a complete line written right after a torn one, also as the last line', () => {
+    const torn = change(2).subarray(0, 25);
+    const middle = Buffer.concat([header, change(1), torn, change(3), change(4)]);
+    expect(numbers(middle)).toEqual([1, 3, 4]);
+    expect(parseEntries(middle, header.length)).toMatchObject({
+      damaged: [{ offset: header.length + change(1).length, reason: 'checksum mismatch' }],
+    });
+    const last = Buffer.concat([header, change(1), torn, change(3)]);
+    expect(numbers(last)).toEqual([1, 3]);
+    expect(parseEntries(last, header.length)).toMatchObject({ validEnd: last.length, tornBytes: 0 });
+  });
+
+  it('takes only a start whose checksum matches and whose line is a change', () => {
+    const garbage = Buffer.from(`torn${lookAlike}{}}`, 'latin1');
+    expect(numbers(Buffer.concat([header, change(1), garbage, change(2)]))).toEqual([1, 2]);
+    // A look-alike alone, or a checksummed line that is not a change: nothing to keep.
+    expect(numbers(Buffer.concat([header, change(1), garbage, Buffer.from('\n'), change(3)]))).toEqual([
+      1, 3,
+    ]);
+    const notAChange = encodeLine('{"n":2}');
+    expect(numbers(Buffer.concat([header, change(1), Buffer.from('xx'), notAChange, change(3)]))).toEqual([
+      1, 3,
+    ]);
+  });
+
+  it(`checks at most ${LINE_STARTS_TRIED} places inside one damaged line`, () => {
+    const lookAlikes = (count: number) => Buffer.from(`x${lookAlike.repeat(count)}`, 'latin1');
+    const within = Buffer.concat([header, lookAlikes(LINE_STARTS_TRIED - 1), change(1), change(2)]);
+    expect(numbers(within)).toEqual([1, 2]);
+    const beyond = Buffer.concat([header, lookAlikes(LINE_STARTS_TRIED), change(1), change(2)]);
+    expect(numbers(beyond)).toEqual([2]);
+  });
+
+  it('finds every line that damaged bytes run into (property)', () => {
+    const noNewline = fc
+      .uint8Array({ minLength: 1, maxLength: 60 })
+      .map((bytes) => Buffer.from(bytes.map((byte) => (byte === 0x0a ? 0x00 : byte))));
+    const damage = fc.oneof(
+      noNewline,
+      noNewline.map((bytes) => Buffer.concat([bytes, Buffer.from(lookAlike, 'latin1')])),
+      fc.integer({ min: 1, max: 30 }).map((length) => change(99).subarray(0, length)),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.option(damage, { nil: undefined }), { minLength: 1, maxLength: 12 }),
+        (plan) => {
+          const parts: Buffer[] = [header];
+          const damagedAt: number[] = [];
+          let offset = header.length;
+          plan.forEach((before, n) => {
+            if (before) {
+              damagedAt.push(offset);
+              parts.push(before);
+              offset += before.length;
+            }
+            parts.push(change(n));
+            offset += change(n).length;
+          });
+          const data = Buffer.concat(parts);
+          const parsed = parseEntries(data, header.length);
+          expect(numbers(data)).toEqual(plan.map((_, n) => n));
+          expect(parsed.damaged.map((line) => line.offset)).toEqual(damagedAt);
+          expect(parsed).toMatchObject({ validEnd: data.length, tornBytes: 0 });
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a store keeps both lines around a damaged newline, and folds them into a checkpoint', async () => {
+    const { dir } = await project(4); // snapshot: update 1; journal lines: updates 2, 3, 4
+    const path = file(dir, JOURNAL);
+    const data = readFileSync(path);
+    const secondLineEnd = data.indexOf(0x0a, data.indexOf(0x0a) + 1);
+    data[secondLineEnd] = 0x78;
+    writeFileSync(path, data);
+
+    const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    expectUpdates(await store.load(), 4);
+    await store.update(bump(5));
+    expect(reports.map((report) => report.action)).toEqual(['journal-repaired']);
+    expect(reports[0]?.reason).toContain('newline damaged');
+    expectUpdates(readJson(file(dir, MAIN)) as unknown as DashboardState, 5);
   });
 });
 
