@@ -160,10 +160,7 @@ export interface ParsedJournal {
    * The NUL bytes of the reserve after them are not counted.
    */
   tornBytes: number;
-  /**
-   * Damaged lines followed by good ones, with the offset where each starts: what they held is
-   * skipped, unless only their newline was damaged.
-   */
+  /** Damaged lines followed by good ones (skipped), with the offset where each starts. */
   damaged: Array<{ offset: number; reason: string }>;
 }
 
@@ -202,20 +199,16 @@ function isLowerHex(byte: number): boolean {
 }
 
 /**
- * The complete line a damaged one ends with, if any: the bytes from `from` to `newline` run into
- * a good line when the newline before it was damaged, or when a write was cut short and the next
- * line was written right after it (the page of an earlier line lost in a power cut while the next
- * one's was kept; a torn write another appender wrote after). Such a line is where a checksum, a
- * space and `{` start and the rest checks out; the leftmost one is taken, since the places after
- * it are inside its JSON. A match by chance needs a 32-bit checksum to agree as well. At most
- * `LINE_STARTS_TRIED` places are checked: garbage that looks like line starts everywhere must not
- * make a load quadratic. `start` is where the line starts in `data`.
+ * The complete line a damaged one ends with, if any. Damaged bytes run into the next line when
+ * the newline after them was damaged (the line it ended is lost), or when a write was cut short
+ * and the next line was written right after it (the page of an earlier line lost in a power cut
+ * while the next one's was kept; a torn write that another appender wrote after). That line
+ * starts where a checksum, a space and `{` start and the rest up to `newline` checks out; the
+ * leftmost such place is taken, since those after it are inside its JSON. A match by chance needs
+ * a 32-bit checksum to agree too. At most `LINE_STARTS_TRIED` places are checked: garbage that
+ * looks like line starts everywhere must not make a load quadratic.
  */
-function lineWithin(
-  data: Buffer,
-  from: number,
-  newline: number,
-): { start: number; change: JournalChange } | undefined {
+function lineWithin(data: Buffer, from: number, newline: number): JournalChange | undefined {
   const span = data.subarray(from, newline);
   let tried = 0;
   for (let at = span.indexOf(SPACE_BRACE, CHECKSUM_DIGITS); at >= 0; at = span.indexOf(SPACE_BRACE, at + 1)) {
@@ -224,16 +217,11 @@ function lineWithin(
     while (digits < CHECKSUM_DIGITS && isLowerHex(span[start + digits] as number)) digits++;
     if (digits < CHECKSUM_DIGITS) continue;
     if (++tried > LINE_STARTS_TRIED) return undefined;
-    const change = changeOf(span.subarray(start));
-    if (change) return { start: from + start, change };
+    const body = checkedBody(span.subarray(start));
+    const change = body === undefined ? undefined : asChange(parseJson(body));
+    if (change) return change;
   }
   return undefined;
-}
-
-/** The change a line holds (without its newline), when its checksum matches and it is one. */
-function changeOf(line: Buffer): JournalChange | undefined {
-  const body = checkedBody(line);
-  return body === undefined ? undefined : asChange(parseJson(body));
 }
 
 /**
@@ -255,26 +243,17 @@ export function parseEntries(data: Buffer, start: number, base = 0): ParsedJourn
     if (change) {
       entries.push({ change, end: base + newline + 1 });
       validEnd = base + newline + 1;
-      position = newline + 1;
-      continue;
-    }
-    // A line whose checksum matched was written whole: only a mismatch may hide another line.
-    const within = body === undefined ? lineWithin(data, position + 1, newline) : undefined;
-    // The byte before that line may have been this one's newline, damaged: then this one is whole.
-    const head =
-      within && within.start - 1 > position ? changeOf(data.subarray(position, within.start - 1)) : undefined;
-    bad.push({
-      offset: base + position,
-      reason: head
-        ? 'newline damaged, both lines kept'
-        : body === undefined
-          ? 'checksum mismatch'
-          : 'not a change',
-    });
-    if (within) {
-      if (head) entries.push({ change: head, end: base + within.start });
-      entries.push({ change: within.change, end: base + newline + 1 });
-      validEnd = base + newline + 1;
+    } else {
+      bad.push({
+        offset: base + position,
+        reason: body === undefined ? 'checksum mismatch' : 'not a change',
+      });
+      // A line whose checksum matched was written whole: only a mismatch may hide another line.
+      const within = body === undefined ? lineWithin(data, position + 1, newline) : undefined;
+      if (within) {
+        entries.push({ change: within, end: base + newline + 1 });
+        validEnd = base + newline + 1;
+      }
     }
     position = newline + 1;
   }
