@@ -194,44 +194,41 @@ export function linesEnd(data: Buffer, from = 0): number {
 export const LINE_STARTS_TRIED = 64;
 const SPACE_BRACE = Buffer.from(' {', 'latin1');
 
-function isLowerHex(byte: number): boolean {
-  return (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66);
-}
-
 /**
  * The complete line a damaged one ends with, if any. Damaged bytes run into the next line when
  * the newline after them was damaged (the line it ended is lost), or when a write was cut short
- * and the next line was written right after it (the page of an earlier line lost in a power cut
- * while the next one's was kept; a torn write that another appender wrote after). That line
- * starts where a checksum, a space and `{` start and the rest up to `newline` checks out; the
- * leftmost such place is taken, since those after it are inside its JSON. A match by chance needs
- * a 32-bit checksum to agree too. At most `LINE_STARTS_TRIED` places are checked: garbage that
- * looks like line starts everywhere must not make a load quadratic.
+ * and the next line was written right after it (an earlier line's page lost in a power cut while
+ * the next one's, starting on a page of its own, was kept; a torn write another appender wrote
+ * after). That line starts where its checksum, a space and `{` start and the rest up to
+ * `newline` checks out; the leftmost such place is taken, since those after it are inside its
+ * JSON. A match by chance needs a 32-bit checksum to agree too. At most `LINE_STARTS_TRIED`
+ * places (a space and `{`) are checked: garbage full of them must not make a load slow.
  */
 function lineWithin(data: Buffer, from: number, newline: number): JournalChange | undefined {
   const span = data.subarray(from, newline);
-  let tried = 0;
-  for (let at = span.indexOf(SPACE_BRACE, CHECKSUM_DIGITS); at >= 0; at = span.indexOf(SPACE_BRACE, at + 1)) {
-    const start = at - CHECKSUM_DIGITS;
-    let digits = 0;
-    while (digits < CHECKSUM_DIGITS && isLowerHex(span[start + digits] as number)) digits++;
-    if (digits < CHECKSUM_DIGITS) continue;
-    if (++tried > LINE_STARTS_TRIED) return undefined;
-    const body = checkedBody(span.subarray(start));
+  let at = span.indexOf(SPACE_BRACE, CHECKSUM_DIGITS);
+  for (let tried = 0; at >= 0 && tried < LINE_STARTS_TRIED; tried++) {
+    const body = checkedBody(span.subarray(at - CHECKSUM_DIGITS));
     const change = body === undefined ? undefined : asChange(parseJson(body));
     if (change) return change;
+    at = span.indexOf(SPACE_BRACE, at + 1);
   }
   return undefined;
 }
 
 /**
  * Parses the lines of `data` from `start` (`base` is the file offset of `data[0]`), up to the
- * reserve (see above). A damaged line that ends with a complete one (see `lineWithin`) counts as
- * damaged, and that complete line as good. Never throws.
+ * reserve (see above). A complete line found inside a damaged one (see `lineWithin`) is kept when
+ * a line read the usual way follows it; at the end it is part of the torn end, as the damaged
+ * bytes before it are: after a power cut neither was acknowledged (the later line's fdatasync
+ * would have flushed the earlier one), and cutting both leaves the changes a prefix of those made.
+ * Never throws.
  */
 export function parseEntries(data: Buffer, start: number, base = 0): ParsedJournal {
   const entries: JournalEntry[] = [];
   const bad: Array<{ offset: number; reason: string }> = [];
+  /** Lines found inside damaged ones since the last line read the usual way. */
+  let found: JournalEntry[] = [];
   let position = start - base;
   let validEnd = start;
   const end = linesEnd(data, position);
@@ -241,7 +238,8 @@ export function parseEntries(data: Buffer, start: number, base = 0): ParsedJourn
     const body = checkedBody(data.subarray(position, newline));
     const change = body === undefined ? undefined : asChange(parseJson(body));
     if (change) {
-      entries.push({ change, end: base + newline + 1 });
+      entries.push(...found, { change, end: base + newline + 1 });
+      found = [];
       validEnd = base + newline + 1;
     } else {
       bad.push({
@@ -250,10 +248,7 @@ export function parseEntries(data: Buffer, start: number, base = 0): ParsedJourn
       });
       // A line whose checksum matched was written whole: only a mismatch may hide another line.
       const within = body === undefined ? lineWithin(data, position + 1, newline) : undefined;
-      if (within) {
-        entries.push({ change: within, end: base + newline + 1 });
-        validEnd = base + newline + 1;
-      }
+      if (within) found.push({ change: within, end: base + newline + 1 });
     }
     position = newline + 1;
   }

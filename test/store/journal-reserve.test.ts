@@ -41,7 +41,7 @@ describe('journal reserve: parsing', () => {
     expect(parsed).toMatchObject({ validEnd: lines.length, tornBytes: partial.length });
   });
 
-  it('reads NUL bytes inside the lines as damage, and keeps the complete line they run into', () => {
+  it('reads NUL bytes inside the lines as damage, keeping the line they run into when good lines follow, else the torn end', () => {
     // A power cut kept a later page and not the one before it (NUL bytes, as reserved): the
     // NUL bytes run into the line after the lost page (no newline in between).
     const later = Buffer.concat([change(4), change(5)]);
@@ -60,20 +60,13 @@ describe('journal reserve: parsing', () => {
       damaged: [{ offset: lines.length, reason: 'checksum mismatch' }],
     });
 
-    // As the last line too: it is complete, so it is not a torn end.
-    const last = Buffer.concat([lines, Buffer.alloc(4096), change(4)]);
-    expect(parseEntries(Buffer.concat([last, Buffer.alloc(9)]), header.length)).toMatchObject({
-      validEnd: last.length,
-      tornBytes: 0,
-      damaged: [{ offset: lines.length }],
-    });
-    // A line cut short after the NUL bytes is still the torn end.
-    const cut = Buffer.concat([lines, Buffer.alloc(4096), change(4).subarray(0, 30), Buffer.alloc(9)]);
-    expect(parseEntries(cut, header.length)).toMatchObject({
-      validEnd: lines.length,
-      tornBytes: 4096 + 30,
-      damaged: [],
-    });
+    // As the last line, the NUL bytes and the line after them are the torn end (neither was
+    // acknowledged): cut off together.
+    const alone = parseEntries(
+      Buffer.concat([lines, Buffer.alloc(4096), change(4), Buffer.alloc(9)]),
+      header.length,
+    );
+    expect(alone).toMatchObject({ validEnd: lines.length, tornBytes: 4096 + change(4).length, damaged: [] });
   });
 
   it('takes a newline inside the reserve for nothing', () => {
@@ -214,7 +207,7 @@ describe('journal reserve: writing', () => {
     expect(statSync(path).size).toBe(journalLines(path).length + JOURNAL_RESERVE_BYTES);
   });
 
-  it('keeps a line a power cut left past a lost page, and folds the damage into a checkpoint', async () => {
+  it('cuts off a line a power cut left past a lost page, with the reserve, at the next write', async () => {
     const dir = tempDir();
     const { store } = storeIn(dir, { checkpointIdleMs: 0 });
     for (let n = 1; n <= 3; n++) await store.update(bump(n));
@@ -233,13 +226,14 @@ describe('journal reserve: writing', () => {
     writeFileSync(path, data);
 
     const reader = storeIn(dir, { checkpointIdleMs: 0 });
-    expect(ids(await reader.store.load())).toEqual(['e1', 'e2', 'e3', 'e5']);
+    expect(ids(await reader.store.load())).toEqual(['e1', 'e2', 'e3']);
     expect(reader.reports).toEqual([]); // a lock-free read repairs nothing
 
     await reader.store.update(bump(6));
-    expect(reader.reports.map((report) => report.action)).toEqual(['journal-repaired']);
-    expect(reader.reports[0]?.reason).toContain(`byte ${lines.length}`);
-    expect(ids(await storeIn(dir).store.load())).toEqual(['e1', 'e2', 'e3', 'e5', 'e6']);
+    expect(reader.reports.map((report) => report.action)).toEqual(['journal-tail-truncated']);
+    expect(reader.reports[0]?.reason).toContain(`${4096 + fifth.length} bytes`);
+    expect(ids(await storeIn(dir).store.load())).toEqual(['e1', 'e2', 'e3', 'e6']);
+    expect(readFileSync(path).includes(fifth)).toBe(false);
   });
 });
 

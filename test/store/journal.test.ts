@@ -161,6 +161,8 @@ describe('journal: a complete line inside a damaged one', () => {
     );
   /** Looks like a line's start (8 hex digits, a space, `{`), but no checksum matches after it. */
   const lookAlike = '0badc0de {"caps":';
+  /** Bytes before the first place `lineWithin` checks: the damaged line's first, then a checksum's width. */
+  const CHECKSUM_WIDTH = 9;
 
   it('keeps the line after a damaged newline', () => {
     const first = Buffer.from(change(1));
@@ -179,21 +181,27 @@ describe('journal: a complete line inside a damaged one', () => {
     ]);
   });
 
-  it('keeps a complete line written right after a torn one, also as the last line', () => {
+  it('keeps a complete line written right after a torn one when a good line follows it', () => {
     const torn = change(2).subarray(0, 25);
     const middle = Buffer.concat([header, change(1), torn, change(3), change(4)]);
     expect(numbers(middle)).toEqual([1, 3, 4]);
     expect(parseEntries(middle, header.length)).toMatchObject({
+      validEnd: middle.length,
       damaged: [{ offset: header.length + change(1).length, reason: 'checksum mismatch' }],
     });
+    // At the end, the torn bytes and the line after them are the torn end (neither acknowledged).
     const last = Buffer.concat([header, change(1), torn, change(3)]);
-    expect(numbers(last)).toEqual([1, 3]);
-    expect(parseEntries(last, header.length)).toMatchObject({ validEnd: last.length, tornBytes: 0 });
+    expect(numbers(last)).toEqual([1]);
+    expect(parseEntries(last, header.length)).toMatchObject({
+      validEnd: header.length + change(1).length,
+      tornBytes: torn.length + change(3).length,
+      damaged: [],
+    });
   });
 
   it('takes only a start whose checksum matches and whose line is a change', () => {
     const garbage = Buffer.from(`torn${lookAlike}{}}`, 'latin1');
-    expect(numbers(Buffer.concat([header, change(1), garbage, change(2)]))).toEqual([1, 2]);
+    expect(numbers(Buffer.concat([header, change(1), garbage, change(2), change(3)]))).toEqual([1, 2, 3]);
     // A look-alike alone, or a checksummed line that is not a change: nothing to keep.
     expect(numbers(Buffer.concat([header, change(1), garbage, Buffer.from('\n'), change(3)]))).toEqual([
       1, 3,
@@ -204,15 +212,16 @@ describe('journal: a complete line inside a damaged one', () => {
     ]);
   });
 
-  it(`checks at most ${LINE_STARTS_TRIED} places inside one damaged line`, () => {
-    const lookAlikes = (count: number) => Buffer.from(`x${lookAlike.repeat(count)}`, 'latin1');
-    const within = Buffer.concat([header, lookAlikes(LINE_STARTS_TRIED - 1), change(1), change(2)]);
+  it(`checks at most ${LINE_STARTS_TRIED} places (a space and \`{\`) inside one damaged line`, () => {
+    const spaced = (count: number) =>
+      Buffer.from(`${'x'.repeat(CHECKSUM_WIDTH)}${' {'.repeat(count - 1)}${lookAlike}`, 'latin1');
+    const within = Buffer.concat([header, spaced(LINE_STARTS_TRIED - 1), change(1), change(2)]);
     expect(numbers(within)).toEqual([1, 2]);
-    const beyond = Buffer.concat([header, lookAlikes(LINE_STARTS_TRIED), change(1), change(2)]);
+    const beyond = Buffer.concat([header, spaced(LINE_STARTS_TRIED), change(1), change(2)]);
     expect(numbers(beyond)).toEqual([2]);
   });
 
-  it('finds every line that damaged bytes run into (property)', () => {
+  it('finds every line that damaged bytes run into when a good line follows, in any window (property)', () => {
     const noNewline = fc
       .uint8Array({ minLength: 1, maxLength: 60 })
       .map((bytes) => Buffer.from(bytes.map((byte) => (byte === 0x0a ? 0x00 : byte))));
@@ -224,24 +233,46 @@ describe('journal: a complete line inside a damaged one', () => {
     fc.assert(
       fc.property(
         fc.array(fc.option(damage, { nil: undefined }), { minLength: 1, maxLength: 12 }),
-        (plan) => {
+        fc.integer({ min: 0, max: header.length }),
+        (plan, windowStart) => {
           const parts: Buffer[] = [header];
-          const damagedAt: number[] = [];
+          const starts: number[] = [];
+          const ends: number[] = [];
           let offset = header.length;
           plan.forEach((before, n) => {
+            starts.push(offset);
             if (before) {
-              damagedAt.push(offset);
               parts.push(before);
               offset += before.length;
             }
             parts.push(change(n));
             offset += change(n).length;
+            ends.push(offset);
           });
           const data = Buffer.concat(parts);
-          const parsed = parseEntries(data, header.length);
-          expect(numbers(data)).toEqual(plan.map((_, n) => n));
-          expect(parsed.damaged.map((line) => line.offset)).toEqual(damagedAt);
-          expect(parsed).toMatchObject({ validEnd: data.length, tornBytes: 0 });
+          // Kept: every line up to the last one without damage before it; the rest is the torn end.
+          const lastClean = plan.lastIndexOf(undefined);
+          const validEnd = lastClean < 0 ? header.length : (ends[lastClean] as number);
+          const expected = {
+            entries: plan.slice(0, lastClean + 1).map((_, n) => ({ n, end: ends[n] })),
+            validEnd,
+            tornBytes: data.length - validEnd,
+            damaged: starts.filter((at, n) => plan[n] !== undefined && at < validEnd),
+          };
+          for (const parsed of [
+            parseEntries(data, header.length),
+            parseEntries(data.subarray(windowStart), header.length, windowStart),
+          ]) {
+            expect({
+              entries: parsed.entries.map((entry) => ({
+                n: (entry.change as unknown as { set: { n: number } }).set.n,
+                end: entry.end,
+              })),
+              validEnd: parsed.validEnd,
+              tornBytes: parsed.tornBytes,
+              damaged: parsed.damaged.map((line) => line.offset),
+            }).toEqual(expected);
+          }
         },
       ),
       { numRuns: 300 },
