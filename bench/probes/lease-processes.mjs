@@ -5,12 +5,12 @@
 // project of its own. Run `npm run build` first; run the lease values alternately (the machine's
 // speed drifts). `DIST=<another build's dist folder>` measures another build.
 //   node bench/probes/lease-processes.mjs [--processes=8] [--events=300] [--lease=4] [--separate]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { eventInput } from '../workload.mjs';
+import { now, readyAndWait, runChildren } from './barrier.mjs';
 
 const arg = (name, fallback) =>
   Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
@@ -32,17 +32,16 @@ if (process.env.LEASE_PROBE_DIR) {
   await warm.store.close();
   rmSync(aside, { recursive: true, force: true });
   const { store, metrics } = open(process.env.LEASE_PROBE_DIR);
-  process.send('ready');
-  await new Promise((resolve) => process.once('message', resolve));
+  await readyAndWait();
   const latencies = [];
   const cpuBefore = process.cpuUsage();
-  const started = performance.timeOrigin + performance.now();
+  const started = now();
   for (let i = 0; i < events; i++) {
     const before = performance.now();
     await metrics.recordEvent(eventInput(i));
     latencies.push(performance.now() - before);
   }
-  const ended = performance.timeOrigin + performance.now();
+  const ended = now();
   // Private, for this probe only: how many times flock granted the lock.
   const acquisitions = store.lock.acquisitions;
   await store.close();
@@ -64,19 +63,12 @@ if (process.env.LEASE_PROBE_DIR) {
   // for one another.
   const separate = process.argv.includes('--separate');
   const dir = mkdtempSync(join(tmpdir(), 'lease-probe-'));
-  const children = Array.from({ length: processes }, (_, index) =>
-    spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
-      env: { ...process.env, LEASE_PROBE_DIR: separate ? mkdtempSync(join(dir, `project-${index}-`)) : dir },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    }),
+  const { runs, seconds } = await runChildren(
+    fileURLToPath(import.meta.url),
+    Array.from({ length: processes }, (_, index) => ({
+      LEASE_PROBE_DIR: separate ? mkdtempSync(join(dir, `project-${index}-`)) : dir,
+    })),
   );
-  await Promise.all(children.map((child) => new Promise((resolve) => child.once('message', resolve))));
-  const results = children.map(
-    (child) => new Promise((resolve) => child.on('message', (m) => typeof m === 'object' && resolve(m))),
-  );
-  for (const child of children) child.send('go');
-  const runs = await Promise.all(results);
-  const seconds = (Math.max(...runs.map((r) => r.ended)) - Math.min(...runs.map((r) => r.started))) / 1000;
   for (const run of runs) {
     console.log(
       `  took the lock ${run.acquisitions} times for ${events} events, p50 ${run.p50.toFixed(3)} ms, ` +

@@ -6,12 +6,12 @@
 // event for every 500 events (how it changes as the process warms up). Run `npm run build` first.
 //   node bench/probes/multi-store.mjs --store=sqlite [--processes=8] [--events=1000] [--warmup=2000]
 //                                     [--separate] [--chunks]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { STORES } from '../stores.mjs';
+import { now, readyAndWait, runChildren } from './barrier.mjs';
 
 const arg = (name, fallback) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
@@ -32,13 +32,12 @@ if (process.env.MULTI_STORE_DIR) {
   await warm.close();
   rmSync(aside, { recursive: true, force: true });
   const handle = await store.open(process.env.MULTI_STORE_DIR, MAX_EVENTS);
-  process.send('ready');
-  await new Promise((resolve) => process.once('message', resolve));
+  await readyAndWait();
   const firstSeq = 1_000_000 * (Number(process.env.MULTI_STORE_INDEX) + 1);
   const chunks = [];
   const cpuBefore = process.cpuUsage();
   let chunkCpu = cpuBefore;
-  const started = performance.timeOrigin + performance.now();
+  const started = now();
   for (let i = 0; i < events; i++) {
     await handle.record(firstSeq + i);
     if ((i + 1) % CHUNK === 0) {
@@ -47,7 +46,7 @@ if (process.env.MULTI_STORE_DIR) {
       chunkCpu = process.cpuUsage();
     }
   }
-  const ended = performance.timeOrigin + performance.now();
+  const ended = now();
   const cpu = process.cpuUsage(cpuBefore);
   await handle.close();
   process.send({ started, ended, cpuUs: (cpu.user + cpu.system) / events, chunks });
@@ -62,19 +61,10 @@ if (process.env.MULTI_STORE_DIR) {
   const prefilled = (await Promise.all(projects.map((dir) => store.invocations(dir)))).reduce(
     (a, b) => a + b,
   );
-  const children = dirs.map((dir, index) =>
-    spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
-      env: { ...process.env, MULTI_STORE_DIR: dir, MULTI_STORE_INDEX: String(index) },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    }),
+  const { runs, seconds } = await runChildren(
+    fileURLToPath(import.meta.url),
+    dirs.map((dir, index) => ({ MULTI_STORE_DIR: dir, MULTI_STORE_INDEX: String(index) })),
   );
-  await Promise.all(children.map((child) => new Promise((resolve) => child.once('message', resolve))));
-  const results = children.map(
-    (child) => new Promise((resolve) => child.on('message', (m) => typeof m === 'object' && resolve(m))),
-  );
-  for (const child of children) child.send('go');
-  const runs = await Promise.all(results);
-  const seconds = (Math.max(...runs.map((r) => r.ended)) - Math.min(...runs.map((r) => r.started))) / 1000;
   const stored = (await Promise.all(projects.map((dir) => store.invocations(dir)))).reduce((a, b) => a + b);
   if (process.argv.includes('--chunks')) {
     for (const [index, run] of runs.entries()) {

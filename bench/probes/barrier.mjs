@@ -1,0 +1,31 @@
+// The probes' barrier: the parent starts one child per entry of `envs` (this same script, with the
+// same node flags and arguments), waits until each has said it is ready, lets them all go at
+// once, and collects the report each sends back over IPC.
+import { spawn } from 'node:child_process';
+
+/** Parent side: `{ runs, seconds }`, from the first child's start to the last one's end. */
+export async function runChildren(script, envs) {
+  const children = envs.map((env) =>
+    spawn(process.execPath, [...process.execArgv, script, ...process.argv.slice(2)], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    }),
+  );
+  await Promise.all(children.map((child) => new Promise((resolve) => child.once('message', resolve))));
+  const results = children.map(
+    (child) => new Promise((resolve) => child.on('message', (m) => typeof m === 'object' && resolve(m))),
+  );
+  for (const child of children) child.send('go');
+  const runs = await Promise.all(results);
+  const seconds = (Math.max(...runs.map((r) => r.ended)) - Math.min(...runs.map((r) => r.started))) / 1000;
+  return { runs, seconds };
+}
+
+/** Child side: says it is ready, then resolves when the parent lets the children go. */
+export async function readyAndWait() {
+  process.send('ready');
+  await new Promise((resolve) => process.once('message', resolve));
+}
+
+/** Child side: the report, with `started` and `ended` (ms since the epoch) for `runChildren`. */
+export const now = () => performance.timeOrigin + performance.now();
