@@ -156,8 +156,9 @@ export interface ParsedJournal {
   /** Offset just past the last good line: where the next line goes. */
   validEnd: number;
   /**
-   * Bytes after `validEnd` that are not reserve: a torn write (incomplete or damaged last lines).
-   * The NUL bytes of the reserve after them are not counted.
+   * Bytes after `validEnd` that are not reserve: a torn write (incomplete or damaged last lines,
+   * and a complete line found inside them, see `parseEntries`). The NUL bytes of the reserve
+   * after them are not counted.
    */
   tornBytes: number;
   /** Damaged lines followed by good ones (skipped), with the offset where each starts. */
@@ -196,13 +197,12 @@ const SPACE_BRACE = Buffer.from(' {', 'latin1');
 
 /**
  * The complete line a damaged one ends with, if any. Damaged bytes run into the next line when
- * the newline after them was damaged (the line it ended is lost), or when a write was cut short
- * and the next line was written right after it (an earlier line's page lost in a power cut while
- * the next one's, starting on a page of its own, was kept; a torn write another appender wrote
- * after). That line starts where its checksum, a space and `{` start and the rest up to
- * `newline` checks out; the leftmost such place is taken, since those after it are inside its
- * JSON. A match by chance needs a 32-bit checksum to agree too. At most `LINE_STARTS_TRIED`
- * places (a space and `{`) are checked: garbage full of them must not make a load slow.
+ * the newline after them was damaged (the line it ended is lost), or when an earlier line's page
+ * was lost in a power cut while all of the next line's bytes were on kept pages. That line starts
+ * where its checksum, a space and `{` start and the rest up to `newline` checks out; the leftmost
+ * such place is taken, since those after it are inside its JSON. A match by chance needs a 32-bit
+ * checksum to agree too. At most `LINE_STARTS_TRIED` places (a space and `{`) are checked:
+ * garbage full of them must not make a load slow.
  */
 function lineWithin(data: Buffer, from: number, newline: number): JournalChange | undefined {
   const span = data.subarray(from, newline);
@@ -238,8 +238,11 @@ export function parseEntries(data: Buffer, start: number, base = 0): ParsedJourn
     const body = checkedBody(data.subarray(position, newline));
     const change = body === undefined ? undefined : asChange(parseJson(body));
     if (change) {
-      entries.push(...found, { change, end: base + newline + 1 });
-      found = [];
+      if (found.length > 0) {
+        entries.push(...found);
+        found = [];
+      }
+      entries.push({ change, end: base + newline + 1 });
       validEnd = base + newline + 1;
     } else {
       bad.push({

@@ -15,7 +15,8 @@ export interface RecoveryReport {
    * - `quarantined-before-save`: a save found a corrupt main file; it was moved aside (the `.bak`
    *   is kept as it was) and the new state written.
    * - `journal-tail-truncated`: the journal ended in a torn line (a write cut short by a crash,
-   *   never acknowledged); it was cut off. Every complete line was kept.
+   *   never acknowledged); it was cut off. Every line read the usual way was kept (a complete line
+   *   found inside the damaged bytes at the end goes with them).
    * - `journal-repaired`: damaged lines inside the journal were skipped (every good line was
    *   kept), the journal was folded into a checkpoint, and a copy of it kept as evidence.
    * - `journal-replayed-from-backup`: the state file was restored from `.bak` (reported before

@@ -199,6 +199,12 @@ describe('journal: a complete line inside a damaged one', () => {
     });
   });
 
+  it('keeps a found line when a wholly damaged line comes between it and the next good one', () => {
+    const torn = change(2).subarray(0, 25);
+    const data = Buffer.concat([header, change(1), torn, change(3), Buffer.from('damaged\n'), change(4)]);
+    expect(numbers(data)).toEqual([1, 3, 4]);
+  });
+
   it('takes only a start whose checksum matches and whose line is a change', () => {
     const garbage = Buffer.from(`torn${lookAlike}{}}`, 'latin1');
     expect(numbers(Buffer.concat([header, change(1), garbage, change(2), change(3)]))).toEqual([1, 2, 3]);
@@ -221,48 +227,70 @@ describe('journal: a complete line inside a damaged one', () => {
     expect(numbers(beyond)).toEqual([2]);
   });
 
-  it('finds every line that damaged bytes run into when a good line follows, in any window (property)', () => {
+  it('finds every line that damaged bytes run into when a good line follows, from any view (property)', () => {
     const noNewline = fc
       .uint8Array({ minLength: 1, maxLength: 60 })
       .map((bytes) => Buffer.from(bytes.map((byte) => (byte === 0x0a ? 0x00 : byte))));
-    const damage = fc.oneof(
+    // Before a line: bytes that run into it (it is then found), or a damaged line of their own.
+    const merged = fc.oneof(
       noNewline,
       noNewline.map((bytes) => Buffer.concat([bytes, Buffer.from(lookAlike, 'latin1')])),
       fc.integer({ min: 1, max: 30 }).map((length) => change(99).subarray(0, length)),
     );
+    const before = fc.oneof(
+      fc.constant(undefined),
+      merged.map((bytes) => ({ bytes, merged: true })),
+      noNewline.map((bytes) => ({ bytes: Buffer.concat([bytes, Buffer.from('\n')]), merged: false })),
+    );
+    const tail = fc.record({
+      torn: fc.integer({ min: 0, max: 30 }),
+      reserve: fc.integer({ min: 0, max: 40 }),
+    });
     fc.assert(
       fc.property(
-        fc.array(fc.option(damage, { nil: undefined }), { minLength: 1, maxLength: 12 }),
-        fc.integer({ min: 0, max: header.length }),
-        (plan, windowStart) => {
+        fc.array(before, { minLength: 1, maxLength: 12 }),
+        tail,
+        fc.nat(),
+        (plan, { torn, reserve }, pick) => {
           const parts: Buffer[] = [header];
           const starts: number[] = [];
           const ends: number[] = [];
           let offset = header.length;
-          plan.forEach((before, n) => {
+          plan.forEach((damage, n) => {
             starts.push(offset);
-            if (before) {
-              parts.push(before);
-              offset += before.length;
+            if (damage) {
+              parts.push(damage.bytes);
+              offset += damage.bytes.length;
             }
             parts.push(change(n));
             offset += change(n).length;
             ends.push(offset);
           });
+          parts.push(change(77).subarray(0, torn), Buffer.alloc(reserve));
           const data = Buffer.concat(parts);
-          // Kept: every line up to the last one without damage before it; the rest is the torn end.
-          const lastClean = plan.lastIndexOf(undefined);
-          const validEnd = lastClean < 0 ? header.length : (ends[lastClean] as number);
-          const expected = {
-            entries: plan.slice(0, lastClean + 1).map((_, n) => ({ n, end: ends[n] })),
+          // A line read the usual way: no damage before it, or damage with a newline of its own.
+          const usual = plan.map((damage) => damage === undefined || !damage.merged);
+          const lastUsual = usual.lastIndexOf(true);
+          const validEnd = lastUsual < 0 ? header.length : (ends[lastUsual] as number);
+          const all = {
+            entries: plan.slice(0, lastUsual + 1).map((_, n) => ({ n, end: ends[n] as number })),
             validEnd,
-            tornBytes: data.length - validEnd,
+            tornBytes: offset + torn - validEnd,
             damaged: starts.filter((at, n) => plan[n] !== undefined && at < validEnd),
           };
-          for (const parsed of [
-            parseEntries(data, header.length),
-            parseEntries(data.subarray(windowStart), header.length, windowStart),
-          ]) {
+          // A reader parses from its view: the header's end, or the end of a line read the usual way.
+          const views = [header.length, ...ends.filter((_, n) => usual[n])];
+          const view = views[pick % views.length] as number;
+          const expected = {
+            ...all,
+            entries: all.entries.filter((entry) => entry.end > view),
+            damaged: all.damaged.filter((at) => at >= view),
+          };
+          for (const [slice, base] of [
+            [data, 0],
+            [data.subarray(view), view],
+          ] as const) {
+            const parsed = parseEntries(slice, view, base);
             expect({
               entries: parsed.entries.map((entry) => ({
                 n: (entry.change as unknown as { set: { n: number } }).set.n,
@@ -275,7 +303,7 @@ describe('journal: a complete line inside a damaged one', () => {
           }
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 500 },
     );
   });
 
