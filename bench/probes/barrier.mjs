@@ -11,12 +11,22 @@ export async function runChildren(script, envs) {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     }),
   );
-  await Promise.all(children.map((child) => new Promise((resolve) => child.once('message', resolve))));
+  // A child that exits before its report fails the run (instead of leaving the parent waiting).
+  const exited = (child) =>
+    new Promise((_, reject) => {
+      child.once('exit', (code, signal) =>
+        reject(new Error(`a probe process exited before its report (code ${code}, signal ${signal})`)),
+      );
+    });
+  const endings = children.map(exited);
+  for (const ending of endings) ending.catch(() => undefined);
+  const ready = children.map((child) => new Promise((resolve) => child.once('message', resolve)));
+  await Promise.all(ready.map((message, index) => Promise.race([message, endings[index]])));
   const results = children.map(
     (child) => new Promise((resolve) => child.on('message', (m) => typeof m === 'object' && resolve(m))),
   );
   for (const child of children) child.send('go');
-  const runs = await Promise.all(results);
+  const runs = await Promise.all(results.map((result, index) => Promise.race([result, endings[index]])));
   const seconds = (Math.max(...runs.map((r) => r.ended)) - Math.min(...runs.map((r) => r.started))) / 1000;
   return { runs, seconds };
 }

@@ -1,9 +1,12 @@
 // Any store of bench/stores.mjs (ours, SQLite, …) in N processes at once: events/s, CPU per event
-// (user + system, all threads, averaged over the processes) and lost updates. Each process warms
-// up alone in a project of its own (`--warmup` events), opens the measured project, waits for the
-// others, then records `--events` events. `--separate`: each process measures in a project of its
-// own (nothing shared but the CPUs and the disk). `--chunks`: each process also prints its CPU per
-// event for every 500 events (how it changes as the process warms up). Run `npm run build` first.
+// (user + system, all threads, averaged over the processes), failed calls and lost updates. Each
+// process warms up alone in a project of its own (`--warmup` events), opens the measured project,
+// waits for the others, then records `--events` events. `--separate`: each process measures in a
+// project of its own (nothing shared but the CPUs and the disk). `--chunks`: each process also
+// prints its CPU per event for every 500 events (how it changes as the process warms up).
+// Unlike `npm run bench` (bench/child.mjs), the timed window and the CPU end before `close()` (our
+// store's last checkpoint is not in them), and the warm-up is a number of events, not capped by
+// time. Run `npm run build` first.
 //   node bench/probes/multi-store.mjs --store=sqlite [--processes=8] [--events=1000] [--warmup=2000]
 //                                     [--separate] [--chunks]
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -38,8 +41,14 @@ if (process.env.MULTI_STORE_DIR) {
   const cpuBefore = process.cpuUsage();
   let chunkCpu = cpuBefore;
   const started = now();
+  let failed = 0;
   for (let i = 0; i < events; i++) {
-    await handle.record(firstSeq + i);
+    try {
+      await handle.record(firstSeq + i);
+    } catch (error) {
+      failed += 1;
+      if (failed === 1) console.error(`process ${process.env.MULTI_STORE_INDEX}: ${error}`);
+    }
     if ((i + 1) % CHUNK === 0) {
       const used = process.cpuUsage(chunkCpu);
       chunks.push(Math.round((used.user + used.system) / CHUNK));
@@ -49,7 +58,7 @@ if (process.env.MULTI_STORE_DIR) {
   const ended = now();
   const cpu = process.cpuUsage(cpuBefore);
   await handle.close();
-  process.send({ started, ended, cpuUs: (cpu.user + cpu.system) / events, chunks });
+  process.send({ started, ended, cpuUs: (cpu.user + cpu.system) / events, chunks, failed });
 } else {
   const separate = process.argv.includes('--separate');
   const root = mkdtempSync(join(tmpdir(), 'multi-store-'));
@@ -57,25 +66,30 @@ if (process.env.MULTI_STORE_DIR) {
     separate ? mkdtempSync(join(root, `project-${index}-`)) : root,
   );
   const projects = [...new Set(dirs)];
-  for (const dir of projects) await store.prefill(dir, MAX_EVENTS);
-  const prefilled = (await Promise.all(projects.map((dir) => store.invocations(dir)))).reduce(
-    (a, b) => a + b,
-  );
-  const { runs, seconds } = await runChildren(
-    fileURLToPath(import.meta.url),
-    dirs.map((dir, index) => ({ MULTI_STORE_DIR: dir, MULTI_STORE_INDEX: String(index) })),
-  );
-  const stored = (await Promise.all(projects.map((dir) => store.invocations(dir)))).reduce((a, b) => a + b);
-  if (process.argv.includes('--chunks')) {
-    for (const [index, run] of runs.entries()) {
-      console.log(`  process ${index}: CPU µs/event per ${CHUNK}: ${run.chunks.join(' ')}`);
+  const invocations = async () =>
+    (await Promise.all(projects.map((dir) => store.invocations(dir)))).reduce((a, b) => a + b);
+  try {
+    for (const dir of projects) await store.prefill(dir, MAX_EVENTS);
+    const prefilled = await invocations();
+    const { runs, seconds } = await runChildren(
+      fileURLToPath(import.meta.url),
+      dirs.map((dir, index) => ({ MULTI_STORE_DIR: dir, MULTI_STORE_INDEX: String(index) })),
+    );
+    const stored = await invocations();
+    if (process.argv.includes('--chunks')) {
+      for (const [index, run] of runs.entries()) {
+        console.log(`  process ${index}: CPU µs/event per ${CHUNK}: ${run.chunks.join(' ')}`);
+      }
     }
+    const failed = runs.reduce((sum, run) => sum + run.failed, 0);
+    const acknowledged = processes * events - failed;
+    const cpu = runs.reduce((sum, run) => sum + run.cpuUs, 0) / runs.length;
+    console.log(
+      `${storeName}, ${processes} processes${separate ? ', separate projects' : ''}, ${events} events each ` +
+        `after ${warmup} aside: ${(acknowledged / seconds).toFixed(0)} events/s, CPU ${cpu.toFixed(0)} µs/event, ` +
+        `${failed} failed, ${prefilled + acknowledged - stored} lost`,
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
-  const cpu = runs.reduce((sum, run) => sum + run.cpuUs, 0) / runs.length;
-  console.log(
-    `${storeName}, ${processes} processes${separate ? ', separate projects' : ''}, ${events} events each ` +
-      `after ${warmup} aside: ${((processes * events) / seconds).toFixed(0)} events/s, CPU ${cpu.toFixed(0)} µs/event, ` +
-      `${prefilled + processes * events - stored} lost`,
-  );
-  rmSync(root, { recursive: true, force: true });
 }
