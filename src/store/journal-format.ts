@@ -161,8 +161,6 @@ export interface ParsedJournal {
    * after them are not counted.
    */
   tornBytes: number;
-  /** Complete lines found inside the torn end (see `parseEntries`): cut off with it. */
-  tornLines: number;
   /** Damaged lines followed by good ones (skipped), with the offset where each starts. */
   damaged: Array<{ offset: number; reason: string }>;
 }
@@ -259,5 +257,5 @@ export function parseEntries(data: Buffer, start: number, base = 0): ParsedJourn
   }
   // Bad lines after the last good one are the torn end of an interrupted write, not damage.
   const damaged = bad.filter((line) => line.offset < validEnd);
-  return { entries, validEnd, tornBytes: base + end - validEnd, tornLines: found.length, damaged };
+  return { entries, validEnd, tornBytes: base + end - validEnd, damaged };
 }

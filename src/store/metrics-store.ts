@@ -54,14 +54,7 @@ import {
 import { JournalWatch } from './journal-watch.js';
 import { FileLock } from './lock.js';
 import { type MetricsStoreOptions, type ResolvedStoreOptions, resolveStoreOptions } from './options.js';
-import {
-  identityOf,
-  keepBytesAside,
-  keepCopyAside,
-  quarantine,
-  type RecoveryReport,
-  readGeneration,
-} from './recovery.js';
+import { identityOf, keepCopyAside, quarantine, type RecoveryReport, readGeneration } from './recovery.js';
 import { snapshotPieces } from './snapshot-text.js';
 
 export const METRICS_FILE = '.agent_metrics.json';
@@ -544,10 +537,6 @@ export class MetricsStore implements MetricsBackend {
     for (const entry of parsed.entries) state = applyChange(state, entry.change);
     let size = journal.size;
     if (locked && parsed.tornBytes > 0) {
-      // Complete lines inside the torn end go with it (never acknowledged after a power cut, see
-      // `parseEntries`), but as evidence: a damaged newline may have cut acknowledged ones.
-      const quarantinedPath =
-        parsed.tornLines > 0 ? await keepBytesAside(fileSystem, this.journalPath) : undefined;
       // The reserve goes too: the next write lays a new one.
       size = parsed.validEnd;
       await truncateDurably(
@@ -556,12 +545,9 @@ export class MetricsStore implements MetricsBackend {
         parsed.validEnd,
         this.options.durability === 'fsync',
       );
-      const held =
-        parsed.tornLines > 0 ? `, ${parsed.tornLines} complete line(s) after damaged bytes among them` : '';
       this.notify({
         action: 'journal-tail-truncated',
-        reason: `${parsed.tornBytes} bytes of an interrupted write cut off the journal's end${held}`,
-        ...(quarantinedPath && { quarantinedPath }),
+        reason: `${parsed.tornBytes} bytes of an interrupted write cut off the journal's end`,
       });
     }
     if (locked && parsed.damaged.length > 0) {

@@ -15,9 +15,8 @@ export interface RecoveryReport {
    * - `quarantined-before-save`: a save found a corrupt main file; it was moved aside (the `.bak`
    *   is kept as it was) and the new state written.
    * - `journal-tail-truncated`: the journal ended in a torn line (a write cut short by a crash,
-   *   never acknowledged); it was cut off. Every line read the usual way was kept. A complete line
-   *   found inside the damaged bytes at the end goes with them; then a copy of the journal is kept
-   *   first (`quarantinedPath`).
+   *   never acknowledged); it was cut off. Every line read the usual way was kept (a complete line
+   *   found inside the damaged bytes at the end goes with them).
    * - `journal-repaired`: damaged lines inside the journal were skipped (every good line was
    *   kept), the journal was folded into a checkpoint, and a copy of it kept as evidence.
    * - `journal-replayed-from-backup`: the state file was restored from `.bak` (reported before
@@ -200,37 +199,21 @@ export async function keepCopyAside(fileSystem: FileSystem, path: string, now = 
     fileSystem,
     path,
     'keep a copy of a damaged file',
-    (target) => fileSystem.link(path, target).catch(() => copyFile(fileSystem, path, target)),
+    async (target) => {
+      try {
+        await fileSystem.link(path, target);
+      } catch {
+        const { data } = await fileSystem.readFile(path);
+        const fd = await fileSystem.open(target, 'create-exclusive');
+        try {
+          await fileSystem.write(fd, data, 0);
+        } finally {
+          await fileSystem.close(fd);
+        }
+      }
+    },
     now,
   );
-}
-
-/**
- * Like `keepCopyAside`, but always a copy of the bytes: for a file about to be cut in place,
- * which would cut a hard link to it too.
- */
-export async function keepBytesAside(
-  fileSystem: FileSystem,
-  path: string,
-  now = new Date(),
-): Promise<string> {
-  return keepAside(
-    fileSystem,
-    path,
-    'keep a copy of a damaged file',
-    (target) => copyFile(fileSystem, path, target),
-    now,
-  );
-}
-
-async function copyFile(fileSystem: FileSystem, path: string, target: string): Promise<void> {
-  const { data } = await fileSystem.readFile(path);
-  const fd = await fileSystem.open(target, 'create-exclusive');
-  try {
-    await fileSystem.write(fd, data, 0);
-  } finally {
-    await fileSystem.close(fd);
-  }
 }
 
 async function keepAside(
