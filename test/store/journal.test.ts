@@ -212,6 +212,11 @@ describe('journal: a complete line inside a damaged one', () => {
     expect(numbers(Buffer.concat([header, change(1), garbage, Buffer.from('\n'), change(3)]))).toEqual([
       1, 3,
     ]);
+    // A change's JSON after a look-alike checksum: not a line (its checksum does not match).
+    const unchecked = Buffer.from(
+      `xx0badc0de ${JSON.stringify({ caps: { max_events: 500, max_sessions: 50 }, set: { n: 42 } })}\n`,
+    );
+    expect(numbers(Buffer.concat([header, change(1), unchecked, change(3)]))).toEqual([1, 3]);
     const notAChange = encodeLine('{"n":2}');
     expect(numbers(Buffer.concat([header, change(1), Buffer.from('xx'), notAChange, change(3)]))).toEqual([
       1, 3,
