@@ -46,9 +46,8 @@ export interface RecoveryReport {
 
 /**
  * One file on disk, classified. `invalid` carries the reason in words, and each problem with its
- * path (`issues`). `data` (the file's bytes)
- * only when asked for (`Generation<Buffer>`): holding them with the parsed state costs as much
- * memory again.
+ * path (`issues`). `data` (the file's bytes) only when asked for (`Generation<Buffer>`): holding
+ * them with the parsed state costs as much memory again.
  */
 export type Generation<Bytes extends Buffer | undefined = undefined> =
   | { kind: 'missing' }
