@@ -1,5 +1,11 @@
 import { basename, resolve } from 'node:path';
-import { AgentMetrics, type Durability, MetricsStore, type RecoveryReport } from '../index.js';
+import {
+  AgentMetrics,
+  type Durability,
+  JOURNAL_BACKUP_FILE,
+  MetricsStore,
+  type RecoveryReport,
+} from '../index.js';
 import type { CliIo } from './io.js';
 import { Output } from './output.js';
 
@@ -56,7 +62,9 @@ export function describeRecovery(report: RecoveryReport): string {
         : 'corrupt main file';
   if (report.quarantinedPath) parts.push(`${kept} kept as ${report.quarantinedPath}`);
   if (report.backupReason) parts.push(`backup not used: ${report.backupReason}`);
-  if (report.quarantinedBackupPath) parts.push(`corrupt backup kept as ${report.quarantinedBackupPath}`);
+  const keptBackup =
+    report.action === 'journal-replayed-from-backup' ? `copy of ${JOURNAL_BACKUP_FILE}` : 'corrupt backup';
+  if (report.quarantinedBackupPath) parts.push(`${keptBackup} kept as ${report.quarantinedBackupPath}`);
   return parts.join('; ');
 }
 

@@ -90,7 +90,10 @@ export async function listProjectFiles(dir: string): Promise<ProjectFiles> {
 /** A journal check in words: `issues` are problems (verify exits 1), `notes` are not. */
 export function describeJournal(check: JournalCheck): { issues: ValidationIssue[]; notes: string[] } {
   const lines = (count: number) => `${count} change line${count === 1 ? '' : 's'}`;
-  const torn = `${check.tornBytes} bytes of an interrupted write at its end (ignored; the next write cuts them off)`;
+  const torn =
+    check.tornLines > 0
+      ? `${check.tornBytes} bytes at its end that readers ignore, ${check.tornLines} complete line${check.tornLines === 1 ? '' : 's'} among them (damaged, or after damaged bytes: a write a power cut interrupted, or damage to its last lines); the next write keeps a copy of the journal and folds it into the main file`
+      : `${check.tornBytes} bytes of an interrupted write at its end (ignored; the next write cuts them off)`;
   switch (check.status) {
     case 'missing':
       return { issues: [], notes: [] };
@@ -98,18 +101,21 @@ export function describeJournal(check: JournalCheck): { issues: ValidationIssue[
       return { issues: [], notes: ['cannot be checked: there is no usable main file to check it against'] };
     case 'header-unreadable':
       return { issues: [{ path: '(header)', message: check.reason ?? 'unreadable' }], notes: [] };
-    case 'does-not-continue':
-      return check.changes === 0
-        ? { issues: [], notes: ['an older journal with no changes in it (the next write replaces it)'] }
-        : {
-            issues: [
-              {
-                path: '(header)',
-                message: `does not continue the main file: its ${lines(check.changes)} would be set aside, not applied`,
-              },
-            ],
-            notes: [],
-          };
+    case 'does-not-continue': {
+      if (check.changes === 0 && check.tornLines === 0) {
+        return { issues: [], notes: ['an older journal with no changes in it (the next write replaces it)'] };
+      }
+      const torn = check.tornLines > 0 ? ` and ${check.tornLines} complete line(s) of its torn end` : '';
+      return {
+        issues: [
+          {
+            path: '(header)',
+            message: `does not continue the main file: its ${lines(check.changes)}${torn} would be set aside, not applied`,
+          },
+        ],
+        notes: [],
+      };
+    }
     case 'damaged': {
       const damaged = check.damaged as NonNullable<JournalCheck['damaged']>;
       return {

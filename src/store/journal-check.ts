@@ -15,10 +15,12 @@ import { parseEntries, parseHeader } from './journal-format.js';
  * - `not-checked`: there is a journal but no usable JSON file to check it against.
  * - `ok`: it continues the JSON file; `changes` lines are not folded into it yet.
  * - `torn-tail`: as `ok`, but it ends in `tornBytes` of an interrupted write, which readers
- *   ignore and the next writer cuts off: not a problem.
+ *   ignore and the next writer cuts off: not a problem. When `tornLines` complete lines are among
+ *   them (what a power cut that lost a page leaves, or damage to the last lines), the next writer
+ *   keeps a copy of the journal and folds it into a checkpoint instead.
  * - `damaged`: it continues the JSON file, but lines inside it are damaged (readers skip them).
  * - `does-not-continue`: it belongs to another JSON file; the store sets it aside, its `changes`
- *   lines unused (none: nothing is lost, the next write replaces it).
+ *   lines unused (none, and no `tornLines`: nothing is lost, the next write replaces it).
  * - `header-unreadable`: its first line is not a journal header; the store sets it aside.
  */
 export interface JournalCheck {
@@ -33,6 +35,8 @@ export interface JournalCheck {
   /** Good change lines after where the JSON file's replay starts (or after the header). */
   changes: number;
   tornBytes: number;
+  /** Complete lines among the `tornBytes` (see `ParsedJournal.tornLines`). */
+  tornLines: number;
   damaged?: { count: number; firstOffset: number; reason: string };
   /** Why the header is unreadable. */
   reason?: string;
@@ -53,7 +57,7 @@ export async function checkJournal(
   journalPath: string,
   snapshot: DashboardState | undefined,
 ): Promise<JournalCheck> {
-  const none = { changes: 0, tornBytes: 0, patches: [] };
+  const none = { changes: 0, tornBytes: 0, tornLines: 0, patches: [] };
   const read = await readFrom(fileSystem, journalPath, 0);
   if (read === undefined) return { status: 'missing', ...none };
   if (snapshot === undefined) return { status: 'not-checked', ...none };
@@ -62,8 +66,8 @@ export async function checkJournal(
   // A shallow copy: the caller's state keeps its binding key.
   const start = replayStart(takeBinding({ ...snapshot }), header.id, header.end);
   if (start === undefined) {
-    const changes = parseEntries(read.data, header.end).entries.length;
-    return { status: 'does-not-continue', ...none, changes };
+    const { entries, tornBytes, tornLines } = parseEntries(read.data, header.end);
+    return { status: 'does-not-continue', ...none, changes: entries.length, tornBytes, tornLines };
   }
   const parsed = parseEntries(read.data, start);
   const first = parsed.damaged[0];
@@ -71,6 +75,7 @@ export async function checkJournal(
     status: first ? 'damaged' : parsed.tornBytes > 0 ? 'torn-tail' : 'ok',
     changes: parsed.entries.length,
     tornBytes: parsed.tornBytes,
+    tornLines: parsed.tornLines,
     ...(first && {
       damaged: { count: parsed.damaged.length, firstOffset: first.offset, reason: first.reason },
     }),

@@ -161,6 +161,12 @@ export interface ParsedJournal {
    * after them are not counted.
    */
   tornBytes: number;
+  /**
+   * Complete lines (ended by a newline) in the torn end: damaged ones, a complete line found
+   * inside them among them. An interrupted write leaves none (its bytes are a prefix of what it
+   * wrote); a power cut that lost a page before a kept one, or damage to the last lines, does.
+   */
+  tornLines: number;
   /** Damaged lines followed by good ones (skipped), with the offset where each starts. */
   damaged: Array<{ offset: number; reason: string }>;
 }
@@ -257,5 +263,6 @@ export function parseEntries(data: Buffer, start: number, base = 0): ParsedJourn
   }
   // Bad lines after the last good one are the torn end of an interrupted write, not damage.
   const damaged = bad.filter((line) => line.offset < validEnd);
-  return { entries, validEnd, tornBytes: base + end - validEnd, damaged };
+  const tornLines = bad.length - damaged.length;
+  return { entries, validEnd, tornBytes: base + end - validEnd, tornLines, damaged };
 }

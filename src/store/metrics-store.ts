@@ -48,6 +48,7 @@ import {
   JOURNAL_RESERVE_AFTER,
   JOURNAL_RESERVE_BYTES,
   JOURNAL_RESERVE_LOW_WATER,
+  type ParsedJournal,
   parseEntries,
   parseHeader,
 } from './journal-format.js';
@@ -224,6 +225,8 @@ export class MetricsStore implements MetricsBackend {
   private syncFailed = false;
   /** Laying the journal's reserve failed (a full disk): not tried again before the next checkpoint. */
   private reserveFailed = false;
+  /** The journal (inode and end) whose torn end `keepTornEnd` last kept a copy of. */
+  private tornEndKept: string | undefined;
   /** The answer of the last batch that appended lines (see `WrittenBatch.appendedAfter`). */
   private lastAppended: Promise<unknown> | undefined;
   /** Batches written and not answered yet: `settle()` waits for them. */
@@ -496,11 +499,25 @@ export class MetricsStore implements MetricsBackend {
             ? await this.replayThroughBackups(state, snapshot.binding, header, read.data)
             : undefined;
         if (rebuilt) {
-          const skipped =
-            rebuilt.damagedLines > 0 ? ` (${rebuilt.damagedLines} damaged line(s) of them skipped)` : '';
+          const { damagedLines, tornLines } = rebuilt;
+          const notTaken = [
+            ...(damagedLines > 0 ? [`${damagedLines} damaged line(s) of them skipped`] : []),
+            ...(tornLines > 0 ? [`${tornLines} complete line(s) in the journal's torn end not taken`] : []),
+          ];
+          // The checkpoint below replaces both files: what was not taken is kept as evidence.
+          const copies = {
+            ...(rebuilt.backupDamaged && {
+              quarantinedBackupPath: await keepCopyAside(fileSystem, this.journalBackupPath),
+            }),
+            ...(rebuilt.journalDamaged && {
+              quarantinedPath: await keepCopyAside(fileSystem, this.journalPath),
+            }),
+          };
+          const skipped = notTaken.length > 0 ? ` (${notTaken.join('; ')}; copies kept)` : '';
           this.notify({
             action: 'journal-replayed-from-backup',
             reason: `the state file was restored from its .bak: the changes made since were replayed from ${JOURNAL_BACKUP_FILE} and the journal${skipped}`,
+            ...copies,
           });
           // Folded at once (we hold the lock): left as it is, the journal would be replayed on top
           // of the restored file by every read until the next write.
@@ -510,8 +527,10 @@ export class MetricsStore implements MetricsBackend {
           );
           return this.view as View;
         }
-        // A journal with no change in it holds nothing to keep: the next write replaces it.
-        if ('id' in header && parseEntries(read.data, header.end).entries.length === 0) {
+        // A journal with no change in it holds nothing to keep: the next write replaces it. (Not
+        // when complete lines are torn off its end: those are set aside with it, as evidence.)
+        const held = 'id' in header ? parseEntries(read.data, header.end) : undefined;
+        if (held?.entries.length === 0 && held.tornLines === 0) {
           return { state, snapshot, journal: undefined, needsCheckpoint: false };
         }
         const reason =
@@ -536,7 +555,11 @@ export class MetricsStore implements MetricsBackend {
     const parsed = parseEntries(data, journal.offset, base);
     for (const entry of parsed.entries) state = applyChange(state, entry.change);
     let size = journal.size;
-    if (locked && parsed.tornBytes > 0) {
+    if (locked && parsed.tornLines > 0) {
+      // Complete lines in the torn end: kept as evidence, the journal folded instead of cut.
+      await this.keepTornEnd(journal.inode, parsed);
+      needsCheckpoint = true;
+    } else if (locked && parsed.tornBytes > 0) {
       // The reserve goes too: the next write lays a new one.
       size = parsed.validEnd;
       await truncateDurably(
@@ -561,6 +584,35 @@ export class MetricsStore implements MetricsBackend {
       needsCheckpoint = true;
     }
     return { state, snapshot, journal: { ...journal, offset: parsed.validEnd, size }, needsCheckpoint };
+  }
+
+  /**
+   * A torn end that holds complete lines (see `ParsedJournal.tornLines`): after a power cut they
+   * are lines of a write never acknowledged, but damage to the journal's last lines looks the
+   * same, and those were. So the journal is not cut in place: a copy of it is kept (a hard link,
+   * which needs no room for data) and the caller folds it into a checkpoint, whose rename leaves
+   * the copy every byte, and whose folder fsync makes its name durable. Once per journal and end:
+   * a checkpoint that fails (a full disk) is retried by the next write, which must not add a copy
+   * each time. A copy that cannot be made does not stop the store: it is said in the report.
+   */
+  private async keepTornEnd(inode: string, parsed: ParsedJournal): Promise<void> {
+    const key = `${inode}:${parsed.validEnd}`;
+    if (this.tornEndKept === key) return;
+    this.tornEndKept = key;
+    const what = `${parsed.tornBytes} bytes at the journal's end, ${parsed.tornLines} complete line(s) among them, were not taken (damaged, or written after damaged bytes: an interrupted write, or damage to acknowledged lines); the journal is folded into a checkpoint`;
+    try {
+      const quarantinedPath = await keepCopyAside(this.options.fileSystem, this.journalPath);
+      this.notify({
+        action: 'journal-tail-truncated',
+        reason: `${what}, a copy of it kept`,
+        quarantinedPath,
+      });
+    } catch (error) {
+      this.notify({
+        action: 'journal-tail-truncated',
+        reason: `${what}; no copy of it could be kept: ${(error as Error).message}`,
+      });
+    }
   }
 
   /**
@@ -599,7 +651,16 @@ export class MetricsStore implements MetricsBackend {
     binding: JournalBinding | undefined,
     header: { end: number; follows?: { id: string; offset: number } },
     data: Buffer,
-  ): Promise<{ state: StoredState; damagedLines: number } | undefined> {
+  ): Promise<
+    | {
+        state: StoredState;
+        damagedLines: number;
+        tornLines: number;
+        backupDamaged: boolean;
+        journalDamaged: boolean;
+      }
+    | undefined
+  > {
     const follows = header.follows;
     if (follows === undefined) return undefined;
     const kept = await readFrom(this.options.fileSystem, this.journalBackupPath, 0).catch(() => undefined);
@@ -614,7 +675,13 @@ export class MetricsStore implements MetricsBackend {
     let rebuilt = state;
     for (const entry of [...folded.entries, ...continued.entries])
       rebuilt = applyChange(rebuilt, entry.change);
-    return { state: rebuilt, damagedLines: folded.damaged.length + continued.damaged.length };
+    return {
+      state: rebuilt,
+      damagedLines: folded.damaged.length + continued.damaged.length,
+      tornLines: continued.tornLines,
+      backupDamaged: folded.damaged.length > 0,
+      journalDamaged: continued.damaged.length > 0 || continued.tornLines > 0,
+    };
   }
 
   private retryOrFail(locked: boolean): Error {

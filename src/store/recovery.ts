@@ -15,13 +15,19 @@ export interface RecoveryReport {
    * - `quarantined-before-save`: a save found a corrupt main file; it was moved aside (the `.bak`
    *   is kept as it was) and the new state written.
    * - `journal-tail-truncated`: the journal ended in a torn line (a write cut short by a crash,
-   *   never acknowledged); it was cut off. Every line read the usual way was kept (a complete line
-   *   found inside the damaged bytes at the end goes with them).
+   *   never acknowledged); it was cut off. Every line read the usual way was kept. When the torn
+   *   end holds complete lines (damaged ones, or a line after damaged bytes: what a power cut
+   *   that lost a page leaves, but also what damage to acknowledged lines leaves), a copy of the
+   *   journal is kept (`quarantinedPath`; none when it could not be made, as `reason` says) and
+   *   the journal is folded into a checkpoint instead of cut in place.
    * - `journal-repaired`: damaged lines inside the journal were skipped (every good line was
    *   kept), the journal was folded into a checkpoint, and a copy of it kept as evidence.
    * - `journal-replayed-from-backup`: the state file was restored from `.bak` (reported before
    *   as `restored-from-backup`), and the changes made since then were replayed from the journal
-   *   that `.bak` continues (kept as `.agent_metrics.journal.bak`) and the journal: nothing lost.
+   *   that `.bak` continues (kept as `.agent_metrics.journal.bak`) and the journal: nothing lost,
+   *   unless lines of theirs were damaged (`reason` says how many): then a copy of the journal
+   *   (`quarantinedPath`) and of `.agent_metrics.journal.bak` (`quarantinedBackupPath`), those
+   *   of them with lines not taken, is kept.
    * - `journal-set-aside`: the journal does not continue the state file (the file was replaced by
    *   another program, or restored from a `.bak` whose journal is gone); it was moved aside, not
    *   replayed.
@@ -40,7 +46,10 @@ export interface RecoveryReport {
   quarantinedPath?: string;
   /** With `started-fresh`: why the backup was not used either. */
   backupReason?: string;
-  /** Where a corrupt backup was moved, if it existed. */
+  /**
+   * Where a corrupt backup was moved, if it existed (with `journal-replayed-from-backup`: the copy
+   * of `.agent_metrics.journal.bak`).
+   */
   quarantinedBackupPath?: string;
 }
 
@@ -192,7 +201,11 @@ export async function quarantine(fileSystem: FileSystem, path: string, now = new
   );
 }
 
-/** Like `quarantine`, but leaves `path` in place: the evidence is a hard link (a copy where links fail). */
+/**
+ * Like `quarantine`, but leaves `path` in place: the evidence is a hard link (a copy where links
+ * fail, fsynced: the folder fsync of the checkpoint that follows makes its name durable). A copy
+ * that fails (a full disk) is removed: an empty or partial file would pass for the evidence.
+ */
 export async function keepCopyAside(fileSystem: FileSystem, path: string, now = new Date()): Promise<string> {
   return keepAside(
     fileSystem,
@@ -201,14 +214,20 @@ export async function keepCopyAside(fileSystem: FileSystem, path: string, now = 
     async (target) => {
       try {
         await fileSystem.link(path, target);
+        return;
       } catch {
-        const { data } = await fileSystem.readFile(path);
-        const fd = await fileSystem.open(target, 'create-exclusive');
-        try {
-          await fileSystem.write(fd, data, 0);
-        } finally {
-          await fileSystem.close(fd);
-        }
+        // Copied below.
+      }
+      const { data } = await fileSystem.readFile(path);
+      const fd = await fileSystem.open(target, 'create-exclusive');
+      try {
+        await fileSystem.write(fd, data, 0);
+        await fileSystem.fsync(fd);
+      } catch (error) {
+        await fileSystem.unlink(target).catch(() => undefined);
+        throw error;
+      } finally {
+        await fileSystem.close(fd).catch(() => undefined);
       }
     },
     now,

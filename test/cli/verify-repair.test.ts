@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { AgentMetrics, MetricsStore } from '../../src/index.js';
+import { encodeLine } from '../../src/store/journal-format.js';
 import { journalLines } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { FIXTURE_DIR, pythonProject, readState, run, snapshot } from './helpers.js';
@@ -364,6 +365,39 @@ describe('verify: the journal', () => {
     });
   });
 
+  it('notes a torn end that holds a complete line, and says that the next write keeps a copy', async () => {
+    const dir = await journalProject(3);
+    const path = join(dir, JOURNAL);
+    const lines = journalLines(path);
+    const data = readFileSync(path);
+    const t2End = lines.lastIndexOf(0x0a, lines.length - 2);
+    const t2Start = lines.lastIndexOf(0x0a, t2End - 1) + 1;
+    data[t2End] = 0x78; // T-2's newline: T-3 runs into it, and both are the torn end
+    writeFileSync(path, data);
+    const tornBytes = lines.length - t2Start;
+    const { code, stdout } = await run(['verify', '--dir', dir]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^journal +.* ok: 1 change line not yet folded into the main file$/m);
+    expect(stdout).toContain(
+      `  note: journal: ${tornBytes} bytes at its end that readers ignore, 1 complete line among them (damaged, or after damaged bytes: a write a power cut interrupted, or damage to its last lines); the next write keeps a copy of the journal and folds it into the main file`,
+    );
+    const json = JSON.parse((await run(['verify', '--dir', dir, '--json'])).stdout);
+    expect(json.journal).toMatchObject({ status: 'torn-tail', tornBytes, tornLines: 1, changes: 1 });
+
+    const dry = await run(['repair', '--dir', dir, '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain(
+      `- leave out the ${tornBytes} bytes at the journal's end, 1 complete line(s) among them, keeping a copy of the journal as ${JOURNAL}.corrupt-<time>`,
+    );
+    const { stdout: repaired } = await run(['repair', '--dir', dir]);
+    const kept = readdirSync(dir).filter((name) => name.startsWith(`${JOURNAL}.corrupt-`));
+    expect(kept).toHaveLength(1);
+    expect(readFileSync(join(dir, kept[0] as string)).equals(data)).toBe(true);
+    expect(repaired).toContain(`; copy of the journal kept as ${join(dir, kept[0] as string)}`);
+    expect(tickets(dir)).toEqual(['T-0', 'T-1']);
+    expect((await run(['verify', '--dir', dir])).code).toBe(0);
+  });
+
   it('reports a journal that does not continue the main file as a problem (unless it holds no change)', async () => {
     const dir = await journalProject(1);
     writeFileSync(join(dir, JOURNAL), readFileSync(join(await journalProject(2), JOURNAL)));
@@ -387,6 +421,18 @@ describe('verify: the journal', () => {
       changes: 0,
       issues: [],
     });
+
+    // No change line, but a complete one in its torn end: set aside as evidence, so a problem.
+    const line = encodeLine(JSON.stringify({ caps: { max_events: 500, max_sessions: 50 }, set: { n: 1 } }));
+    writeFileSync(join(dir, JOURNAL), Buffer.concat([header, Buffer.from('torn'), line]));
+    const torn = await run(['verify', '--dir', dir]);
+    expect(torn.code).toBe(1);
+    expect(torn.stdout).toContain(
+      '  journal: (header): does not continue the main file: its 0 change lines and 1 complete line(s) of its torn end would be set aside, not applied',
+    );
+    expect((await run(['repair', '--dir', dir, '--dry-run'])).stdout).toContain(
+      `- the journal does not continue the main file: set it aside as ${JOURNAL}.corrupt-<time>, its 0 change lines and 1 complete line(s) of its torn end not applied`,
+    );
   });
 
   it('says the journal cannot be checked when the main file is corrupt, without an extra problem', async () => {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createProfile } from '../../src/model/record-event.js';
 import type { StatePatch } from '../../src/model/state-patch.js';
 import type { DashboardState } from '../../src/model/types.js';
+import { type FileSystem, nodeFileSystem } from '../../src/store/file-system.js';
 import { JOURNAL_BINDING_KEY } from '../../src/store/journal-binding.js';
 import {
   encodeHeader,
@@ -94,6 +95,119 @@ describe('journal: torn tail', () => {
 
       expectUpdates(await storeIn(dir, { projectName: 'p' }).store.load(), 4);
     }
+  });
+});
+
+/** Damages the newline of the last-but-one change line: the last line is then found inside it, at the end. */
+function damageLastButOneNewline(path: string): Buffer {
+  const data = readFileSync(path);
+  const lines = journalLines(path);
+  const last = lines.lastIndexOf(0x0a, lines.length - 2);
+  data[last] = 0x78;
+  writeFileSync(path, data);
+  return data;
+}
+
+describe('journal: a torn end that holds complete lines', () => {
+  it('keeps a copy of the journal and folds it into a checkpoint instead of cutting it', async () => {
+    const { dir } = await project(4); // snapshot: update 1; journal lines: updates 2, 3, 4
+    const path = file(dir, JOURNAL);
+    const damaged = damageLastButOneNewline(path);
+
+    const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    expect(ids(await store.load())).toEqual(['e1', 'e2']);
+    expect(reports).toEqual([]); // a lock-free read repairs nothing
+    expect(readFileSync(path).equals(damaged)).toBe(true);
+
+    expect(ids(await store.update(bump(5)))).toEqual(['e1', 'e2', 'e5']);
+    expect(reports.map((report) => report.action)).toEqual(['journal-tail-truncated']);
+    expect(reports[0]?.reason).toContain('1 complete line(s) among them');
+    const aside = corruptFilesIn(dir);
+    expect(aside).toHaveLength(1);
+    expect(reports[0]?.quarantinedPath).toBe(file(dir, aside[0] as string));
+    expect(readFileSync(file(dir, aside[0] as string)).equals(damaged)).toBe(true);
+    // Folded: the JSON file holds the state, the journal only its header.
+    const main = readJson(file(dir, MAIN)) as unknown as DashboardState;
+    expect(ids(main)).toEqual(['e1', 'e2', 'e5']);
+    expect(readFileSync(path).equals(headerFor(main[JOURNAL_BINDING_KEY] as { id: string }))).toBe(true);
+  });
+
+  it('keeps one copy however many writes a failing checkpoint takes', async () => {
+    const faulty = new FaultyFileSystem();
+    const { dir } = await project(4);
+    damageLastButOneNewline(file(dir, JOURNAL));
+    const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: faulty.fs });
+    faulty.arm({ failAt: 1, code: 'ENOSPC', persistent: true, methods: ['write'] });
+    await expect(store.update(bump(5))).rejects.toMatchObject({ code: 'E_IO' });
+    await expect(store.update(bump(5))).rejects.toMatchObject({ code: 'E_IO' });
+    faulty.arm(undefined);
+    expect(ids(await store.update(bump(5)))).toEqual(['e1', 'e2', 'e5']);
+    expect(corruptFilesIn(dir)).toHaveLength(1);
+    expect(reports.map((report) => report.action)).toEqual(['journal-tail-truncated']);
+  });
+
+  it('copies the journal where it cannot be hard-linked, and fsyncs the copy', async () => {
+    const faulty = new FaultyFileSystem();
+    const { dir } = await project(4);
+    const damaged = damageLastButOneNewline(file(dir, JOURNAL));
+    const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: faulty.fs });
+    faulty.arm({ failAt: 1, code: 'EPERM', persistent: true, methods: ['link'] });
+    await store.update(bump(5));
+    const copy = reports[0]?.quarantinedPath as string;
+    expect(readFileSync(copy).equals(damaged)).toBe(true);
+    const opened = faulty.calls.findIndex((call) => call.method === 'open' && call.args[0] === copy);
+    expect(faulty.methodsCalled().slice(opened + 1, opened + 4)).toEqual(['write', 'fsync', 'close']);
+  });
+
+  it('goes on without a copy when none can be made, and leaves no partial one', async () => {
+    const dir = (await project(4)).dir;
+    damageLastButOneNewline(file(dir, JOURNAL));
+    const copies = new Set<number>();
+    let copiesTried = 0;
+    const fileSystem: FileSystem = {
+      ...nodeFileSystem,
+      link: async () => {
+        throw Object.assign(new Error('EPERM: no links here'), { code: 'EPERM' });
+      },
+      open: async (path, mode, permissions) => {
+        const fd = await nodeFileSystem.open(path, mode, permissions);
+        if (path.includes('.corrupt-')) {
+          copies.add(fd);
+          copiesTried++;
+        }
+        return fd;
+      },
+      close: async (fd) => {
+        copies.delete(fd);
+        return nodeFileSystem.close(fd);
+      },
+      write: async (fd, data, position) => {
+        if (copies.has(fd)) throw Object.assign(new Error('ENOSPC: disk full'), { code: 'ENOSPC' });
+        return nodeFileSystem.write(fd, data, position);
+      },
+    };
+    const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem });
+    expect(ids(await store.update(bump(5)))).toEqual(['e1', 'e2', 'e5']);
+    expect(copiesTried).toBe(1);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ action: 'journal-tail-truncated' });
+    expect(reports[0]?.quarantinedPath).toBeUndefined();
+    expect(reports[0]?.reason).toMatch(/no copy of it could be kept: .*ENOSPC: disk full/);
+    expect(corruptFilesIn(dir)).toEqual([]);
+    expect(ids(await storeIn(dir, { projectName: 'p' }).store.load())).toEqual(['e1', 'e2', 'e5']);
+  });
+
+  it('sets aside a journal that does not continue the JSON file when its torn end holds a line', async () => {
+    const { dir, store: first } = await project(2);
+    await first.close();
+    const line = encodeLine(JSON.stringify({ caps: { max_events: 500, max_sessions: 50 }, set: { n: 1 } }));
+    const foreign = Buffer.concat([encodeHeader('foreign'), Buffer.from('torn'), line]);
+    writeFileSync(file(dir, JOURNAL), foreign);
+
+    const { store, reports } = storeIn(dir, { projectName: 'p' });
+    expectUpdates(await store.load(), 2);
+    expect(reports.map((report) => report.action)).toEqual(['journal-set-aside']);
+    expect(readFileSync(reports[0]?.quarantinedPath as string).equals(foreign)).toBe(true);
   });
 });
 
@@ -195,6 +309,22 @@ describe('journal: a complete line inside a damaged one', () => {
     expect(parseEntries(last, header.length)).toMatchObject({
       validEnd: header.length + change(1).length,
       tornBytes: torn.length + change(3).length,
+      tornLines: 1,
+      damaged: [],
+    });
+    // A write cut short leaves a prefix of its lines: no complete line in the torn end.
+    const cut = Buffer.concat([header, change(1), torn, Buffer.alloc(9)]);
+    expect(parseEntries(cut, header.length)).toMatchObject({ tornBytes: torn.length, tornLines: 0 });
+  });
+
+  it('counts the damaged lines at the end as complete lines of the torn end', () => {
+    const damaged = Buffer.from(change(2));
+    damaged[12] = 0x78;
+    const data = Buffer.concat([header, change(1), damaged, Buffer.from('x\n'), change(3).subarray(0, 5)]);
+    expect(parseEntries(data, header.length)).toMatchObject({
+      validEnd: header.length + change(1).length,
+      tornBytes: damaged.length + 2 + 5,
+      tornLines: 2,
       damaged: [],
     });
   });
@@ -281,6 +411,8 @@ describe('journal: a complete line inside a damaged one', () => {
             entries: plan.slice(0, lastUsual + 1).map((_, n) => ({ n, end: ends[n] as number })),
             validEnd,
             tornBytes: offset + torn - validEnd,
+            // Lines after the last one read the usual way each ran into damaged bytes.
+            tornLines: plan.length - 1 - lastUsual,
             damaged: starts.filter((at, n) => plan[n] !== undefined && at < validEnd),
           };
           // A reader parses from its view: the header's end, or the end of a line read the usual way.
@@ -303,6 +435,7 @@ describe('journal: a complete line inside a damaged one', () => {
               })),
               validEnd: parsed.validEnd,
               tornBytes: parsed.tornBytes,
+              tornLines: parsed.tornLines,
               damaged: parsed.damaged.map((line) => line.offset),
             }).toEqual(expected);
           }
@@ -399,6 +532,25 @@ describe('journal: checkpoints', () => {
     expect(loaded.total_sessions).toBe(4);
     const replayed = fresh.reports.find((report) => report.action === 'journal-replayed-from-backup');
     expect(replayed?.reason).toContain('1 damaged line(s) of them skipped');
+    // The checkpoint that follows replaces .journal.bak: a copy of it is kept, as evidence.
+    expect(readFileSync(replayed?.quarantinedBackupPath as string).equals(data)).toBe(true);
+    expect(replayed?.quarantinedPath).toBeUndefined(); // the journal itself was sound
+  });
+
+  it('a lost snapshot rebuilt through backups keeps a copy of a journal whose torn end holds a line', async () => {
+    const { dir, store } = await project(3);
+    await store.checkpoint(); // .bak: update 1; .journal.bak: lines 2, 3
+    await store.update(bump(4));
+    await store.update(bump(5));
+    const damaged = damageLastButOneNewline(file(dir, JOURNAL));
+    writeFileSync(file(dir, MAIN), '{"torn');
+
+    const fresh = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    expect(ids(await fresh.store.load())).toEqual(['e1', 'e2', 'e3']);
+    const replayed = fresh.reports.find((report) => report.action === 'journal-replayed-from-backup');
+    expect(replayed?.reason).toContain("1 complete line(s) in the journal's torn end not taken; copies kept");
+    expect(readFileSync(replayed?.quarantinedPath as string).equals(damaged)).toBe(true);
+    expect(replayed?.quarantinedBackupPath).toBeUndefined();
   });
 
   it('checkpoint() folds the journal into the JSON file and keeps the previous snapshot as .bak', async () => {

@@ -99,20 +99,24 @@ function planJournal(check: JournalCheck): Step[] {
           detail: `the journal's header is unreadable (${check.reason}): ${aside}`,
         },
       ];
-    case 'does-not-continue':
-      return check.changes === 0
-        ? []
-        : [
-            {
-              action: 'set-aside-journal',
-              detail: `the journal does not continue the main file: ${aside}, its ${lines(check.changes)} not applied`,
-            },
-          ];
+    case 'does-not-continue': {
+      if (check.changes === 0 && check.tornLines === 0) return [];
+      const torn = check.tornLines > 0 ? ` and ${check.tornLines} complete line(s) of its torn end` : '';
+      return [
+        {
+          action: 'set-aside-journal',
+          detail: `the journal does not continue the main file: ${aside}, its ${lines(check.changes)}${torn} not applied`,
+        },
+      ];
+    }
     case 'torn-tail':
       return [
         {
           action: 'cut-journal-tail',
-          detail: `cut off the ${check.tornBytes} bytes of an interrupted write at the journal's end`,
+          detail:
+            check.tornLines > 0
+              ? `leave out the ${check.tornBytes} bytes at the journal's end, ${check.tornLines} complete line(s) among them, keeping a copy of the journal as ${JOURNAL_FILE}.corrupt-<time>`
+              : `cut off the ${check.tornBytes} bytes of an interrupted write at the journal's end`,
         },
         ...fold,
       ];
