@@ -172,6 +172,17 @@ interface WrittenBatch {
   appended: boolean;
 }
 
+/** What `keepEvidence` did: the copy's path, or why there is none. */
+interface KeptCopy {
+  kept?: string;
+  failure?: string;
+}
+
+/** Why no copy of `name` was kept, for a report (a kept one is the report's `quarantinedPath`). */
+function copyFailure(copy: KeptCopy, name: string): string {
+  return copy.failure === undefined ? '' : `; no copy of ${name} could be kept: ${copy.failure}`;
+}
+
 /**
  * Thrown by a lock-free read that cannot finish alone: `repair` when a file needs recovery (take
  * the lock at once), else the files were between the two renames of a checkpoint (read again).
@@ -504,20 +515,18 @@ export class MetricsStore implements MetricsBackend {
             ...(damagedLines > 0 ? [`${damagedLines} damaged line(s) of them skipped`] : []),
             ...(tornLines > 0 ? [`${tornLines} complete line(s) in the journal's torn end not taken`] : []),
           ];
-          // The checkpoint below replaces both files: what was not taken is kept as evidence.
-          const copies = {
-            ...(rebuilt.backupDamaged && {
-              quarantinedBackupPath: await keepCopyAside(fileSystem, this.journalBackupPath),
-            }),
-            ...(rebuilt.journalDamaged && {
-              quarantinedPath: await keepCopyAside(fileSystem, this.journalPath),
-            }),
-          };
-          const skipped = notTaken.length > 0 ? ` (${notTaken.join('; ')}; copies kept)` : '';
+          // Checkpoints replace both files (the one below the journal, the next one the
+          // .journal.bak): a file with lines that were not taken is kept as evidence.
+          const backupCopy = rebuilt.backupDamaged ? await this.keepEvidence(this.journalBackupPath) : {};
+          const journalCopy = rebuilt.journalDamaged ? await this.keepEvidence(this.journalPath) : {};
+          const failures =
+            copyFailure(backupCopy, JOURNAL_BACKUP_FILE) + copyFailure(journalCopy, 'the journal');
+          const skipped = notTaken.length > 0 ? ` (${notTaken.join('; ')}${failures})` : '';
           this.notify({
             action: 'journal-replayed-from-backup',
             reason: `the state file was restored from its .bak: the changes made since were replayed from ${JOURNAL_BACKUP_FILE} and the journal${skipped}`,
-            ...copies,
+            ...(backupCopy.kept && { quarantinedBackupPath: backupCopy.kept }),
+            ...(journalCopy.kept && { quarantinedPath: journalCopy.kept }),
           });
           // Folded at once (we hold the lock): left as it is, the journal would be replayed on top
           // of the restored file by every read until the next write.
@@ -559,7 +568,10 @@ export class MetricsStore implements MetricsBackend {
       // Complete lines in the torn end: kept as evidence, the journal folded instead of cut.
       await this.keepTornEnd(journal.inode, parsed);
       needsCheckpoint = true;
-    } else if (locked && parsed.tornBytes > 0) {
+    } else if (locked && parsed.tornBytes > 0 && !needsCheckpoint) {
+      // (A view that needs a checkpoint is replaced by it, cut or not: and after `keepTornEnd` it
+      // stops before damaged bytes, where the window read past it may end in a lost page's NUL
+      // bytes, before the complete lines; cutting there would cut the copy, the same file.)
       // The reserve goes too: the next write lays a new one.
       size = parsed.validEnd;
       await truncateDurably(
@@ -574,12 +586,12 @@ export class MetricsStore implements MetricsBackend {
       });
     }
     if (locked && parsed.damaged.length > 0) {
-      const quarantinedPath = await keepCopyAside(fileSystem, this.journalPath);
+      const copy = await this.keepEvidence(this.journalPath);
       const first = parsed.damaged[0] as { offset: number; reason: string };
       this.notify({
         action: 'journal-repaired',
-        reason: `${parsed.damaged.length} damaged journal line(s) skipped (first at byte ${first.offset}: ${first.reason})`,
-        quarantinedPath,
+        reason: `${parsed.damaged.length} damaged journal line(s) skipped (first at byte ${first.offset}: ${first.reason})${copyFailure(copy, 'the journal')}`,
+        ...(copy.kept && { quarantinedPath: copy.kept }),
       });
       needsCheckpoint = true;
     }
@@ -590,28 +602,32 @@ export class MetricsStore implements MetricsBackend {
    * A torn end that holds complete lines (see `ParsedJournal.tornLines`): after a power cut they
    * are lines of a write never acknowledged, but damage to the journal's last lines looks the
    * same, and those were. So the journal is not cut in place: a copy of it is kept (a hard link,
-   * which needs no room for data) and the caller folds it into a checkpoint, whose rename leaves
-   * the copy every byte, and whose folder fsync makes its name durable. Once per journal and end:
-   * a checkpoint that fails (a full disk) is retried by the next write, which must not add a copy
-   * each time. A copy that cannot be made does not stop the store: it is said in the report.
+   * which needs no room for data) and the caller marks the view for a checkpoint, whose rename
+   * leaves the copy every byte. Said once per journal and end in this instance: a checkpoint that
+   * fails (a full disk) is retried by the next write.
    */
   private async keepTornEnd(inode: string, parsed: ParsedJournal): Promise<void> {
     const key = `${inode}:${parsed.validEnd}`;
     if (this.tornEndKept === key) return;
-    this.tornEndKept = key;
-    const what = `${parsed.tornBytes} bytes at the journal's end, ${parsed.tornLines} complete line(s) among them, were not taken (damaged, or written after damaged bytes: an interrupted write, or damage to acknowledged lines); the journal is folded into a checkpoint`;
+    const copy = await this.keepEvidence(this.journalPath);
+    if (copy.kept) this.tornEndKept = key;
+    this.notify({
+      action: 'journal-tail-truncated',
+      reason: `${parsed.tornBytes} bytes at the journal's end, ${parsed.tornLines} complete line(s) among them, were not taken (damaged, or written after damaged bytes: an interrupted write, or damage to acknowledged lines); the next write folds the journal into a checkpoint${copyFailure(copy, 'the journal')}`,
+      ...(copy.kept && { quarantinedPath: copy.kept }),
+    });
+  }
+
+  /**
+   * A copy of `path` kept as evidence (one per file: see `keepCopyAside`), or why none could be
+   * made. Never throws: a damaged journal must not block later writes, as a corrupt main file
+   * does not (design.md §3.4).
+   */
+  private async keepEvidence(path: string): Promise<KeptCopy> {
     try {
-      const quarantinedPath = await keepCopyAside(this.options.fileSystem, this.journalPath);
-      this.notify({
-        action: 'journal-tail-truncated',
-        reason: `${what}, a copy of it kept`,
-        quarantinedPath,
-      });
+      return { kept: await keepCopyAside(this.options.fileSystem, path) };
     } catch (error) {
-      this.notify({
-        action: 'journal-tail-truncated',
-        reason: `${what}; no copy of it could be kept: ${(error as Error).message}`,
-      });
+      return { failure: (error as Error).message };
     }
   }
 

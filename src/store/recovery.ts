@@ -1,3 +1,4 @@
+import { basename, dirname, join } from 'node:path';
 import { errnoCode, StorageIOError, type ValidationIssue } from '../errors.js';
 import { validateState } from '../model/schema.js';
 
@@ -19,7 +20,9 @@ export interface RecoveryReport {
    *   end holds complete lines (damaged ones, or a line after damaged bytes: what a power cut
    *   that lost a page leaves, but also what damage to acknowledged lines leaves), a copy of the
    *   journal is kept (`quarantinedPath`; none when it could not be made, as `reason` says) and
-   *   the journal is folded into a checkpoint instead of cut in place.
+   *   the journal is not cut in place: the next write folds it into a checkpoint.
+   *   `journal-repaired` and `journal-replayed-from-backup` also go on when no copy can be made,
+   *   and say why in `reason`.
    * - `journal-repaired`: damaged lines inside the journal were skipped (every good line was
    *   kept), the journal was folded into a checkpoint, and a copy of it kept as evidence.
    * - `journal-replayed-from-backup`: the state file was restored from `.bak` (reported before
@@ -203,10 +206,15 @@ export async function quarantine(fileSystem: FileSystem, path: string, now = new
 
 /**
  * Like `quarantine`, but leaves `path` in place: the evidence is a hard link (a copy where links
- * fail, fsynced: the folder fsync of the checkpoint that follows makes its name durable). A copy
- * that fails (a full disk) is removed: an empty or partial file would pass for the evidence.
+ * fail, fsynced; with `durability: 'fsync'`, the folder fsync of the checkpoint that follows makes
+ * its name durable). A hard link of the very file that is already aside is the copy: processes
+ * that each find the same damage, while the checkpoint that would replace the file fails (a full
+ * disk), keep one. A copy that fails is removed: an empty or partial file would pass for the
+ * evidence.
  */
 export async function keepCopyAside(fileSystem: FileSystem, path: string, now = new Date()): Promise<string> {
+  const kept = await linkAlreadyAside(fileSystem, path);
+  if (kept !== undefined) return kept;
   return keepAside(
     fileSystem,
     path,
@@ -232,6 +240,22 @@ export async function keepCopyAside(fileSystem: FileSystem, path: string, now = 
     },
     now,
   );
+}
+
+/** A `<path>.corrupt-…` name that is a hard link of the file `path` names, if any. */
+async function linkAlreadyAside(fileSystem: FileSystem, path: string): Promise<string | undefined> {
+  const own = await fileSystem.stat(path).catch(() => undefined);
+  if (own === undefined) return undefined;
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.corrupt-`;
+  const names = await fileSystem.readdir(dir).catch(() => []);
+  for (const name of names.filter((entry) => entry.startsWith(prefix)).sort()) {
+    // The name itself (lstat): a symbolic link to the file is not a copy of it.
+    const candidate = join(dir, name);
+    const aside = await (fileSystem.lstat?.(candidate) ?? fileSystem.stat(candidate)).catch(() => undefined);
+    if (aside?.ino === own.ino && aside.dev === own.dev) return candidate;
+  }
+  return undefined;
 }
 
 async function keepAside(

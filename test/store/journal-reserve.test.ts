@@ -207,7 +207,7 @@ describe('journal reserve: writing', () => {
     expect(statSync(path).size).toBe(journalLines(path).length + JOURNAL_RESERVE_BYTES);
   });
 
-  it('cuts off a line a power cut left past a lost page, with the reserve, at the next write', async () => {
+  it('leaves out a line a power cut left past a lost page at the next write, keeping a copy of the journal', async () => {
     const dir = tempDir();
     const { store } = storeIn(dir, { checkpointIdleMs: 0 });
     for (let n = 1; n <= 3; n++) await store.update(bump(n));
@@ -232,6 +232,7 @@ describe('journal reserve: writing', () => {
     await reader.store.update(bump(6));
     expect(reader.reports.map((report) => report.action)).toEqual(['journal-tail-truncated']);
     expect(reader.reports[0]?.reason).toContain(`${4096 + fifth.length} bytes`);
+    expect(readFileSync(reader.reports[0]?.quarantinedPath as string).equals(data)).toBe(true);
     expect(ids(await storeIn(dir).store.load())).toEqual(['e1', 'e2', 'e3', 'e6']);
     expect(readFileSync(path).includes(fifth)).toBe(false);
   });

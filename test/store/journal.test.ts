@@ -11,6 +11,7 @@ import {
   encodeHeader,
   encodeLine,
   JOURNAL_FORMAT,
+  JOURNAL_RESERVE_BYTES,
   LINE_STARTS_TRIED,
   parseEntries,
   parseHeader,
@@ -108,6 +109,45 @@ function damageLastButOneNewline(path: string): Buffer {
   return data;
 }
 
+/**
+ * The real file system, but hard links fail (EPERM) and so does writing a copy aside (ENOSPC):
+ * no copy of a file can be made.
+ */
+function noRoomForCopies(): { fs: FileSystem; copiesTried: () => number; makeRoom: () => void } {
+  const copies = new Set<number>();
+  let tried = 0;
+  let full = true;
+  const fs: FileSystem = {
+    ...nodeFileSystem,
+    link: async () => {
+      throw Object.assign(new Error('EPERM: no links here'), { code: 'EPERM' });
+    },
+    open: async (path, mode, permissions) => {
+      const fd = await nodeFileSystem.open(path, mode, permissions);
+      if (path.includes('.corrupt-')) {
+        copies.add(fd);
+        tried++;
+      }
+      return fd;
+    },
+    close: async (fd) => {
+      copies.delete(fd);
+      return nodeFileSystem.close(fd);
+    },
+    write: async (fd, data, position) => {
+      if (full && copies.has(fd)) throw Object.assign(new Error('ENOSPC: disk full'), { code: 'ENOSPC' });
+      return nodeFileSystem.write(fd, data, position);
+    },
+  };
+  return {
+    fs,
+    copiesTried: () => tried,
+    makeRoom: () => {
+      full = false;
+    },
+  };
+}
+
 describe('journal: a torn end that holds complete lines', () => {
   it('keeps a copy of the journal and folds it into a checkpoint instead of cutting it', async () => {
     const { dir } = await project(4); // snapshot: update 1; journal lines: updates 2, 3, 4
@@ -162,39 +202,107 @@ describe('journal: a torn end that holds complete lines', () => {
   it('goes on without a copy when none can be made, and leaves no partial one', async () => {
     const dir = (await project(4)).dir;
     damageLastButOneNewline(file(dir, JOURNAL));
-    const copies = new Set<number>();
-    let copiesTried = 0;
-    const fileSystem: FileSystem = {
-      ...nodeFileSystem,
-      link: async () => {
-        throw Object.assign(new Error('EPERM: no links here'), { code: 'EPERM' });
-      },
-      open: async (path, mode, permissions) => {
-        const fd = await nodeFileSystem.open(path, mode, permissions);
-        if (path.includes('.corrupt-')) {
-          copies.add(fd);
-          copiesTried++;
-        }
-        return fd;
-      },
-      close: async (fd) => {
-        copies.delete(fd);
-        return nodeFileSystem.close(fd);
-      },
-      write: async (fd, data, position) => {
-        if (copies.has(fd)) throw Object.assign(new Error('ENOSPC: disk full'), { code: 'ENOSPC' });
-        return nodeFileSystem.write(fd, data, position);
-      },
-    };
-    const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem });
+    const noRoom = noRoomForCopies();
+    const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: noRoom.fs });
     expect(ids(await store.update(bump(5)))).toEqual(['e1', 'e2', 'e5']);
-    expect(copiesTried).toBe(1);
+    expect(noRoom.copiesTried()).toBe(1);
     expect(reports).toHaveLength(1);
     expect(reports[0]).toMatchObject({ action: 'journal-tail-truncated' });
     expect(reports[0]?.quarantinedPath).toBeUndefined();
-    expect(reports[0]?.reason).toMatch(/no copy of it could be kept: .*ENOSPC: disk full/);
+    expect(reports[0]?.reason).toMatch(/; no copy of the journal could be kept: .*ENOSPC: disk full$/);
     expect(corruptFilesIn(dir)).toEqual([]);
     expect(ids(await storeIn(dir, { projectName: 'p' }).store.load())).toEqual(['e1', 'e2', 'e5']);
+  });
+
+  it('tries the copy again at the next write when the one that failed could not checkpoint either', async () => {
+    const { dir } = await project(4);
+    const damaged = damageLastButOneNewline(file(dir, JOURNAL));
+    const noRoom = noRoomForCopies();
+    const faulty = new FaultyFileSystem(noRoom.fs);
+    const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: faulty.fs });
+    faulty.arm({ failAt: 1, code: 'ENOSPC', persistent: true, methods: ['write'] });
+    await expect(store.update(bump(5))).rejects.toMatchObject({ code: 'E_IO' });
+    faulty.arm(undefined);
+    noRoom.makeRoom();
+    expect(ids(await store.update(bump(5)))).toEqual(['e1', 'e2', 'e5']);
+    expect(reports.map((report) => report.quarantinedPath)).toEqual([undefined, expect.any(String)]);
+    expect(readFileSync(reports[1]?.quarantinedPath as string).equals(damaged)).toBe(true);
+  });
+
+  it('never cuts the copy: a view that stops before lost pages, after a failed checkpoint, is not cut', async () => {
+    const { dir } = await project(4); // snapshot: update 1; journal lines: updates 2, 3, 4
+    const path = file(dir, JOURNAL);
+    const lines = journalLines(path);
+    const secondEnd = lines.indexOf(0x0a, lines.indexOf(0x0a) + 1) + 1;
+    const thirdEnd = lines.indexOf(0x0a, secondEnd) + 1;
+    // A power cut: update 3's line lost its later pages (NUL bytes), update 4's page was kept.
+    const data = Buffer.concat([
+      lines.subarray(0, secondEnd + 100),
+      Buffer.alloc(20_000),
+      lines.subarray(thirdEnd),
+      Buffer.alloc(JOURNAL_RESERVE_BYTES),
+    ]);
+    writeFileSync(path, data);
+    const faulty = new FaultyFileSystem();
+    // No lease: the next write takes the lock anew, and reads what was appended past its view.
+    const options = { projectName: 'p', checkpointIdleMs: 0, lockLeaseMs: 0, fileSystem: faulty.fs };
+    const { store, reports } = storeIn(dir, options);
+    faulty.arm({ failAt: 1, code: 'ENOSPC', persistent: true, methods: ['write'] });
+    await expect(store.checkpoint()).rejects.toMatchObject({ code: 'E_IO' });
+    faulty.arm(undefined);
+    // It reads a window, which ends in the lost pages' NUL bytes, before the line kept after them.
+    expect(ids(await store.update(bump(5)))).toEqual(['e1', 'e2', 'e5']);
+    expect(reports.map((report) => report.action)).toEqual(['journal-tail-truncated']);
+    expect(readFileSync(reports[0]?.quarantinedPath as string).equals(data)).toBe(true);
+  });
+
+  it('one copy for processes that each find the torn end while the checkpoint fails', async () => {
+    const { dir } = await project(4);
+    damageLastButOneNewline(file(dir, JOURNAL));
+    const kept: Array<string | undefined> = [];
+    for (let process = 0; process < 3; process++) {
+      const faulty = new FaultyFileSystem();
+      const { store, reports } = storeIn(dir, {
+        projectName: 'p',
+        checkpointIdleMs: 0,
+        fileSystem: faulty.fs,
+      });
+      faulty.arm({ failAt: 1, code: 'ENOSPC', persistent: true, methods: ['write'] });
+      await expect(store.update(bump(5))).rejects.toMatchObject({ code: 'E_IO' });
+      kept.push(...reports.map((report) => report.quarantinedPath));
+    }
+    expect(corruptFilesIn(dir)).toHaveLength(1);
+    expect(kept).toEqual(Array(3).fill(file(dir, corruptFilesIn(dir)[0] as string)));
+  });
+
+  it('one copy for a journal with damaged lines and a torn end that holds one', async () => {
+    const { dir } = await project(6); // journal lines: updates 2 to 6
+    const path = file(dir, JOURNAL);
+    damageLastButOneNewline(path); // updates 5 and 6: the torn end
+    const data = readFileSync(path);
+    data[data.indexOf('"e3"') + 1] = 0x78; // update 3's line: damaged, update 4's follows
+    writeFileSync(path, data);
+    const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    expect(ids(await store.update(bump(7)))).toEqual(['e1', 'e2', 'e4', 'e7']);
+    expect(reports.map((report) => report.action)).toEqual(['journal-tail-truncated', 'journal-repaired']);
+    expect(corruptFilesIn(dir)).toHaveLength(1);
+    const copy = file(dir, corruptFilesIn(dir)[0] as string);
+    expect(reports.map((report) => report.quarantinedPath)).toEqual([copy, copy]);
+    expect(readFileSync(copy).equals(data)).toBe(true);
+  });
+
+  it('a damaged line whose copy cannot be made does not block writes', async () => {
+    const { dir } = await project(4);
+    const path = file(dir, JOURNAL);
+    const data = readFileSync(path);
+    data[data.indexOf('"e3"') + 1] = 0x78;
+    writeFileSync(path, data);
+    const noRoom = noRoomForCopies();
+    const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: noRoom.fs });
+    expect(ids(await store.update(bump(5)))).toEqual(['e1', 'e2', 'e4', 'e5']);
+    expect(reports.map((report) => report.action)).toEqual(['journal-repaired']);
+    expect(reports[0]?.quarantinedPath).toBeUndefined();
+    expect(reports[0]?.reason).toMatch(/; no copy of the journal could be kept: .*ENOSPC: disk full$/);
   });
 
   it('sets aside a journal that does not continue the JSON file when its torn end holds a line', async () => {
@@ -548,9 +656,26 @@ describe('journal: checkpoints', () => {
     const fresh = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
     expect(ids(await fresh.store.load())).toEqual(['e1', 'e2', 'e3']);
     const replayed = fresh.reports.find((report) => report.action === 'journal-replayed-from-backup');
-    expect(replayed?.reason).toContain("1 complete line(s) in the journal's torn end not taken; copies kept");
+    expect(replayed?.reason).toMatch(/\(1 complete line\(s\) in the journal's torn end not taken\)$/);
     expect(readFileSync(replayed?.quarantinedPath as string).equals(damaged)).toBe(true);
     expect(replayed?.quarantinedBackupPath).toBeUndefined();
+  });
+
+  it('a lost snapshot is rebuilt through backups even when no copy of a damaged file can be made', async () => {
+    const { dir, store } = await project(3);
+    await store.checkpoint();
+    await store.update(bump(4));
+    await store.update(bump(5));
+    damageLastButOneNewline(file(dir, JOURNAL));
+    writeFileSync(file(dir, MAIN), '{"torn');
+
+    const fresh = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: noRoomForCopies().fs });
+    expect(ids(await fresh.store.load())).toEqual(['e1', 'e2', 'e3']);
+    const replayed = fresh.reports.find((report) => report.action === 'journal-replayed-from-backup');
+    expect(replayed?.reason).toMatch(
+      /\(1 complete line\(s\) in the journal's torn end not taken; no copy of the journal could be kept: .*ENOSPC: disk full\)$/,
+    );
+    expect(replayed?.quarantinedPath).toBeUndefined();
   });
 
   it('checkpoint() folds the journal into the JSON file and keeps the previous snapshot as .bak', async () => {

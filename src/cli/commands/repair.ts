@@ -204,9 +204,10 @@ export async function runRepair(context: Context, flags: RepairFlags): Promise<n
   }
   const folds = journal.changes > 0 && ['ok', 'torn-tail', 'damaged'].includes(journal.status);
   if (rewrite || planJournal(journal).length > 0) {
-    // The store's locked read cuts a torn tail, skips damaged lines (keeping a copy) and sets
-    // aside a journal that does not continue the main file; the checkpoint folds the rest, so
-    // the main file alone holds the whole state (for readers that know no journal).
+    // The store's locked read cuts a torn tail (or keeps a copy of the journal, when the tail
+    // holds complete lines), skips damaged lines (keeping a copy) and sets aside a journal that
+    // does not continue the main file; the checkpoint folds the rest, so the main file alone
+    // holds the whole state (for readers that know no journal).
     await store.checkpoint();
     await store.close();
     takeReports();
