@@ -19,6 +19,8 @@ export interface FileStat {
    */
   ctimeMs?: number;
   mode: number;
+  /** How many names the inode has (hard links). Absent where a file system does not tell it. */
+  nlink?: number;
 }
 
 export type OpenMode =
@@ -93,6 +95,7 @@ function toStat(stat: fs.Stats): FileStat {
     mtimeMs: stat.mtimeMs,
     ctimeMs: stat.ctimeMs,
     mode: stat.mode,
+    nlink: stat.nlink,
   };
 }
 

@@ -143,7 +143,11 @@ interface View {
   snapshot: SnapshotInfo;
   /** Undefined: no journal continues the snapshot yet; the next write makes a checkpoint. */
   journal: JournalInfo | undefined;
-  /** Damaged journal lines were skipped: fold the journal into a checkpoint at the next write. */
+  /**
+   * Fold the journal into a checkpoint at the next write, and never cut it or write into it in
+   * place meanwhile: damaged lines were skipped, its torn end holds complete lines, it has
+   * another name (a copy kept as evidence), its format is older, or an fdatasync failed.
+   */
   needsCheckpoint: boolean;
 }
 
@@ -236,8 +240,10 @@ export class MetricsStore implements MetricsBackend {
   private syncFailed = false;
   /** Laying the journal's reserve failed (a full disk): not tried again before the next checkpoint. */
   private reserveFailed = false;
-  /** The journal (inode and end) whose torn end `keepTornEnd` last kept a copy of. */
-  private tornEndKept: string | undefined;
+  /** The journal (inode and end) whose torn end `leaveOutTornEnd` last reported. */
+  private tornEndSaid: string | undefined;
+  /** Copies `keepEvidence` kept, by journal inode. */
+  private readonly copiesKept = new Map<string, string>();
   /** The answer of the last batch that appended lines (see `WrittenBatch.appendedAfter`). */
   private lastAppended: Promise<unknown> | undefined;
   /** Batches written and not answered yet: `settle()` waits for them. */
@@ -477,6 +483,11 @@ export class MetricsStore implements MetricsBackend {
     }
     const journalStat = await this.statOrUndefined(this.journalPath);
     if (journalStat === undefined) return { state, snapshot, journal: undefined, needsCheckpoint: false };
+    // Another name for it (a copy of it kept as evidence by another process, whose view may have
+    // stopped where this one's read does not reach; or the .journal.bak link of a checkpoint that
+    // crashed): cutting it or writing into its bytes would change that file too. (Under a lease
+    // nobody else made one: a link is made under the lock.)
+    if (locked && (journalStat.nlink ?? 1) > 1) needsCheckpoint = true;
 
     let data: Buffer;
     let base: number;
@@ -564,29 +575,8 @@ export class MetricsStore implements MetricsBackend {
     const parsed = parseEntries(data, journal.offset, base);
     for (const entry of parsed.entries) state = applyChange(state, entry.change);
     let size = journal.size;
-    if (locked && parsed.tornLines > 0) {
-      // Complete lines in the torn end: kept as evidence, the journal folded instead of cut.
-      await this.keepTornEnd(journal.inode, parsed);
-      needsCheckpoint = true;
-    } else if (locked && parsed.tornBytes > 0 && !needsCheckpoint) {
-      // (A view that needs a checkpoint is replaced by it, cut or not: and after `keepTornEnd` it
-      // stops before damaged bytes, where the window read past it may end in a lost page's NUL
-      // bytes, before the complete lines; cutting there would cut the copy, the same file.)
-      // The reserve goes too: the next write lays a new one.
-      size = parsed.validEnd;
-      await truncateDurably(
-        fileSystem,
-        this.journalPath,
-        parsed.validEnd,
-        this.options.durability === 'fsync',
-      );
-      this.notify({
-        action: 'journal-tail-truncated',
-        reason: `${parsed.tornBytes} bytes of an interrupted write cut off the journal's end`,
-      });
-    }
     if (locked && parsed.damaged.length > 0) {
-      const copy = await this.keepEvidence(this.journalPath);
+      const copy = await this.keepEvidence(this.journalPath, journal.inode);
       const first = parsed.damaged[0] as { offset: number; reason: string };
       this.notify({
         action: 'journal-repaired',
@@ -595,37 +585,71 @@ export class MetricsStore implements MetricsBackend {
       });
       needsCheckpoint = true;
     }
+    if (locked && parsed.tornBytes > 0) {
+      if (parsed.tornLines > 0 || needsCheckpoint) {
+        // Left to the checkpoint, which replaces the journal: never cut in place (see `View`).
+        await this.leaveOutTornEnd(journal.inode, parsed);
+        needsCheckpoint = true;
+      } else {
+        // The reserve goes too: the next write lays a new one.
+        size = parsed.validEnd;
+        await truncateDurably(
+          fileSystem,
+          this.journalPath,
+          parsed.validEnd,
+          this.options.durability === 'fsync',
+        );
+        this.notify({
+          action: 'journal-tail-truncated',
+          reason: `${parsed.tornBytes} bytes of an interrupted write cut off the journal's end`,
+        });
+      }
+    }
     return { state, snapshot, journal: { ...journal, offset: parsed.validEnd, size }, needsCheckpoint };
   }
 
   /**
-   * A torn end that holds complete lines (see `ParsedJournal.tornLines`): after a power cut they
-   * are lines of a write never acknowledged, but damage to the journal's last lines looks the
-   * same, and those were. So the journal is not cut in place: a copy of it is kept (a hard link,
-   * which needs no room for data) and the caller marks the view for a checkpoint, whose rename
-   * leaves the copy every byte. Said once per journal and end in this instance: a checkpoint that
-   * fails (a full disk) is retried by the next write.
+   * A torn end left to the checkpoint instead of cut. When it holds complete lines (see
+   * `ParsedJournal.tornLines`): after a power cut they are lines of a write never acknowledged,
+   * but damage to the journal's last lines looks the same, and those were. So a copy of the
+   * journal is kept (a hard link, which needs no room for data), and the checkpoint's rename leaves
+   * it every byte. Said once per journal and end in this instance, once nothing is left to try: a
+   * copy that failed is tried again by the next locked read (and said again).
    */
-  private async keepTornEnd(inode: string, parsed: ParsedJournal): Promise<void> {
+  private async leaveOutTornEnd(inode: string, parsed: ParsedJournal): Promise<void> {
     const key = `${inode}:${parsed.validEnd}`;
-    if (this.tornEndKept === key) return;
-    const copy = await this.keepEvidence(this.journalPath);
-    if (copy.kept) this.tornEndKept = key;
+    if (this.tornEndSaid === key) return;
+    const what = `${parsed.tornBytes} bytes at the journal's end`;
+    if (parsed.tornLines === 0) {
+      this.tornEndSaid = key;
+      this.notify({
+        action: 'journal-tail-truncated',
+        reason: `${what}, an interrupted write, were not taken; the next write folds the journal into a checkpoint`,
+      });
+      return;
+    }
+    const copy = await this.keepEvidence(this.journalPath, inode);
+    if (copy.kept) this.tornEndSaid = key;
     this.notify({
       action: 'journal-tail-truncated',
-      reason: `${parsed.tornBytes} bytes at the journal's end, ${parsed.tornLines} complete line(s) among them, were not taken (damaged, or written after damaged bytes: an interrupted write, or damage to acknowledged lines); the next write folds the journal into a checkpoint${copyFailure(copy, 'the journal')}`,
+      reason: `${what}, ${parsed.tornLines} complete line(s) among them, were not taken (damaged, or written after damaged bytes: an interrupted write, or damage to acknowledged lines); the next write folds the journal into a checkpoint${copyFailure(copy, 'the journal')}`,
       ...(copy.kept && { quarantinedPath: copy.kept }),
     });
   }
 
   /**
-   * A copy of `path` kept as evidence (one per file: see `keepCopyAside`), or why none could be
-   * made. Never throws: a damaged journal must not block later writes, as a corrupt main file
-   * does not (design.md §3.4).
+   * A copy of `path` kept as evidence, or why none could be made: one per file (see
+   * `keepCopyAside`; and one per journal `inode` in this instance, which also holds where links
+   * fail and the copy is of the bytes). Never throws: a copy that cannot be made must not block
+   * later writes, as a corrupt main file does not (design.md §3.4).
    */
-  private async keepEvidence(path: string): Promise<KeptCopy> {
+  private async keepEvidence(path: string, inode?: string): Promise<KeptCopy> {
+    const known = inode === undefined ? undefined : this.copiesKept.get(inode);
+    if (known !== undefined) return { kept: known };
     try {
-      return { kept: await keepCopyAside(this.options.fileSystem, path) };
+      const kept = await keepCopyAside(this.options.fileSystem, path);
+      if (inode !== undefined) this.copiesKept.set(inode, kept);
+      return { kept };
     } catch (error) {
       return { failure: (error as Error).message };
     }
@@ -636,7 +660,10 @@ export class MetricsStore implements MetricsBackend {
    * writers appended since, then NUL bytes), or else (or when `whole`) all the rest of the file.
    * Past a view, the bytes are ones live processes wrote: the reserve is the only run of NUL bytes
    * there (damage on the disk, or a power cut, shows up in the first read after a restart, which
-   * reads it all), unless an fdatasync failed: then `whole`.
+   * reads it all), unless an fdatasync failed: then `whole`. (Another process's failed fdatasync,
+   * or a write from outside, may put NUL bytes there too: the window then ends early and its
+   * lines after them look torn. What is cut then is a torn end no copy was kept of: a journal
+   * with another name is never cut, see `View`.)
    */
   private async readAppended(journal: JournalInfo, locked: boolean, whole: boolean): Promise<Buffer> {
     const rest = journal.size - journal.offset;
@@ -1174,6 +1201,8 @@ export class MetricsStore implements MetricsBackend {
         this.syncFailed = false;
         this.reserveFailed = false;
         this.lastAppended = undefined;
+        // The journals they were copies of are replaced: an inode number may come back.
+        this.copiesKept.clear();
       } finally {
         await discardFile(fileSystem, journal);
       }

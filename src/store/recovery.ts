@@ -20,7 +20,8 @@ export interface RecoveryReport {
    *   end holds complete lines (damaged ones, or a line after damaged bytes: what a power cut
    *   that lost a page leaves, but also what damage to acknowledged lines leaves), a copy of the
    *   journal is kept (`quarantinedPath`; none when it could not be made, as `reason` says) and
-   *   the journal is not cut in place: the next write folds it into a checkpoint.
+   *   the journal is not cut in place: the next write folds it into a checkpoint (`save()`
+   *   replaces it without reading it, and keeps no copy).
    *   `journal-repaired` and `journal-replayed-from-backup` also go on when no copy can be made,
    *   and say why in `reason`.
    * - `journal-repaired`: damaged lines inside the journal were skipped (every good line was
@@ -220,11 +221,15 @@ export async function keepCopyAside(fileSystem: FileSystem, path: string, now = 
     path,
     'keep a copy of a damaged file',
     async (target) => {
-      try {
-        await fileSystem.link(path, target);
-        return;
-      } catch {
-        // Copied below.
+      // link(2) of a symbolic link links the link, not the file: its bytes are copied instead.
+      const own = await fileSystem.lstat?.(path).catch(() => undefined);
+      if (own === undefined || (own.mode & S_IFMT) !== S_IFLNK) {
+        try {
+          await fileSystem.link(path, target);
+          return;
+        } catch {
+          // Copied below.
+        }
       }
       const { data } = await fileSystem.readFile(path);
       const fd = await fileSystem.open(target, 'create-exclusive');
@@ -241,6 +246,9 @@ export async function keepCopyAside(fileSystem: FileSystem, path: string, now = 
     now,
   );
 }
+
+const S_IFMT = 0o170000;
+const S_IFLNK = 0o120000;
 
 /** A `<path>.corrupt-…` name that is a hard link of the file `path` names, if any. */
 async function linkAlreadyAside(fileSystem: FileSystem, path: string): Promise<string | undefined> {

@@ -389,6 +389,11 @@ describe('verify: the journal', () => {
     expect(dry.stdout).toContain(
       `- leave out the ${tornBytes} bytes at the journal's end, 1 complete line(s) among them, keeping a copy of the journal as ${JOURNAL}.corrupt-<time>`,
     );
+    const dryJson = JSON.parse((await run(['repair', '--dir', dir, '--dry-run', '--json'])).stdout);
+    expect(dryJson.steps.map((step: { action: string }) => step.action)).toEqual([
+      'keep-journal-tail',
+      'fold-journal',
+    ]);
     const { stdout: repaired } = await run(['repair', '--dir', dir]);
     const kept = readdirSync(dir).filter((name) => name.startsWith(`${JOURNAL}.corrupt-`));
     expect(kept).toHaveLength(1);
@@ -511,6 +516,23 @@ describe('repair: the journal', () => {
     ]);
     expect(json.journal).toMatchObject({ status: 'damaged', changes: 2 });
     expect(snapshot(dir)).toEqual(before);
+  });
+
+  it('--dry-run lists both a damaged line and a torn end that holds a line', async () => {
+    const dir = await journalProject(4);
+    damageLine(dir, 1);
+    const path = join(dir, JOURNAL);
+    const lines = journalLines(path);
+    const data = readFileSync(path);
+    data[lines.lastIndexOf(0x0a, lines.length - 2)] = 0x78; // T-3's newline: T-4 runs into it
+    writeFileSync(path, data);
+    const json = JSON.parse((await run(['repair', '--dir', dir, '--dry-run', '--json'])).stdout);
+    expect(json.steps.map((step: { action: string }) => step.action)).toEqual([
+      'skip-damaged-journal-lines',
+      'keep-journal-tail',
+      'fold-journal',
+    ]);
+    expect(json.journal).toMatchObject({ status: 'damaged', changes: 1, tornLines: 1 });
   });
 
   it('folds a sound journal (not a problem for --dry-run) and sets aside one that does not continue the main file', async () => {

@@ -1,4 +1,15 @@
-import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -110,10 +121,14 @@ function damageLastButOneNewline(path: string): Buffer {
 }
 
 /**
- * The real file system, but hard links fail (EPERM) and so does writing a copy aside (ENOSPC):
- * no copy of a file can be made.
+ * The real file system, but hard links fail (EPERM) and so does writing a file whose path holds
+ * `pathPart` (ENOSPC), until `makeRoom()`. By default no copy of a file can be made aside.
  */
-function noRoomForCopies(): { fs: FileSystem; copiesTried: () => number; makeRoom: () => void } {
+function noLinksAndFull(pathPart = '.corrupt-'): {
+  fs: FileSystem;
+  copiesTried: () => number;
+  makeRoom: () => void;
+} {
   const copies = new Set<number>();
   let tried = 0;
   let full = true;
@@ -124,7 +139,7 @@ function noRoomForCopies(): { fs: FileSystem; copiesTried: () => number; makeRoo
     },
     open: async (path, mode, permissions) => {
       const fd = await nodeFileSystem.open(path, mode, permissions);
-      if (path.includes('.corrupt-')) {
+      if (path.includes(pathPart)) {
         copies.add(fd);
         tried++;
       }
@@ -199,10 +214,75 @@ describe('journal: a torn end that holds complete lines', () => {
     expect(faulty.methodsCalled().slice(opened + 1, opened + 4)).toEqual(['write', 'fsync', 'close']);
   });
 
+  it('never cuts a journal that has another name (a copy another process kept): the checkpoint replaces it', async () => {
+    const { dir } = await project(4);
+    const path = file(dir, JOURNAL);
+    const data = Buffer.concat([journalLines(path), Buffer.from('0badc0de {"caps":{"max_ev')]); // a plain torn tail
+    writeFileSync(path, data);
+    const other = file(dir, `${JOURNAL}.corrupt-20260101T000000.000Z`);
+    linkSync(path, other);
+
+    const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    expectUpdates(await store.update(bump(5)), 5);
+    expect(readFileSync(other).equals(data)).toBe(true);
+    expect(reports.map((report) => report.action)).toEqual(['journal-tail-truncated']);
+    expect(reports[0]?.reason).toContain('an interrupted write, were not taken');
+    expect(ids(readJson(file(dir, MAIN)) as unknown as DashboardState)).toEqual([
+      'e1',
+      'e2',
+      'e3',
+      'e4',
+      'e5',
+    ]);
+  });
+
+  it('never writes into a journal that has another name', async () => {
+    const { dir } = await project(4);
+    const path = file(dir, JOURNAL);
+    const data = readFileSync(path);
+    const other = file(dir, `${JOURNAL}.corrupt-20260101T000000.000Z`);
+    linkSync(path, other);
+    const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    expectUpdates(await store.update(bump(5)), 5);
+    expect(readFileSync(other).equals(data)).toBe(true);
+    expect(reports).toEqual([]);
+    expectUpdates(await storeIn(dir, { projectName: 'p' }).store.load(), 5);
+  });
+
+  it('a copy from an earlier incident, or a symbolic link to the journal, is not the copy', async () => {
+    const { dir } = await project(4);
+    const path = file(dir, JOURNAL);
+    const earlier = file(dir, `${JOURNAL}.corrupt-20200101T000000.000Z`);
+    writeFileSync(earlier, 'an earlier journal');
+    symlinkSync(path, file(dir, `${JOURNAL}.corrupt-20200101T000000.001Z`));
+    const damaged = damageLastButOneNewline(path);
+    const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    await store.update(bump(5));
+    const copy = reports[0]?.quarantinedPath as string;
+    expect(corruptFilesIn(dir)).toHaveLength(3);
+    expect(lstatSync(copy).isFile()).toBe(true);
+    expect(readFileSync(copy).equals(damaged)).toBe(true);
+    expect(readFileSync(earlier, 'utf8')).toBe('an earlier journal');
+  });
+
+  it('copies the bytes of a journal reached through a symbolic link (a link of it would name the path)', async () => {
+    const { dir } = await project(4);
+    const path = file(dir, JOURNAL);
+    const elsewhere = file(tempDir(), 'journal');
+    renameSync(path, elsewhere);
+    symlinkSync(elsewhere, path);
+    const damaged = damageLastButOneNewline(path);
+    const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    await store.update(bump(5));
+    const copy = reports[0]?.quarantinedPath as string;
+    expect(lstatSync(copy).isFile()).toBe(true);
+    expect(readFileSync(copy).equals(damaged)).toBe(true);
+  });
+
   it('goes on without a copy when none can be made, and leaves no partial one', async () => {
     const dir = (await project(4)).dir;
     damageLastButOneNewline(file(dir, JOURNAL));
-    const noRoom = noRoomForCopies();
+    const noRoom = noLinksAndFull();
     const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: noRoom.fs });
     expect(ids(await store.update(bump(5)))).toEqual(['e1', 'e2', 'e5']);
     expect(noRoom.copiesTried()).toBe(1);
@@ -217,7 +297,7 @@ describe('journal: a torn end that holds complete lines', () => {
   it('tries the copy again at the next write when the one that failed could not checkpoint either', async () => {
     const { dir } = await project(4);
     const damaged = damageLastButOneNewline(file(dir, JOURNAL));
-    const noRoom = noRoomForCopies();
+    const noRoom = noLinksAndFull();
     const faulty = new FaultyFileSystem(noRoom.fs);
     const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: faulty.fs });
     faulty.arm({ failAt: 1, code: 'ENOSPC', persistent: true, methods: ['write'] });
@@ -227,6 +307,22 @@ describe('journal: a torn end that holds complete lines', () => {
     expect(ids(await store.update(bump(5)))).toEqual(['e1', 'e2', 'e5']);
     expect(reports.map((report) => report.quarantinedPath)).toEqual([undefined, expect.any(String)]);
     expect(readFileSync(reports[1]?.quarantinedPath as string).equals(damaged)).toBe(true);
+  });
+
+  it('one copy of the bytes per store where there are no hard links, however many writes fail', async () => {
+    const { dir } = await project(4);
+    const path = file(dir, JOURNAL);
+    const data = readFileSync(path);
+    data[data.indexOf('"e3"') + 1] = 0x78; // a damaged middle line
+    writeFileSync(path, data);
+    const noTemp = noLinksAndFull('.tmp-'); // no room for a checkpoint's new files
+    const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: noTemp.fs });
+    await expect(store.update(bump(5))).rejects.toMatchObject({ code: 'E_IO' });
+    await expect(store.update(bump(5))).rejects.toMatchObject({ code: 'E_IO' });
+    noTemp.makeRoom();
+    expect(ids(await store.update(bump(5)))).toEqual(['e1', 'e2', 'e4', 'e5']);
+    expect(corruptFilesIn(dir)).toHaveLength(1);
+    expect(new Set(reports.map((report) => report.quarantinedPath)).size).toBe(1);
   });
 
   it('never cuts the copy: a view that stops before lost pages, after a failed checkpoint, is not cut', async () => {
@@ -284,7 +380,7 @@ describe('journal: a torn end that holds complete lines', () => {
     writeFileSync(path, data);
     const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
     expect(ids(await store.update(bump(7)))).toEqual(['e1', 'e2', 'e4', 'e7']);
-    expect(reports.map((report) => report.action)).toEqual(['journal-tail-truncated', 'journal-repaired']);
+    expect(reports.map((report) => report.action)).toEqual(['journal-repaired', 'journal-tail-truncated']);
     expect(corruptFilesIn(dir)).toHaveLength(1);
     const copy = file(dir, corruptFilesIn(dir)[0] as string);
     expect(reports.map((report) => report.quarantinedPath)).toEqual([copy, copy]);
@@ -297,7 +393,7 @@ describe('journal: a torn end that holds complete lines', () => {
     const data = readFileSync(path);
     data[data.indexOf('"e3"') + 1] = 0x78;
     writeFileSync(path, data);
-    const noRoom = noRoomForCopies();
+    const noRoom = noLinksAndFull();
     const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: noRoom.fs });
     expect(ids(await store.update(bump(5)))).toEqual(['e1', 'e2', 'e4', 'e5']);
     expect(reports.map((report) => report.action)).toEqual(['journal-repaired']);
@@ -669,7 +765,7 @@ describe('journal: checkpoints', () => {
     damageLastButOneNewline(file(dir, JOURNAL));
     writeFileSync(file(dir, MAIN), '{"torn');
 
-    const fresh = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: noRoomForCopies().fs });
+    const fresh = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: noLinksAndFull().fs });
     expect(ids(await fresh.store.load())).toEqual(['e1', 'e2', 'e3']);
     const replayed = fresh.reports.find((report) => report.action === 'journal-replayed-from-backup');
     expect(replayed?.reason).toMatch(

@@ -27,6 +27,7 @@ interface Step {
     | 'remove-temp-files'
     | 'fold-journal'
     | 'cut-journal-tail'
+    | 'keep-journal-tail'
     | 'skip-damaged-journal-lines'
     | 'set-aside-journal'
     | 'recovered';
@@ -72,7 +73,11 @@ function plan(main: FileCheck, backup: FileCheck, tempFiles: readonly string[]):
 }
 
 /** Steps routine upkeep rather than repairs: `--dry-run` does not count them as problems. */
-const ROUTINE: ReadonlySet<Step['action']> = new Set(['fold-journal', 'cut-journal-tail']);
+const ROUTINE: ReadonlySet<Step['action']> = new Set([
+  'fold-journal',
+  'cut-journal-tail',
+  'keep-journal-tail',
+]);
 
 /** What folding the journal would do, from a read-only check against a sound main file. */
 function planJournal(check: JournalCheck): Step[] {
@@ -81,6 +86,16 @@ function planJournal(check: JournalCheck): Step[] {
   const fold: Step[] =
     check.changes > 0
       ? [{ action: 'fold-journal', detail: `fold the journal's ${lines(check.changes)} into the main file` }]
+      : [];
+  // A torn end with complete lines: never cut in place (they may be acknowledged lines, damaged).
+  const keepTail: Step[] =
+    check.tornLines > 0
+      ? [
+          {
+            action: 'keep-journal-tail',
+            detail: `leave out the ${check.tornBytes} bytes at the journal's end, ${check.tornLines} complete line(s) among them, keeping a copy of the journal as ${JOURNAL_FILE}.corrupt-<time>`,
+          },
+        ]
       : [];
   switch (check.status) {
     case 'missing':
@@ -109,17 +124,13 @@ function planJournal(check: JournalCheck): Step[] {
         },
       ];
     }
-    case 'torn-tail':
-      return [
-        {
-          action: 'cut-journal-tail',
-          detail:
-            check.tornLines > 0
-              ? `leave out the ${check.tornBytes} bytes at the journal's end, ${check.tornLines} complete line(s) among them, keeping a copy of the journal as ${JOURNAL_FILE}.corrupt-<time>`
-              : `cut off the ${check.tornBytes} bytes of an interrupted write at the journal's end`,
-        },
-        ...fold,
-      ];
+    case 'torn-tail': {
+      const cut: Step = {
+        action: 'cut-journal-tail',
+        detail: `cut off the ${check.tornBytes} bytes of an interrupted write at the journal's end`,
+      };
+      return [...(keepTail.length > 0 ? keepTail : [cut]), ...fold];
+    }
     case 'damaged': {
       const damaged = check.damaged as NonNullable<JournalCheck['damaged']>;
       return [
@@ -127,6 +138,7 @@ function planJournal(check: JournalCheck): Step[] {
           action: 'skip-damaged-journal-lines',
           detail: `skip ${damaged.count} damaged journal line(s) (first at byte ${damaged.firstOffset}: ${damaged.reason}), keeping a copy of the journal as ${JOURNAL_FILE}.corrupt-<time>`,
         },
+        ...keepTail,
         ...fold,
       ];
     }
