@@ -15,9 +15,10 @@ import { parseEntries, parseHeader } from './journal-format.js';
  * - `not-checked`: there is a journal but no usable JSON file to check it against.
  * - `ok`: it continues the JSON file; `changes` lines are not folded into it yet.
  * - `torn-tail`: as `ok`, but it ends in `tornBytes` of an interrupted write, which readers
- *   ignore and the next writer cuts off: not a problem. When `tornLines` complete lines are among
- *   them (what a power cut that lost a page leaves, or damage to the last lines), the next writer
- *   keeps a copy of the journal and folds it into a checkpoint instead.
+ *   ignore and the next writer cuts off (or leaves to a checkpoint, when the journal needs one or
+ *   has another name): not a problem. When `tornLines` complete lines are among them (what a
+ *   power cut that lost a page leaves, or damage to the last lines), the next writer keeps a copy
+ *   of the journal and folds it into a checkpoint instead.
  * - `damaged`: it continues the JSON file, but lines inside it are damaged (readers skip them).
  * - `does-not-continue`: it belongs to another JSON file; the store sets it aside, its `changes`
  *   lines unused (none, and no `tornLines`: nothing is lost, the next write replaces it).

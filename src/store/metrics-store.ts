@@ -242,7 +242,7 @@ export class MetricsStore implements MetricsBackend {
   private reserveFailed = false;
   /** The journal (inode and end) whose torn end `leaveOutTornEnd` last reported. */
   private tornEndSaid: string | undefined;
-  /** Copies `keepEvidence` kept, by journal inode. */
+  /** Copies `keepEvidence` kept, by journal (id and inode: an inode number may come back). */
   private readonly copiesKept = new Map<string, string>();
   /** The answer of the last batch that appended lines (see `WrittenBatch.appendedAfter`). */
   private lastAppended: Promise<unknown> | undefined;
@@ -484,9 +484,11 @@ export class MetricsStore implements MetricsBackend {
     const journalStat = await this.statOrUndefined(this.journalPath);
     if (journalStat === undefined) return { state, snapshot, journal: undefined, needsCheckpoint: false };
     // Another name for it (a copy of it kept as evidence by another process, whose view may have
-    // stopped where this one's read does not reach; or the .journal.bak link of a checkpoint that
-    // crashed): cutting it or writing into its bytes would change that file too. (Under a lease
-    // nobody else made one: a link is made under the lock.)
+    // stopped where this one's read does not reach; the .journal.bak link of a checkpoint that
+    // crashed; a hard-link backup of the folder): cutting it or writing into its bytes would
+    // change that file too. The store makes its links under the lock; a lease skips this stat for
+    // at most `JournalWatch`'s trust time, so one made from outside meanwhile is written into
+    // until then.
     if (locked && (journalStat.nlink ?? 1) > 1) needsCheckpoint = true;
 
     let data: Buffer;
@@ -576,7 +578,7 @@ export class MetricsStore implements MetricsBackend {
     for (const entry of parsed.entries) state = applyChange(state, entry.change);
     let size = journal.size;
     if (locked && parsed.damaged.length > 0) {
-      const copy = await this.keepEvidence(this.journalPath, journal.inode);
+      const copy = await this.keepEvidence(this.journalPath, `${journal.id}:${journal.inode}`);
       const first = parsed.damaged[0] as { offset: number; reason: string };
       this.notify({
         action: 'journal-repaired',
@@ -588,7 +590,7 @@ export class MetricsStore implements MetricsBackend {
     if (locked && parsed.tornBytes > 0) {
       if (parsed.tornLines > 0 || needsCheckpoint) {
         // Left to the checkpoint, which replaces the journal: never cut in place (see `View`).
-        await this.leaveOutTornEnd(journal.inode, parsed);
+        await this.leaveOutTornEnd(`${journal.id}:${journal.inode}`, parsed);
         needsCheckpoint = true;
       } else {
         // The reserve goes too: the next write lays a new one.
@@ -613,11 +615,11 @@ export class MetricsStore implements MetricsBackend {
    * `ParsedJournal.tornLines`): after a power cut they are lines of a write never acknowledged,
    * but damage to the journal's last lines looks the same, and those were. So a copy of the
    * journal is kept (a hard link, which needs no room for data), and the checkpoint's rename leaves
-   * it every byte. Said once per journal and end in this instance, once nothing is left to try: a
-   * copy that failed is tried again by the next locked read (and said again).
+   * it every byte. Said once per `journal` (id and inode) and end in this instance, once nothing
+   * is left to try: a copy that failed is tried again by the next locked read (and said again).
    */
-  private async leaveOutTornEnd(inode: string, parsed: ParsedJournal): Promise<void> {
-    const key = `${inode}:${parsed.validEnd}`;
+  private async leaveOutTornEnd(journal: string, parsed: ParsedJournal): Promise<void> {
+    const key = `${journal}:${parsed.validEnd}`;
     if (this.tornEndSaid === key) return;
     const what = `${parsed.tornBytes} bytes at the journal's end`;
     if (parsed.tornLines === 0) {
@@ -628,7 +630,7 @@ export class MetricsStore implements MetricsBackend {
       });
       return;
     }
-    const copy = await this.keepEvidence(this.journalPath, inode);
+    const copy = await this.keepEvidence(this.journalPath, journal);
     if (copy.kept) this.tornEndSaid = key;
     this.notify({
       action: 'journal-tail-truncated',
@@ -639,16 +641,16 @@ export class MetricsStore implements MetricsBackend {
 
   /**
    * A copy of `path` kept as evidence, or why none could be made: one per file (see
-   * `keepCopyAside`; and one per journal `inode` in this instance, which also holds where links
-   * fail and the copy is of the bytes). Never throws: a copy that cannot be made must not block
+   * `keepCopyAside`; and one per `journal`, its id and inode, in this instance, which also holds
+   * where links fail and the copy is of the bytes). Never throws: a copy that cannot be made must not block
    * later writes, as a corrupt main file does not (design.md §3.4).
    */
-  private async keepEvidence(path: string, inode?: string): Promise<KeptCopy> {
-    const known = inode === undefined ? undefined : this.copiesKept.get(inode);
+  private async keepEvidence(path: string, journal?: string): Promise<KeptCopy> {
+    const known = journal === undefined ? undefined : this.copiesKept.get(journal);
     if (known !== undefined) return { kept: known };
     try {
       const kept = await keepCopyAside(this.options.fileSystem, path);
-      if (inode !== undefined) this.copiesKept.set(inode, kept);
+      if (journal !== undefined) this.copiesKept.set(journal, kept);
       return { kept };
     } catch (error) {
       return { failure: (error as Error).message };
@@ -661,9 +663,9 @@ export class MetricsStore implements MetricsBackend {
    * Past a view, the bytes are ones live processes wrote: the reserve is the only run of NUL bytes
    * there (damage on the disk, or a power cut, shows up in the first read after a restart, which
    * reads it all), unless an fdatasync failed: then `whole`. (Another process's failed fdatasync,
-   * or a write from outside, may put NUL bytes there too: the window then ends early and its
-   * lines after them look torn. What is cut then is a torn end no copy was kept of: a journal
-   * with another name is never cut, see `View`.)
+   * or a write from outside, may put NUL bytes there too: the window then ends in them, and the
+   * lines after them are not seen until a read that reads it all. A journal with another name,
+   * a copy kept of it, is never cut on what such a window shows: see `View`.)
    */
   private async readAppended(journal: JournalInfo, locked: boolean, whole: boolean): Promise<Buffer> {
     const rest = journal.size - journal.offset;
@@ -900,8 +902,12 @@ export class MetricsStore implements MetricsBackend {
     let appended = false;
     let appendedAfter: Promise<unknown> | undefined;
     try {
-      if (current.journal === undefined || current.needsCheckpoint) {
+      if (current.journal === undefined) {
         await this.checkpointLocked(current, state);
+      } else if (current.needsCheckpoint) {
+        // The batch's lines go into the new journal, not into the snapshot: if that snapshot is
+        // ever lost, `.bak`, `.journal.bak` and the journal rebuild it, and the batch with it.
+        await this.checkpointLocked(current, current.state, { lines: Buffer.concat(lines), after: state });
       } else {
         // Decided before the write: a failure noticed from here on is that batch's answer.
         appendedAfter = this.lastAppended;
@@ -1133,8 +1139,15 @@ export class MetricsStore implements MetricsBackend {
     }
   }
 
-  /** Under the lock: makes `state` the snapshot, with a new, empty journal. */
-  private async checkpointLocked(current: View, state: StoredState): Promise<void> {
+  /**
+   * Under the lock: makes `state` the snapshot, with a new journal that holds `carried` (lines
+   * that lead from `state` to `after`), or nothing.
+   */
+  private async checkpointLocked(
+    current: View,
+    state: StoredState,
+    carried: { lines: Buffer; after: StoredState } = { lines: Buffer.alloc(0), after: state },
+  ): Promise<void> {
     const binding: JournalBinding = { id: randomUUID() };
     if (current.journal) {
       binding.folded_id = current.journal.id;
@@ -1146,7 +1159,7 @@ export class MetricsStore implements MetricsBackend {
       snapshotPieces(withBinding(state, binding)),
       this.options,
     );
-    await this.installCheckpoint(current, prepared, binding, Buffer.alloc(0), state);
+    await this.installCheckpoint(current, prepared, binding, carried.lines, carried.after);
   }
 
   /**
@@ -1201,8 +1214,6 @@ export class MetricsStore implements MetricsBackend {
         this.syncFailed = false;
         this.reserveFailed = false;
         this.lastAppended = undefined;
-        // The journals they were copies of are replaced: an inode number may come back.
-        this.copiesKept.clear();
       } finally {
         await discardFile(fileSystem, journal);
       }

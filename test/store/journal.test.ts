@@ -110,6 +110,21 @@ describe('journal: torn tail', () => {
   });
 });
 
+/**
+ * After a write that had to checkpoint first: the JSON file holds the state before that write
+ * (`before`), bound to a new journal that holds that write's line alone.
+ */
+function expectFoldedBefore(dir: string, before: string[]): void {
+  const main = readJson(file(dir, MAIN)) as unknown as DashboardState;
+  expect(ids(main)).toEqual(before);
+  const journal = readFileSync(file(dir, JOURNAL));
+  const header = parseHeader(journal);
+  if (!('id' in header)) throw new Error(header.reason);
+  expect(header.id).toBe((main[JOURNAL_BINDING_KEY] as { id: string }).id);
+  expect(parseEntries(journal, header.end)).toMatchObject({ tornBytes: 0, damaged: [] });
+  expect(parseEntries(journal, header.end).entries).toHaveLength(1);
+}
+
 /** Damages the newline of the last-but-one change line: the last line is then found inside it, at the end. */
 function damageLastButOneNewline(path: string): Buffer {
   const data = readFileSync(path);
@@ -181,10 +196,8 @@ describe('journal: a torn end that holds complete lines', () => {
     expect(aside).toHaveLength(1);
     expect(reports[0]?.quarantinedPath).toBe(file(dir, aside[0] as string));
     expect(readFileSync(file(dir, aside[0] as string)).equals(damaged)).toBe(true);
-    // Folded: the JSON file holds the state, the journal only its header.
-    const main = readJson(file(dir, MAIN)) as unknown as DashboardState;
-    expect(ids(main)).toEqual(['e1', 'e2', 'e5']);
-    expect(readFileSync(path).equals(headerFor(main[JOURNAL_BINDING_KEY] as { id: string }))).toBe(true);
+    expectFoldedBefore(dir, ['e1', 'e2']);
+    expect(ids(await storeIn(dir, { projectName: 'p' }).store.load())).toEqual(['e1', 'e2', 'e5']);
   });
 
   it('keeps one copy however many writes a failing checkpoint takes', async () => {
@@ -227,13 +240,7 @@ describe('journal: a torn end that holds complete lines', () => {
     expect(readFileSync(other).equals(data)).toBe(true);
     expect(reports.map((report) => report.action)).toEqual(['journal-tail-truncated']);
     expect(reports[0]?.reason).toContain('an interrupted write, were not taken');
-    expect(ids(readJson(file(dir, MAIN)) as unknown as DashboardState)).toEqual([
-      'e1',
-      'e2',
-      'e3',
-      'e4',
-      'e5',
-    ]);
+    expectFoldedBefore(dir, ['e1', 'e2', 'e3', 'e4']);
   });
 
   it('never writes into a journal that has another name', async () => {
@@ -387,6 +394,19 @@ describe('journal: a torn end that holds complete lines', () => {
     expect(readFileSync(copy).equals(data)).toBe(true);
   });
 
+  it('the copy kept for a damaged line holds the torn tail after it too (no cut before the copy)', async () => {
+    const { dir } = await project(4);
+    const path = file(dir, JOURNAL);
+    const lines = journalLines(path);
+    lines[lines.indexOf('"e3"') + 1] = 0x78; // a damaged middle line
+    const data = Buffer.concat([lines, Buffer.from('0badc0de {"caps":{"max_ev')]); // and a plain torn tail
+    writeFileSync(path, data);
+    const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    expect(ids(await store.update(bump(5)))).toEqual(['e1', 'e2', 'e4', 'e5']);
+    expect(reports.map((report) => report.action)).toEqual(['journal-repaired', 'journal-tail-truncated']);
+    expect(readFileSync(reports[0]?.quarantinedPath as string).equals(data)).toBe(true);
+  });
+
   it('a damaged line whose copy cannot be made does not block writes', async () => {
     const { dir } = await project(4);
     const path = file(dir, JOURNAL);
@@ -442,11 +462,11 @@ describe('journal: damage', () => {
     expect(repaired?.quarantinedPath).toBeDefined();
     expect(readFileSync(repaired?.quarantinedPath as string).equals(data)).toBe(true);
 
-    const main = readJson(file(dir, MAIN)) as unknown as DashboardState;
-    expect(ids(main)).toEqual(['e1', 'e2', 'e4', 'e5']);
-    expect(main.total_sessions).toBe(5);
-    const binding = main[JOURNAL_BINDING_KEY] as { id: string };
-    expect(readFileSync(path).equals(headerFor(binding))).toBe(true);
+    expectFoldedBefore(dir, ['e1', 'e2', 'e4']);
+    expect((readJson(file(dir, MAIN)) as unknown as DashboardState).total_sessions).toBe(4);
+    const reloaded = await storeIn(dir, { projectName: 'p' }).store.load();
+    expect(ids(reloaded)).toEqual(['e1', 'e2', 'e4', 'e5']);
+    expect(reloaded.total_sessions).toBe(5);
   });
 
   it("sets aside a journal that does not continue the JSON file, keeping the file's state", async () => {
@@ -664,7 +684,8 @@ describe('journal: a complete line inside a damaged one', () => {
     await store.update(bump(5));
     expect(reports.map((report) => report.action)).toEqual(['journal-repaired']);
     expect(reports[0]?.reason).toContain(`byte ${header + 1}`);
-    expect(ids(readJson(file(dir, MAIN)) as unknown as DashboardState)).toEqual(['e1', 'e3', 'e4', 'e5']);
+    expectFoldedBefore(dir, ['e1', 'e3', 'e4']);
+    expect(ids(await storeIn(dir, { projectName: 'p' }).store.load())).toEqual(['e1', 'e3', 'e4', 'e5']);
   });
 });
 
@@ -739,6 +760,25 @@ describe('journal: checkpoints', () => {
     // The checkpoint that follows replaces .journal.bak: a copy of it is kept, as evidence.
     expect(readFileSync(replayed?.quarantinedBackupPath as string).equals(data)).toBe(true);
     expect(replayed?.quarantinedPath).toBeUndefined(); // the journal itself was sound
+  });
+
+  it('a write that had to checkpoint first is rebuilt with the rest when that snapshot is lost', async () => {
+    const { dir, store } = await project(3);
+    await store.checkpoint();
+    await store.update(bump(4));
+    await store.update(bump(5));
+    // Another name for the journal (a hard-link backup of the folder): the next write checkpoints.
+    linkSync(file(dir, JOURNAL), file(tempDir(), 'journal-backup'));
+    await store.update(bump(6));
+    await store.update(bump(7));
+    writeFileSync(file(dir, MAIN), '{"torn'); // the snapshot that write made is lost
+
+    const fresh = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    expectUpdates(await fresh.store.load(), 7);
+    expect(fresh.reports.map((report) => report.action)).toEqual([
+      'restored-from-backup',
+      'journal-replayed-from-backup',
+    ]);
   });
 
   it('a lost snapshot rebuilt through backups keeps a copy of a journal whose torn end holds a line', async () => {
@@ -1030,8 +1070,9 @@ describe('journal: profiles changed field by field (format 2)', () => {
       expect(ids(loaded)).toEqual(['e1', 'e2', 'e3']);
       await next.update(bump(4));
       // The old journal was folded into the JSON file; the new line went to a journal of this format.
-      expect(ids(readJson(file(dir, MAIN)) as unknown as DashboardState)).toEqual(['e1', 'e2', 'e3', 'e4']);
-      expect(linesOf(journalPath)).toMatchObject({ header: { format: JOURNAL_FORMAT }, entries: [] });
+      expectFoldedBefore(dir, ['e1', 'e2', 'e3']);
+      expect(linesOf(journalPath).header.format).toBe(JOURNAL_FORMAT);
+      expect(ids(await next.load())).toEqual(['e1', 'e2', 'e3', 'e4']);
       expect((await next.load()).agents.legacy?.total_invocations).toBe(7);
       await next.close();
     },
