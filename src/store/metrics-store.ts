@@ -1192,7 +1192,16 @@ export class MetricsStore implements MetricsBackend {
         // From here until the journal is renamed too, the files on disk are consistent (the new
         // snapshot continues with the old journal) but this view is not: forget it meanwhile.
         this.view = undefined;
-        const snapshotStat = await commitFile(fileSystem, snapshot, this.options);
+        const snapshotStat = await commitFile(fileSystem, snapshot, this.options).catch(async (error) => {
+          // Renamed in, but its folder fsync failed (`committed`): the journal goes in too, so
+          // that the lines it carries (a write's own, see `commitBatch`) are in place as that
+          // error says. Unless its own rename fails: then they are not, and its error says so.
+          if (!(error instanceof StorageIOError && error.committed)) throw error;
+          await commitFile(fileSystem, journal, this.options).catch((journalError) => {
+            if (!(journalError instanceof StorageIOError && journalError.committed)) throw journalError;
+          });
+          throw error;
+        });
         const journalStat = await commitFile(fileSystem, journal, this.options);
         // The kept descriptor names the replaced journal now.
         await this.appender.close();

@@ -768,9 +768,12 @@ describe('journal: checkpoints', () => {
     await store.update(bump(4));
     await store.update(bump(5));
     // Another name for the journal (a hard-link backup of the folder): the next write checkpoints.
+    // (Another store: this one's lease may skip the journal's stat, see `JournalWatch`.)
     linkSync(file(dir, JOURNAL), file(tempDir(), 'journal-backup'));
-    await store.update(bump(6));
-    await store.update(bump(7));
+    const { store: next } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    await next.update(bump(6));
+    expectFoldedBefore(dir, ['e1', 'e2', 'e3', 'e4', 'e5']);
+    await next.update(bump(7));
     writeFileSync(file(dir, MAIN), '{"torn'); // the snapshot that write made is lost
 
     const fresh = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
@@ -779,6 +782,43 @@ describe('journal: checkpoints', () => {
       'restored-from-backup',
       'journal-replayed-from-backup',
     ]);
+  });
+
+  it("a write that had to checkpoint first is in place when the snapshot's folder fsync fails (committed)", async () => {
+    for (const journalRenameFails of [false, true]) {
+      const { dir } = await project(3);
+      linkSync(file(dir, JOURNAL), file(tempDir(), 'journal-backup')); // the next write checkpoints
+      let failFolderFsync = false;
+      const fileSystem: FileSystem = {
+        ...nodeFileSystem,
+        rename: async (from, to) => {
+          if (journalRenameFails && to === file(dir, JOURNAL)) {
+            throw Object.assign(new Error('EIO: rename'), { code: 'EIO' });
+          }
+          await nodeFileSystem.rename(from, to);
+          if (to === file(dir, MAIN)) failFolderFsync = true;
+        },
+        fsync: async (fd) => {
+          if (!failFolderFsync) return nodeFileSystem.fsync(fd);
+          failFolderFsync = false;
+          throw Object.assign(new Error('EIO: fsync'), { code: 'EIO' });
+        },
+      };
+      const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem });
+      const error = await store.update(bump(4)).then(
+        () => undefined,
+        (rejected: unknown) => rejected,
+      );
+      const after = ids(await storeIn(dir, { projectName: 'p' }).store.load());
+      if (journalRenameFails) {
+        // Not in place, and the error says so: a retry records it once.
+        expect(error).toMatchObject({ code: 'E_IO', committed: false });
+        expect(after).toEqual(['e1', 'e2', 'e3']);
+      } else {
+        expect(error).toMatchObject({ code: 'E_IO', operation: 'fsync folder', committed: true });
+        expect(after).toEqual(['e1', 'e2', 'e3', 'e4']);
+      }
+    }
   });
 
   it('a lost snapshot rebuilt through backups keeps a copy of a journal whose torn end holds a line', async () => {
