@@ -53,7 +53,7 @@ export function projectDir(context: Context, flags: StoreFlags): string {
 
 export function describeRecovery(report: RecoveryReport): string {
   const parts = [`${report.action}: ${report.reason}`];
-  // What was kept aside: the journal itself when set aside, a copy of it when repaired.
+  // What was kept aside: the journal itself when set aside, else a copy of it.
   const kept =
     report.action === 'journal-set-aside'
       ? 'journal'

@@ -93,7 +93,7 @@ export function describeJournal(check: JournalCheck): { issues: ValidationIssue[
   const torn =
     check.tornLines > 0
       ? `${check.tornBytes} bytes at its end that readers ignore, ${check.tornLines} complete line${check.tornLines === 1 ? '' : 's'} among them (damaged, or after damaged bytes: a write a power cut interrupted, or damage to its last lines); the next write keeps a copy of the journal and folds it into the main file`
-      : `${check.tornBytes} bytes of an interrupted write at its end (ignored; the next write cuts them off)`;
+      : `${check.tornBytes} bytes of an interrupted write at its end (ignored; the next write drops them)`;
   switch (check.status) {
     case 'missing':
       return { issues: [], notes: [] };

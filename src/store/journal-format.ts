@@ -162,10 +162,10 @@ export interface ParsedJournal {
    */
   tornBytes: number;
   /**
-   * Lines ended by a newline in the torn end: damaged ones (a complete line found inside one
-   * among them). A write a crash cut short leaves none: its bytes are a prefix of the lines it
-   * wrote. A power cut that lost a page before a kept one leaves some (the rest of a line after
-   * NUL bytes, or a line found after them), and so does damage to the journal's last lines.
+   * How many newline-ended lines the torn end holds; each failed its check (a complete line found
+   * inside one counts with it). A write a crash cut short leaves none: its bytes are a prefix of
+   * the lines it wrote. A power cut that lost a page before a kept one leaves some, and so does
+   * damage to the journal's last lines (nothing tells which).
    */
   tornLines: number;
   /** Damaged lines followed by good ones (skipped), with the offset where each starts. */

@@ -146,7 +146,8 @@ interface View {
   /**
    * Fold the journal into a checkpoint at the next write, and never cut it or write into it in
    * place meanwhile: damaged lines were skipped, its torn end holds complete lines, it has
-   * another name (a copy kept as evidence), its format is older, or an fdatasync failed.
+   * another name (a copy kept as evidence), its format is older, an fdatasync failed, or it was
+   * cut below this view from outside.
    */
   needsCheckpoint: boolean;
 }
@@ -182,7 +183,7 @@ interface KeptCopy {
   failure?: string;
 }
 
-/** Why no copy of `name` was kept, for a report (a kept one is the report's `quarantinedPath`). */
+/** Why no copy of `name` was kept, for a report (a kept one is named by the report's paths). */
 function copyFailure(copy: KeptCopy, name: string): string {
   return copy.failure === undefined ? '' : `; no copy of ${name} could be kept: ${copy.failure}`;
 }
@@ -240,7 +241,7 @@ export class MetricsStore implements MetricsBackend {
   private syncFailed = false;
   /** Laying the journal's reserve failed (a full disk): not tried again before the next checkpoint. */
   private reserveFailed = false;
-  /** The journal (inode and end) whose torn end `leaveOutTornEnd` last reported. */
+  /** The torn end (journal id, inode and end; `:copied` once a copy is kept) last reported. */
   private tornEndSaid: string | undefined;
   /** Copies `keepEvidence` kept, by journal (id and inode: an inode number may come back). */
   private readonly copiesKept = new Map<string, string>();
@@ -483,12 +484,11 @@ export class MetricsStore implements MetricsBackend {
     }
     const journalStat = await this.statOrUndefined(this.journalPath);
     if (journalStat === undefined) return { state, snapshot, journal: undefined, needsCheckpoint: false };
-    // Another name for it (a copy of it kept as evidence by another process, whose view may have
-    // stopped where this one's read does not reach; the .journal.bak link of a checkpoint that
-    // crashed; a hard-link backup of the folder): cutting it or writing into its bytes would
-    // change that file too. The store makes its links under the lock; a lease skips this stat for
-    // at most `JournalWatch`'s trust time, so one made from outside meanwhile is written into
-    // until then.
+    // The journal has another name (a copy another process kept as evidence, the .journal.bak
+    // link of a crashed checkpoint, a hard-link backup). This process's read may stop before the
+    // damage that copy was kept for, so cutting or appending here would change the copy. The
+    // store makes its links under the lock; a lease skips this stat for at most `JournalWatch`'s
+    // trust time, so a link made from outside meanwhile is written into until then.
     if (locked && (journalStat.nlink ?? 1) > 1) needsCheckpoint = true;
 
     let data: Buffer;
@@ -519,19 +519,24 @@ export class MetricsStore implements MetricsBackend {
       if (!('id' in header) || start === undefined) {
         if (!locked) throw new RetryUnlocked(false);
         const rebuilt =
-          'id' in header
-            ? await this.replayThroughBackups(state, snapshot.binding, header, read.data)
-            : undefined;
+          'id' in header ? await this.replayThroughBackups(state, snapshot.binding, header, read) : undefined;
         if (rebuilt) {
-          const { damagedLines, tornLines } = rebuilt;
+          const damagedLines = rebuilt.backup.damagedLines + rebuilt.journal.damagedLines;
+          const tornLines = rebuilt.journal.tornLines;
           const notTaken = [
             ...(damagedLines > 0 ? [`${damagedLines} damaged line(s) of them skipped`] : []),
             ...(tornLines > 0 ? [`${tornLines} complete line(s) in the journal's torn end not taken`] : []),
           ];
-          // Checkpoints replace both files (the one below the journal, the next one the
-          // .journal.bak): a file with lines that were not taken is kept as evidence.
-          const backupCopy = rebuilt.backupDamaged ? await this.keepEvidence(this.journalBackupPath) : {};
-          const journalCopy = rebuilt.journalDamaged ? await this.keepEvidence(this.journalPath) : {};
+          // The checkpoint below replaces the journal, and the next one replaces .journal.bak:
+          // a copy is kept of each that held lines not taken.
+          const backupCopy =
+            rebuilt.backup.damagedLines > 0
+              ? await this.keepEvidence(this.journalBackupPath, rebuilt.backup.key)
+              : {};
+          const journalCopy =
+            rebuilt.journal.damagedLines + tornLines > 0
+              ? await this.keepEvidence(this.journalPath, rebuilt.journal.key)
+              : {};
           const failures =
             copyFailure(backupCopy, JOURNAL_BACKUP_FILE) + copyFailure(journalCopy, 'the journal');
           const skipped = notTaken.length > 0 ? ` (${notTaken.join('; ')}${failures})` : '';
@@ -612,38 +617,42 @@ export class MetricsStore implements MetricsBackend {
 
   /**
    * A torn end left to the checkpoint instead of cut. When it holds complete lines (see
-   * `ParsedJournal.tornLines`): after a power cut they are lines of a write never acknowledged,
-   * but damage to the journal's last lines looks the same, and those were. So a copy of the
-   * journal is kept (a hard link, which needs no room for data), and the checkpoint's rename leaves
-   * it every byte. Said once per `journal` (id and inode) and end in this instance, once nothing
-   * is left to try: a copy that failed is tried again by the next locked read (and said again).
+   * `ParsedJournal.tornLines`), a copy of the journal is kept: a power cut that lost a page leaves
+   * such lines, never acknowledged, but so does damage to the journal's last lines, which were
+   * (nothing tells which). The checkpoint renames a new journal over the name, so the copy (a hard
+   * link: it needs no room for data) keeps every byte. Reported once per journal and end in this
+   * instance; a copy that failed is tried (and reported) again by the next locked read. A later
+   * read that sees fewer bytes (a window that ends in a lost page's NUL bytes) says nothing more.
    */
   private async leaveOutTornEnd(journal: string, parsed: ParsedJournal): Promise<void> {
-    const key = `${journal}:${parsed.validEnd}`;
-    if (this.tornEndSaid === key) return;
+    const end = `${journal}:${parsed.validEnd}`;
+    const copied = `${end}:copied`;
     const what = `${parsed.tornBytes} bytes at the journal's end`;
     if (parsed.tornLines === 0) {
-      this.tornEndSaid = key;
+      if (this.tornEndSaid === end || this.tornEndSaid === copied) return;
+      this.tornEndSaid = end;
       this.notify({
         action: 'journal-tail-truncated',
         reason: `${what}, an interrupted write, were not taken; the next write folds the journal into a checkpoint`,
       });
       return;
     }
+    if (this.tornEndSaid === copied) return;
     const copy = await this.keepEvidence(this.journalPath, journal);
-    if (copy.kept) this.tornEndSaid = key;
+    if (copy.kept) this.tornEndSaid = copied;
     this.notify({
       action: 'journal-tail-truncated',
-      reason: `${what}, ${parsed.tornLines} complete line(s) among them, were not taken (damaged, or written after damaged bytes: an interrupted write, or damage to acknowledged lines); the next write folds the journal into a checkpoint${copyFailure(copy, 'the journal')}`,
+      reason: `${what}, ${parsed.tornLines} complete line(s) among them, were not taken (damaged lines, or lines after damaged bytes: what a power cut that lost a page leaves, or damage to the journal's last lines); the next write folds the journal into a checkpoint${copyFailure(copy, 'the journal')}`,
       ...(copy.kept && { quarantinedPath: copy.kept }),
     });
   }
 
   /**
-   * A copy of `path` kept as evidence, or why none could be made: one per file (see
-   * `keepCopyAside`; and one per `journal`, its id and inode, in this instance, which also holds
-   * where links fail and the copy is of the bytes). Never throws: a copy that cannot be made must not block
-   * later writes, as a corrupt main file does not (design.md §3.4).
+   * Keeps a copy of `path` as evidence, or says why none could be made. One copy per file across
+   * processes (a hard link already aside is reused, see `keepCopyAside`), and one per `journal`
+   * key (its id and inode) in this instance, which also covers byte copies where links fail.
+   * Never throws: a missing copy must not block writes, as a corrupt main file does not
+   * (design.md §3.4).
    */
   private async keepEvidence(path: string, journal?: string): Promise<KeptCopy> {
     const known = journal === undefined ? undefined : this.copiesKept.get(journal);
@@ -694,15 +703,14 @@ export class MetricsStore implements MetricsBackend {
   private async replayThroughBackups(
     state: StoredState,
     binding: JournalBinding | undefined,
-    header: { end: number; follows?: { id: string; offset: number } },
-    data: Buffer,
+    header: { id: string; end: number; follows?: { id: string; offset: number } },
+    journal: { data: Buffer; stat: FileStat },
   ): Promise<
     | {
         state: StoredState;
-        damagedLines: number;
-        tornLines: number;
-        backupDamaged: boolean;
-        journalDamaged: boolean;
+        /** Each `key`: the file's journal id and inode, for `keepEvidence`. */
+        backup: { damagedLines: number; key: string };
+        journal: { damagedLines: number; tornLines: number; key: string };
       }
     | undefined
   > {
@@ -716,16 +724,18 @@ export class MetricsStore implements MetricsBackend {
     if (start === undefined || follows.offset < start || follows.offset > kept.data.length) return undefined;
     const folded = parseEntries(kept.data.subarray(0, follows.offset), start);
     if (folded.validEnd !== follows.offset) return undefined;
-    const continued = parseEntries(data, header.end);
+    const continued = parseEntries(journal.data, header.end);
     let rebuilt = state;
     for (const entry of [...folded.entries, ...continued.entries])
       rebuilt = applyChange(rebuilt, entry.change);
     return {
       state: rebuilt,
-      damagedLines: folded.damaged.length + continued.damaged.length,
-      tornLines: continued.tornLines,
-      backupDamaged: folded.damaged.length > 0,
-      journalDamaged: continued.damaged.length > 0 || continued.tornLines > 0,
+      backup: { damagedLines: folded.damaged.length, key: `${keptHeader.id}:${inodeOf(kept.stat)}` },
+      journal: {
+        damagedLines: continued.damaged.length,
+        tornLines: continued.tornLines,
+        key: `${header.id}:${inodeOf(journal.stat)}`,
+      },
     };
   }
 

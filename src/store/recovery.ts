@@ -15,26 +15,27 @@ export interface RecoveryReport {
    * - `started-fresh`: neither file was usable; the project starts from an empty state.
    * - `quarantined-before-save`: a save found a corrupt main file; it was moved aside (the `.bak`
    *   is kept as it was) and the new state written.
-   * - `journal-tail-truncated`: the journal ended in a torn line (a write cut short by a crash,
-   *   never acknowledged); it was cut off. Every line read the usual way was kept. When the torn
-   *   end holds complete lines (damaged ones, or a line after damaged bytes: what a power cut
-   *   that lost a page leaves, but also what damage to acknowledged lines leaves), a copy of the
-   *   journal is kept (`quarantinedPath`; none when it could not be made, as `reason` says) and
-   *   the journal is not cut in place: the next write folds it into a checkpoint (`save()`
-   *   replaces it without reading it, and keeps no copy).
-   *   `journal-repaired` and `journal-replayed-from-backup` also go on when no copy can be made,
-   *   and say why in `reason`.
+   * - `journal-tail-truncated`: the journal ended in a torn write (cut short by a crash, never
+   *   acknowledged), left out of the state: cut off in place, or, when the journal needs a
+   *   checkpoint anyway or has another name, left to the next write's checkpoint (`save()`
+   *   replaces the journal without reading it). When the torn end holds complete lines (what a
+   *   power cut that lost a page leaves, but also damage to the last lines, which were
+   *   acknowledged), a copy of the journal is kept (`quarantinedPath`) and it is never cut in
+   *   place.
    * - `journal-repaired`: damaged lines inside the journal were skipped (every good line was
    *   kept), the journal was folded into a checkpoint, and a copy of it kept as evidence.
    * - `journal-replayed-from-backup`: the state file was restored from `.bak` (reported before
    *   as `restored-from-backup`), and the changes made since then were replayed from the journal
    *   that `.bak` continues (kept as `.agent_metrics.journal.bak`) and the journal: nothing lost,
-   *   unless lines of theirs were damaged (`reason` says how many): then a copy of the journal
-   *   (`quarantinedPath`) and of `.agent_metrics.journal.bak` (`quarantinedBackupPath`), those
-   *   of them with lines not taken, is kept.
+   *   unless lines of theirs were damaged (`reason` says how many): then a copy is kept of each
+   *   file that held such lines, the journal as `quarantinedPath`, `.agent_metrics.journal.bak` as
+   *   `quarantinedBackupPath`.
    * - `journal-set-aside`: the journal does not continue the state file (the file was replaced by
    *   another program, or restored from a `.bak` whose journal is gone); it was moved aside, not
    *   replayed.
+   *
+   * When a copy cannot be made, its path is absent, `reason` ends with why, and the store carries
+   * on (a missing copy never blocks writes).
    */
   action:
     | 'restored-from-backup'

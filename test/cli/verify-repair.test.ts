@@ -354,7 +354,7 @@ describe('verify: the journal', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^journal +.* ok: 2 change lines not yet folded into the main file$/m);
     expect(stdout).toContain(
-      `  note: journal: ${torn.length} bytes of an interrupted write at its end (ignored; the next write cuts them off)`,
+      `  note: journal: ${torn.length} bytes of an interrupted write at its end (ignored; the next write drops them)`,
     );
     const json = JSON.parse((await run(['verify', '--dir', dir, '--json'])).stdout);
     expect(json.journal).toMatchObject({
@@ -365,7 +365,7 @@ describe('verify: the journal', () => {
     });
   });
 
-  it('notes a torn end that holds a complete line, and says that the next write keeps a copy', async () => {
+  it('verify notes (exit 0) a torn end holding a complete line; repair keeps a copy of the journal and folds the rest', async () => {
     const dir = await journalProject(3);
     const path = join(dir, JOURNAL);
     const lines = journalLines(path);
@@ -391,7 +391,7 @@ describe('verify: the journal', () => {
     );
     const dryJson = JSON.parse((await run(['repair', '--dir', dir, '--dry-run', '--json'])).stdout);
     expect(dryJson.steps.map((step: { action: string }) => step.action)).toEqual([
-      'keep-journal-tail',
+      'leave-out-journal-tail',
       'fold-journal',
     ]);
     const { stdout: repaired } = await run(['repair', '--dir', dir]);
@@ -529,7 +529,7 @@ describe('repair: the journal', () => {
     const json = JSON.parse((await run(['repair', '--dir', dir, '--dry-run', '--json'])).stdout);
     expect(json.steps.map((step: { action: string }) => step.action)).toEqual([
       'skip-damaged-journal-lines',
-      'keep-journal-tail',
+      'leave-out-journal-tail',
       'fold-journal',
     ]);
     expect(json.journal).toMatchObject({ status: 'damaged', changes: 1, tornLines: 1 });

@@ -227,7 +227,7 @@ describe('journal: a torn end that holds complete lines', () => {
     expect(faulty.methodsCalled().slice(opened + 1, opened + 4)).toEqual(['write', 'fsync', 'close']);
   });
 
-  it('never cuts a journal that has another name (a copy another process kept): the checkpoint replaces it', async () => {
+  it('nlink > 1: never cuts a journal that has another name (a copy another process kept); the checkpoint replaces it', async () => {
     const { dir } = await project(4);
     const path = file(dir, JOURNAL);
     const data = Buffer.concat([journalLines(path), Buffer.from('0badc0de {"caps":{"max_ev')]); // a plain torn tail
@@ -243,7 +243,7 @@ describe('journal: a torn end that holds complete lines', () => {
     expectFoldedBefore(dir, ['e1', 'e2', 'e3', 'e4']);
   });
 
-  it('never writes into a journal that has another name', async () => {
+  it('nlink > 1: never writes into a journal that has another name; the checkpoint replaces it', async () => {
     const { dir } = await project(4);
     const path = file(dir, JOURNAL);
     const data = readFileSync(path);
@@ -256,7 +256,7 @@ describe('journal: a torn end that holds complete lines', () => {
     expectUpdates(await storeIn(dir, { projectName: 'p' }).store.load(), 5);
   });
 
-  it('a copy from an earlier incident, or a symbolic link to the journal, is not the copy', async () => {
+  it('makes a new copy when the .corrupt- names present are an unrelated file or a symbolic link to the journal', async () => {
     const { dir } = await project(4);
     const path = file(dir, JOURNAL);
     const earlier = file(dir, `${JOURNAL}.corrupt-20200101T000000.000Z`);
@@ -272,7 +272,7 @@ describe('journal: a torn end that holds complete lines', () => {
     expect(readFileSync(earlier, 'utf8')).toBe('an earlier journal');
   });
 
-  it('copies the bytes of a journal reached through a symbolic link (a link of it would name the path)', async () => {
+  it('copies the bytes of a journal reached through a symbolic link (a hard link would only be another symbolic link)', async () => {
     const { dir } = await project(4);
     const path = file(dir, JOURNAL);
     const elsewhere = file(tempDir(), 'journal');
@@ -301,7 +301,7 @@ describe('journal: a torn end that holds complete lines', () => {
     expect(ids(await storeIn(dir, { projectName: 'p' }).store.load())).toEqual(['e1', 'e2', 'e5']);
   });
 
-  it('tries the copy again at the next write when the one that failed could not checkpoint either', async () => {
+  it('retries the copy at the next write when the write whose copy failed could not checkpoint either', async () => {
     const { dir } = await project(4);
     const damaged = damageLastButOneNewline(file(dir, JOURNAL));
     const noRoom = noLinksAndFull();
@@ -316,7 +316,7 @@ describe('journal: a torn end that holds complete lines', () => {
     expect(readFileSync(reports[1]?.quarantinedPath as string).equals(damaged)).toBe(true);
   });
 
-  it('one copy of the bytes per store where there are no hard links, however many writes fail', async () => {
+  it('keeps one byte copy per store where links fail, however many writes fail', async () => {
     const { dir } = await project(4);
     const path = file(dir, JOURNAL);
     const data = readFileSync(path);
@@ -332,7 +332,7 @@ describe('journal: a torn end that holds complete lines', () => {
     expect(new Set(reports.map((report) => report.quarantinedPath)).size).toBe(1);
   });
 
-  it('never cuts the copy: a view that stops before lost pages, after a failed checkpoint, is not cut', async () => {
+  it("does not cut the journal when a read after a failed checkpoint sees only the lost pages' NUL bytes (the copy is the same file)", async () => {
     const { dir } = await project(4); // snapshot: update 1; journal lines: updates 2, 3, 4
     const path = file(dir, JOURNAL);
     const lines = journalLines(path);
@@ -359,7 +359,7 @@ describe('journal: a torn end that holds complete lines', () => {
     expect(readFileSync(reports[0]?.quarantinedPath as string).equals(data)).toBe(true);
   });
 
-  it('one copy for processes that each find the torn end while the checkpoint fails', async () => {
+  it('processes that each find the torn end while the checkpoint fails share one hard-link copy', async () => {
     const { dir } = await project(4);
     damageLastButOneNewline(file(dir, JOURNAL));
     const kept: Array<string | undefined> = [];
@@ -378,7 +378,7 @@ describe('journal: a torn end that holds complete lines', () => {
     expect(kept).toEqual(Array(3).fill(file(dir, corruptFilesIn(dir)[0] as string)));
   });
 
-  it('one copy for a journal with damaged lines and a torn end that holds one', async () => {
+  it('damaged lines and a torn end that holds a line: both reports name one copy', async () => {
     const { dir } = await project(6); // journal lines: updates 2 to 6
     const path = file(dir, JOURNAL);
     damageLastButOneNewline(path); // updates 5 and 6: the torn end
@@ -762,7 +762,7 @@ describe('journal: checkpoints', () => {
     expect(replayed?.quarantinedPath).toBeUndefined(); // the journal itself was sound
   });
 
-  it('a write that had to checkpoint first is rebuilt with the rest when that snapshot is lost', async () => {
+  it('a write that had to checkpoint first is replayed from .bak, .journal.bak and the new journal when its snapshot is lost', async () => {
     const { dir, store } = await project(3);
     await store.checkpoint();
     await store.update(bump(4));
@@ -784,7 +784,7 @@ describe('journal: checkpoints', () => {
     ]);
   });
 
-  it("a write that had to checkpoint first is in place when the snapshot's folder fsync fails (committed)", async () => {
+  it("folder fsync fails after the snapshot's rename: the write's lines are in place (committed), unless the journal's rename fails too (not committed)", async () => {
     for (const journalRenameFails of [false, true]) {
       const { dir } = await project(3);
       linkSync(file(dir, JOURNAL), file(tempDir(), 'journal-backup')); // the next write checkpoints

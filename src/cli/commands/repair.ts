@@ -27,7 +27,7 @@ interface Step {
     | 'remove-temp-files'
     | 'fold-journal'
     | 'cut-journal-tail'
-    | 'keep-journal-tail'
+    | 'leave-out-journal-tail'
     | 'skip-damaged-journal-lines'
     | 'set-aside-journal'
     | 'recovered';
@@ -76,7 +76,7 @@ function plan(main: FileCheck, backup: FileCheck, tempFiles: readonly string[]):
 const ROUTINE: ReadonlySet<Step['action']> = new Set([
   'fold-journal',
   'cut-journal-tail',
-  'keep-journal-tail',
+  'leave-out-journal-tail',
 ]);
 
 /** What folding the journal would do, from a read-only check against a sound main file. */
@@ -92,7 +92,7 @@ function planJournal(check: JournalCheck): Step[] {
     check.tornLines > 0
       ? [
           {
-            action: 'keep-journal-tail',
+            action: 'leave-out-journal-tail',
             detail: `leave out the ${check.tornBytes} bytes at the journal's end, ${check.tornLines} complete line(s) among them, keeping a copy of the journal as ${JOURNAL_FILE}.corrupt-<time>`,
           },
         ]
