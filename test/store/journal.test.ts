@@ -359,6 +359,26 @@ describe('journal: a torn end that holds complete lines', () => {
     expect(readFileSync(reports[0]?.quarantinedPath as string).equals(data)).toBe(true);
   });
 
+  it('a read that sees only NUL bytes of a torn end does not keep a later full read from copying its line', async () => {
+    const faulty = new FaultyFileSystem();
+    const options = { projectName: 'p', checkpointIdleMs: 0, lockLeaseMs: 0, fileSystem: faulty.fs };
+    const { dir, store, reports } = await project(4, options);
+    const path = file(dir, JOURNAL);
+    const line = encodeLine(JSON.stringify({ caps: { max_events: 500, max_sessions: 50 }, set: { n: 5 } }));
+    // Past the store's view: a line whose later page was lost (NUL bytes), then one on a kept page.
+    const data = Buffer.concat([journalLines(path), line.subarray(0, 30), Buffer.alloc(20_000), line]);
+    writeFileSync(path, data);
+    linkSync(path, file(tempDir(), 'journal-backup')); // another name: no cut, a checkpoint
+    faulty.arm({ failAt: 1, code: 'ENOSPC', persistent: true, methods: ['write'] });
+    // Its first read is a window that ends in the NUL bytes: no complete line seen.
+    await expect(store.update(bump(5))).rejects.toMatchObject({ code: 'E_IO' });
+    faulty.arm(undefined);
+    expect(ids(await store.update(bump(5)))).toEqual(['e1', 'e2', 'e3', 'e4', 'e5']);
+    const kept = reports.filter((report) => report.quarantinedPath !== undefined);
+    expect(kept).toHaveLength(1);
+    expect(readFileSync(kept[0]?.quarantinedPath as string).equals(data)).toBe(true);
+  });
+
   it('processes that each find the torn end while the checkpoint fails share one hard-link copy', async () => {
     const { dir } = await project(4);
     damageLastButOneNewline(file(dir, JOURNAL));
@@ -835,6 +855,25 @@ describe('journal: checkpoints', () => {
     expect(replayed?.reason).toMatch(/\(1 complete line\(s\) in the journal's torn end not taken\)$/);
     expect(readFileSync(replayed?.quarantinedPath as string).equals(damaged)).toBe(true);
     expect(replayed?.quarantinedBackupPath).toBeUndefined();
+  });
+
+  it('a rebuild through backups whose checkpoint fails keeps one byte copy where links fail, however many loads', async () => {
+    const { dir, store } = await project(3);
+    await store.checkpoint();
+    await store.update(bump(4));
+    await store.update(bump(5));
+    const damaged = damageLastButOneNewline(file(dir, JOURNAL));
+    writeFileSync(file(dir, MAIN), '{"torn');
+
+    const noJournalRoom = noLinksAndFull(`${JOURNAL}.tmp-`); // the checkpoint's new journal fails
+    const fresh = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: noJournalRoom.fs });
+    await expect(fresh.store.load()).rejects.toMatchObject({ code: 'E_IO' });
+    await expect(fresh.store.load()).rejects.toMatchObject({ code: 'E_IO' });
+    noJournalRoom.makeRoom();
+    expect(ids(await fresh.store.load())).toEqual(['e1', 'e2', 'e3']);
+    const copies = corruptFilesIn(dir).filter((name) => name.startsWith(`${JOURNAL}.corrupt-`));
+    expect(copies).toHaveLength(1);
+    expect(readFileSync(file(dir, copies[0] as string)).equals(damaged)).toBe(true);
   });
 
   it('a lost snapshot is rebuilt through backups even when no copy of a damaged file can be made', async () => {
