@@ -87,9 +87,23 @@ export async function listProjectFiles(dir: string): Promise<ProjectFiles> {
   };
 }
 
+/** `count` change lines, in words. */
+export function changeLines(count: number): string {
+  return `${count} change line${count === 1 ? '' : 's'}`;
+}
+
+/**
+ * What a journal that does not continue the main file holds, in words (its change lines, and the
+ * complete lines of its torn end); undefined when it holds nothing, and the next write replaces it.
+ */
+export function foreignJournalHolds(check: JournalCheck): string | undefined {
+  if (check.changes === 0 && check.tornLines === 0) return undefined;
+  const torn = check.tornLines > 0 ? ` and ${check.tornLines} complete line(s) of its torn end` : '';
+  return `its ${changeLines(check.changes)}${torn}`;
+}
+
 /** A journal check in words: `issues` are problems (verify exits 1), `notes` are not. */
 export function describeJournal(check: JournalCheck): { issues: ValidationIssue[]; notes: string[] } {
-  const lines = (count: number) => `${count} change line${count === 1 ? '' : 's'}`;
   const torn =
     check.tornLines > 0
       ? `${check.tornBytes} bytes at its end that readers ignore, ${check.tornLines} complete line${check.tornLines === 1 ? '' : 's'} among them (damaged, or after damaged bytes: a write a power cut interrupted, or damage to its last lines); the next write keeps a copy of the journal and folds it into the main file`
@@ -102,15 +116,15 @@ export function describeJournal(check: JournalCheck): { issues: ValidationIssue[
     case 'header-unreadable':
       return { issues: [{ path: '(header)', message: check.reason ?? 'unreadable' }], notes: [] };
     case 'does-not-continue': {
-      if (check.changes === 0 && check.tornLines === 0) {
+      const holds = foreignJournalHolds(check);
+      if (holds === undefined) {
         return { issues: [], notes: ['an older journal with no changes in it (the next write replaces it)'] };
       }
-      const torn = check.tornLines > 0 ? ` and ${check.tornLines} complete line(s) of its torn end` : '';
       return {
         issues: [
           {
             path: '(header)',
-            message: `does not continue the main file: its ${lines(check.changes)}${torn} would be set aside, not applied`,
+            message: `does not continue the main file: ${holds} would be set aside, not applied`,
           },
         ],
         notes: [],
@@ -122,7 +136,7 @@ export function describeJournal(check: JournalCheck): { issues: ValidationIssue[
         issues: [
           {
             path: `byte ${damaged.firstOffset}`,
-            message: `${damaged.count} damaged line${damaged.count === 1 ? '' : 's'} (first: ${damaged.reason}), skipped by readers; ${lines(check.changes)} intact`,
+            message: `${damaged.count} damaged line${damaged.count === 1 ? '' : 's'} (first: ${damaged.reason}), skipped by readers; ${changeLines(check.changes)} intact`,
           },
         ],
         notes: check.tornBytes > 0 ? [torn] : [],

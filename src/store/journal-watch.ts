@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import type { FileStat, FileSystem } from './file-system.js';
 import { inodeOf } from './journal-file.js';
 
@@ -118,11 +119,9 @@ export class JournalWatch {
   /** Whether the journal's path names the file `inode` itself, not a link to it. */
   private async isPlainFile(inode: string): Promise<boolean> {
     const own = await this.fileSystem.lstat?.(this.journalPath).catch(() => undefined);
-    return own !== undefined && (own.mode & S_IFMT) === S_IFREG && inodeOf(own) === inode;
+    return own !== undefined && (own.mode & constants.S_IFMT) === constants.S_IFREG && inodeOf(own) === inode;
   }
 }
 
 const NEWLINE = 0x0a;
 const NUL = 0;
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;

@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { errnoCode, StorageIOError, type ValidationIssue } from '../errors.js';
 import { validateState } from '../model/schema.js';
@@ -224,7 +225,7 @@ export async function keepCopyAside(fileSystem: FileSystem, path: string, now = 
     async (target) => {
       // link(2) of a symbolic link links the link, not the file: its bytes are copied instead.
       const own = await fileSystem.lstat?.(path).catch(() => undefined);
-      if (own === undefined || (own.mode & S_IFMT) !== S_IFLNK) {
+      if (own === undefined || (own.mode & constants.S_IFMT) !== constants.S_IFLNK) {
         try {
           await fileSystem.link(path, target);
           return;
@@ -247,9 +248,6 @@ export async function keepCopyAside(fileSystem: FileSystem, path: string, now = 
     now,
   );
 }
-
-const S_IFMT = 0o170000;
-const S_IFLNK = 0o120000;
 
 /** A `<path>.corrupt-…` name that is a hard link of the file `path` names, if any. */
 async function linkAlreadyAside(fileSystem: FileSystem, path: string): Promise<string | undefined> {

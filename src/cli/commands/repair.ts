@@ -11,7 +11,7 @@ import {
 } from '../../index.js';
 import { type Context, describeRecovery, openStore, projectDir, type StoreFlags } from '../context.js';
 import { EXIT } from '../errors.js';
-import { checkFile, type FileCheck, listProjectFiles } from '../files.js';
+import { changeLines, checkFile, type FileCheck, foreignJournalHolds, listProjectFiles } from '../files.js';
 
 export interface RepairFlags extends StoreFlags {
   dryRun?: boolean;
@@ -81,14 +81,18 @@ const ROUTINE: ReadonlySet<Step['action']> = new Set([
 
 /** What folding the journal would do, from a read-only check against a sound main file. */
 function planJournal(check: JournalCheck): Step[] {
-  const lines = (count: number) => `${count} change line${count === 1 ? '' : 's'}`;
   const aside = `set it aside as ${JOURNAL_FILE}.corrupt-<time>`;
   const fold: Step[] =
     check.changes > 0
-      ? [{ action: 'fold-journal', detail: `fold the journal's ${lines(check.changes)} into the main file` }]
+      ? [
+          {
+            action: 'fold-journal',
+            detail: `fold the journal's ${changeLines(check.changes)} into the main file`,
+          },
+        ]
       : [];
   // A torn end with complete lines: never cut in place (they may be acknowledged lines, damaged).
-  const keepTail: Step[] =
+  const leaveOutTail: Step[] =
     check.tornLines > 0
       ? [
           {
@@ -115,12 +119,12 @@ function planJournal(check: JournalCheck): Step[] {
         },
       ];
     case 'does-not-continue': {
-      if (check.changes === 0 && check.tornLines === 0) return [];
-      const torn = check.tornLines > 0 ? ` and ${check.tornLines} complete line(s) of its torn end` : '';
+      const holds = foreignJournalHolds(check);
+      if (holds === undefined) return [];
       return [
         {
           action: 'set-aside-journal',
-          detail: `the journal does not continue the main file: ${aside}, its ${lines(check.changes)}${torn} not applied`,
+          detail: `the journal does not continue the main file: ${aside}, ${holds} not applied`,
         },
       ];
     }
@@ -129,7 +133,7 @@ function planJournal(check: JournalCheck): Step[] {
         action: 'cut-journal-tail',
         detail: `cut off the ${check.tornBytes} bytes of an interrupted write at the journal's end`,
       };
-      return [...(keepTail.length > 0 ? keepTail : [cut]), ...fold];
+      return [...(leaveOutTail.length > 0 ? leaveOutTail : [cut]), ...fold];
     }
     case 'damaged': {
       const damaged = check.damaged as NonNullable<JournalCheck['damaged']>;
@@ -138,7 +142,7 @@ function planJournal(check: JournalCheck): Step[] {
           action: 'skip-damaged-journal-lines',
           detail: `skip ${damaged.count} damaged journal line(s) (first at byte ${damaged.firstOffset}: ${damaged.reason}), keeping a copy of the journal as ${JOURNAL_FILE}.corrupt-<time>`,
         },
-        ...keepTail,
+        ...leaveOutTail,
         ...fold,
       ];
     }
