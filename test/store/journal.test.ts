@@ -876,6 +876,26 @@ describe('journal: checkpoints', () => {
     expect(readFileSync(file(dir, copies[0] as string)).equals(damaged)).toBe(true);
   });
 
+  it('a rebuild through backups says so when no copy of a damaged .journal.bak can be made', async () => {
+    const { dir, store } = await project(3);
+    await store.checkpoint(); // .journal.bak: lines 2, 3
+    await store.update(bump(4));
+    const kept = file(dir, `${JOURNAL}.bak`);
+    const data = readFileSync(kept);
+    data[data.indexOf('"e2"') + 1] = 0x78; // update 2's line: damaged, update 3's follows
+    writeFileSync(kept, data);
+    writeFileSync(file(dir, MAIN), '{"torn');
+
+    const fresh = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: noLinksAndFull().fs });
+    expect(ids(await fresh.store.load())).toEqual(['e1', 'e3', 'e4']);
+    const replayed = fresh.reports.find((report) => report.action === 'journal-replayed-from-backup');
+    expect(replayed?.reason).toMatch(
+      /\(1 damaged line\(s\) of them skipped; no copy of \.agent_metrics\.journal\.bak could be kept: .*ENOSPC: disk full\)$/,
+    );
+    expect(replayed?.quarantinedBackupPath).toBeUndefined();
+    expect(replayed?.quarantinedPath).toBeUndefined();
+  });
+
   it('a lost snapshot is rebuilt through backups even when no copy of a damaged file can be made', async () => {
     const { dir, store } = await project(3);
     await store.checkpoint();
