@@ -10,6 +10,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { basename } from 'node:path';
 import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -212,6 +213,19 @@ describe('journal: a torn end that holds complete lines', () => {
     expect(ids(await store.update(bump(5)))).toEqual(['e1', 'e2', 'e5']);
     expect(corruptFilesIn(dir)).toHaveLength(1);
     expect(reports.map((report) => report.action)).toEqual(['journal-tail-truncated']);
+  });
+
+  it('keeps a copy when the folder cannot be listed (no copy already aside can be found then)', async () => {
+    const faulty = new FaultyFileSystem();
+    const { dir } = await project(4);
+    const damaged = damageLastButOneNewline(file(dir, JOURNAL));
+    const { store, reports } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: faulty.fs });
+    faulty.arm({ failAt: 1, code: 'EACCES', persistent: true, methods: ['readdir'] });
+    expect(ids(await store.update(bump(5)))).toEqual(['e1', 'e2', 'e5']);
+    expect(faulty.injected).toBeGreaterThan(0);
+    const copy = reports[0]?.quarantinedPath as string;
+    expect(corruptFilesIn(dir)).toEqual([basename(copy)]);
+    expect(readFileSync(copy).equals(damaged)).toBe(true);
   });
 
   it('copies the journal where it cannot be hard-linked, and fsyncs the copy', async () => {
