@@ -105,6 +105,16 @@ describe('export', () => {
     expect(record.event_id).toBe(readState(dir).events[0]?.event_id);
   });
 
+  it('quotes a CSV cell that holds a lone line feed or carriage return (readers end a record there)', () => {
+    const csv = toCsv(
+      [{ event_id: 'e1', agent_name: 'coding', error_message: 'line one\nline two', ticket_key: 'AI-1\r' }],
+      'events',
+    );
+    const [, row] = csv.split('\r\n');
+    expect(row).toContain('"line one\nline two"');
+    expect(row).toContain('"AI-1\r"');
+  });
+
   it('writes CSV of sessions and agents with their columns, and only a header when empty', async () => {
     const dir = pythonProject();
     const sessions = parseCsv(

@@ -16,5 +16,12 @@ export function toCsv(records: readonly Record<string, unknown>[], what: RecordK
       return Array.isArray(value) ? value.join(LIST_SEPARATOR) : value;
     }),
   );
-  return stringify(rows, { header: true, columns: [...columns], record_delimiter: 'windows' });
+  // csv-stringify quotes a cell that holds the record delimiter (CRLF here), not a lone line feed
+  // or carriage return, which a reader would still take for the end of a record.
+  return stringify(rows, {
+    header: true,
+    columns: [...columns],
+    record_delimiter: 'windows',
+    quoted_match: /[\r\n]/,
+  });
 }
