@@ -1,4 +1,4 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { linkSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { toCsv } from '../../src/cli/format/csv.js';
@@ -219,6 +219,35 @@ describe('export', () => {
     const mode = await run(['export', '--dir', dir, '--format', 'csv', '--mode', 'rw']);
     expect(mode.code).toBe(2);
     expect(mode.stderr).toContain('Expected octal permissions such as 600 or 644.');
+  });
+
+  it("exits 2 for an --out that is one of the project's files, or another name of one, and writes nothing", async () => {
+    const dir = pythonProject();
+    const main = join(dir, '.agent_metrics.json');
+    const before = readFileSync(main);
+    const elsewhere = join(tempDir(), 'state-link.json');
+    linkSync(main, elsewhere);
+    const files = readdirSync(dir).sort();
+    const refused = [
+      ['.agent_metrics.json', '.agent_metrics.json'],
+      ['.agent_metrics.json.bak', '.agent_metrics.json.bak'],
+      ['.agent_metrics.journal', '.agent_metrics.journal'],
+      [elsewhere, '.agent_metrics.json'],
+    ];
+    for (const [out, name] of refused) {
+      const { code, stderr, stdout } = await run(
+        ['export', '--dir', dir, '--format', 'ndjson', '--out', out],
+        {
+          cwd: dir,
+        },
+      );
+      expect(code).toBe(2);
+      expect(stderr).toMatch(/^error E_USAGE: --out: /);
+      expect(stderr).toContain(`is the project's file ${name}; export to another file`);
+      expect(stdout).toBe('');
+    }
+    expect(readFileSync(main).equals(before)).toBe(true);
+    expect(readdirSync(dir).sort()).toEqual(files);
   });
 
   it('exits 3 when --out cannot be written, leaving no temp file', async () => {

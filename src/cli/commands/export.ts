@@ -1,6 +1,7 @@
-import { resolve } from 'node:path';
+import { readdir, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { nodeFileSystem, writeFileAtomic } from '../../index.js';
-import { type Context, openStore, type StoreFlags } from '../context.js';
+import { type Context, openStore, projectDir, type StoreFlags } from '../context.js';
 import { EXIT, UsageError } from '../errors.js';
 import { toCsv } from '../format/csv.js';
 import { toPrometheus } from '../format/prometheus.js';
@@ -26,21 +27,54 @@ function render(flags: ExportFlags, records: Record<string, unknown>[]): string 
   }
 }
 
+/** The project's own files all start with this: state, backups, journal, lock, kept copies. */
+const PROJECT_FILE_PREFIX = '.agent_metrics';
+
+/** `path` with its folder's symbolic links resolved, when that folder exists. */
+async function canonical(path: string): Promise<string> {
+  const folder = await realpath(dirname(path)).catch(() => dirname(path));
+  return join(folder, basename(path));
+}
+
+/**
+ * Refuses an `--out` that is one of the project's own files, by name or as another name of one (a
+ * link): the export would replace the data it was made from, and the copies kept as evidence.
+ */
+async function assertNotProjectFile(dir: string, target: string): Promise<void> {
+  const refuse = (name: string) => {
+    throw new UsageError(`--out: ${target} is the project's file ${name}; export to another file`);
+  };
+  const canonicalTarget = await canonical(target);
+  const folder = await realpath(dir).catch(() => dir);
+  if (dirname(canonicalTarget) === folder && basename(canonicalTarget).startsWith(PROJECT_FILE_PREFIX)) {
+    refuse(basename(canonicalTarget));
+  }
+  const existing = await stat(target).catch(() => undefined);
+  if (existing === undefined) return;
+  const names = await readdir(folder).catch(() => []);
+  for (const name of names.filter((entry) => entry.startsWith(PROJECT_FILE_PREFIX))) {
+    const own = await stat(join(folder, name)).catch(() => undefined);
+    if (own?.ino === existing.ino && own.dev === existing.dev) refuse(name);
+  }
+}
+
 export async function runExport(context: Context, flags: ExportFlags): Promise<number> {
   if (flags.format === 'prometheus' && flags.whatGiven) {
     throw new UsageError(
       '--what cannot be used with --format prometheus, which exports the totals and every agent',
     );
   }
+  const target = flags.out === undefined ? undefined : resolve(context.io.cwd, flags.out);
+  // Before reading: a refused --out writes nothing.
+  if (target !== undefined) await assertNotProjectFile(projectDir(context, flags), target);
   const state = await openStore(context, flags).load();
   const records = recordsOf(state, flags.what);
   const text = flags.format === 'prometheus' ? toPrometheus(state) : render(flags, records);
-  if (flags.out === undefined) {
+  if (target === undefined) {
     context.io.stdout.write(text);
     return EXIT.ok;
   }
   // Atomic and durable, so a textfile collector or a reader never sees half a file.
-  const target = resolve(context.io.cwd, flags.out);
   await writeFileAtomic(nodeFileSystem, target, Buffer.from(text), {
     fileMode: flags.mode,
     durability: 'fsync',
