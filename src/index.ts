@@ -65,7 +65,7 @@ export {
   MetricsStore,
   type StoreStats,
 } from './store/metrics-store.js';
-export type { MetricsStoreOptions } from './store/options.js';
+export { MAX_TIMER_MS, type MetricsStoreOptions } from './store/options.js';
 export {
   type Generation,
   type ParsedStateFile,

@@ -2,7 +2,15 @@ import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
 import { DEFAULT_CAPS, EVENT_STATUSES, METRICS_FILE, SESSION_STATUSES, SESSION_TYPES } from '../index.js';
 import type { Context } from './context.js';
-import { collect, fileMode, nonNegativeInteger, nonNegativeNumber, positiveInteger } from './parse.js';
+import {
+  collect,
+  fileMode,
+  folder,
+  milliseconds,
+  nonNegativeInteger,
+  nonNegativeNumber,
+  positiveInteger,
+} from './parse.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -38,9 +46,9 @@ function examples(...lines: string[]): string {
 
 function addStoreOptions(command: Command): Command {
   return command
-    .option('--dir <folder>', `project folder that holds ${METRICS_FILE}`, '.')
+    .option('--dir <folder>', `project folder that holds ${METRICS_FILE}`, folder, '.')
     .option('--project <name>', 'project name written when the store is created (default: the folder name)')
-    .option('--lock-timeout <ms>', 'how long a write waits for the lock', nonNegativeInteger, 10_000);
+    .option('--lock-timeout <ms>', 'how long a write waits for the lock', milliseconds, 10_000);
 }
 
 function recordCommand(program: Command, context: Context, run: Run): void {

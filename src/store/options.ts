@@ -95,6 +95,9 @@ export interface ResolvedStoreOptions {
   fileSystem: FileSystem;
 }
 
+/** The longest delay a Node.js timer takes: a longer one fires at once (TimeoutOverflowWarning). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 // Strict: a misspelled option (`lockTimeout`) is an error, not silently ignored.
 const optionsSchema = objectOnly(
   v.strictObject({
@@ -102,12 +105,12 @@ const optionsSchema = objectOnly(
     dir: v.optional(v.pipe(v.string(), v.minLength(1))),
     maxEvents: v.optional(v.pipe(integer, v.minValue(1))),
     maxSessions: v.optional(v.pipe(integer, v.minValue(1))),
-    lockTimeoutMs: v.optional(v.pipe(integer, v.minValue(0))),
+    lockTimeoutMs: v.optional(v.pipe(integer, v.minValue(0), v.maxValue(MAX_TIMER_MS))),
     lockLeaseMs: v.optional(v.pipe(integer, v.minValue(0), v.maxValue(60_000))),
     fileMode: v.optional(v.pipe(integer, v.minValue(0), v.maxValue(0o7777))),
     durability: v.optional(enumOf(['fsync', 'none'])),
     checkpointBytes: v.optional(v.pipe(integer, v.minValue(0))),
-    checkpointIdleMs: v.optional(v.pipe(integer, v.minValue(0), v.maxValue(2 ** 31 - 1))),
+    checkpointIdleMs: v.optional(v.pipe(integer, v.minValue(0), v.maxValue(MAX_TIMER_MS))),
     onRecover: v.optional(v.function()),
     fileSystem: v.optional(objectOnly(v.looseObject({}))),
   }),

@@ -228,7 +228,7 @@ describe('export', () => {
     const elsewhere = join(tempDir(), 'state-link.json');
     linkSync(main, elsewhere);
     const files = readdirSync(dir).sort();
-    const refused = [
+    const refused: Array<[string, string]> = [
       ['.agent_metrics.json', '.agent_metrics.json'],
       ['.agent_metrics.json.bak', '.agent_metrics.json.bak'],
       ['.agent_metrics.journal', '.agent_metrics.journal'],

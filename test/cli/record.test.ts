@@ -73,6 +73,47 @@ describe('record from flags', () => {
     expect(readState(cwd).agents.b?.total_invocations).toBe(1);
   });
 
+  it('exits 2 for an empty --dir (an unset variable), writing nothing in the working folder', async () => {
+    const cwd = tempDir();
+    const { code, stderr } = await run(['record', '--dir', '', '--agent', 'a'], { cwd });
+    expect(code).toBe(2);
+    expect(stderr).toContain("option '--dir <folder>' argument '' is invalid. Expected a folder");
+    expect(snapshot(cwd)).toEqual({});
+  });
+
+  it('takes numbers in decimal only, and a --lock-timeout a timer can wait, writing nothing otherwise', async () => {
+    const dir = tempDir();
+    const refused: Array<[string[], string]> = [
+      [['--input-tokens', '0x10'], 'Expected a whole number ≥ 0.'],
+      [['--input-tokens', '1e3'], 'Expected a whole number ≥ 0.'],
+      [['--input-tokens', ' 7 '], 'Expected a whole number ≥ 0.'],
+      [['--cost', '0x10'], 'Expected a number ≥ 0'],
+      [['--cost', ' 1'], 'Expected a number ≥ 0'],
+      [['--lock-timeout', '2147483648'], 'Expected at most 2147483647 ms'],
+    ];
+    for (const [flags, message] of refused) {
+      const { code, stderr } = await run(['record', '--dir', dir, '--agent', 'a', ...flags]);
+      expect(code, flags.join(' ')).toBe(2);
+      expect(stderr, flags.join(' ')).toContain(message);
+    }
+    expect(snapshot(dir)).toEqual({});
+    const accepted = await run([
+      'record',
+      '--dir',
+      dir,
+      '--agent',
+      'a',
+      '--input-tokens',
+      '007',
+      '--cost',
+      '1.5e-3',
+      '--lock-timeout',
+      '2147483647',
+    ]);
+    expect(accepted.code).toBe(0);
+    expect(readState(dir).events[0]).toMatchObject({ input_tokens: 7, estimated_cost_usd: 0.0015 });
+  });
+
   it('prints the stored event as one JSON document with --json', async () => {
     const dir = tempDir();
     const { code, stdout } = await run(['record', '--dir', dir, '--agent', 'linear', '--json']);

@@ -195,6 +195,9 @@ describe('options', () => {
       /lockTimeoutMs.*fileMode/,
     );
     expect(make({ projectName: 'p', maxSessions: 1.5 })).toThrow(MetricsError);
+    // Longer than a Node.js timer can wait: it would fire at once.
+    expect(make({ projectName: 'p', lockTimeoutMs: 2 ** 31 })).toThrow(/lockTimeoutMs/);
+    expect(make({ projectName: 'p', lockTimeoutMs: 2 ** 31 - 1 })).not.toThrow();
     expect(make({ projectName: 'p', maxSessions: 1.5 })).toThrow(
       expect.objectContaining({ code: 'E_INVALID_OPTIONS' }),
     );
