@@ -31,14 +31,15 @@ export function createContext(io: CliIo): Context {
 }
 
 /**
- * Folds the journal of every store the command wrote to into `.agent_metrics.json`, so that the
- * JSON file is current when a command returns (hooks run one short process per event, which
- * would never reach an idle checkpoint). A failure is a warning: what was recorded is durable in
- * the journal already and will be folded by the next writer.
+ * Closes every store the command wrote to; with `checkpoint` (the command succeeded), first folds
+ * its journal into `.agent_metrics.json`, so that the JSON file is current when a command returns
+ * (hooks run one short process per event, which would never reach an idle checkpoint). A failed
+ * checkpoint is a warning: what was recorded is durable in the journal already and will be folded
+ * by the next writer.
  */
-export async function closeWriters(context: Context): Promise<void> {
+export async function closeWriters(context: Context, checkpoint: boolean): Promise<void> {
   for (const store of context.writers.splice(0)) {
-    await store.close().catch((error: unknown) => {
+    await store.close({ checkpoint }).catch((error: unknown) => {
       context.out.warn(
         `could not update ${store.metricsPath} (the journal holds everything): ${String(error)}`,
       );
@@ -84,6 +85,8 @@ export function openStore(
     projectName: flags.project ?? (basename(dir) || 'project'),
     dir,
     lockTimeoutMs: flags.lockTimeout,
+    // A blocked flock cannot be cancelled: the command could not end before the holder lets go.
+    lockWait: 'poll',
     durability: flags.durability,
     onRecover,
   });

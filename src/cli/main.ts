@@ -16,14 +16,17 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   const program = buildProgram(context, async (load) => {
     exitCode = await load();
   });
+  let code: number;
   try {
     await program.parseAsync([...argv], { from: 'user' });
-    return exitCode;
+    code = exitCode;
   } catch (error) {
     // Commander has already written its message (or the help / version) through io.
     if (!(error instanceof CommanderError)) io.stderr.write(`${describeError(error)}\n`);
-    return exitCodeFor(error);
-  } finally {
-    await closeWriters(context);
+    code = exitCodeFor(error);
   }
+  // A failed command leaves folding the journal to the next writer: its checkpoint would wait
+  // for the lock again (after a lock timeout, as long again).
+  await closeWriters(context, code === EXIT.ok);
+  return code;
 }

@@ -105,6 +105,7 @@ const STORE_OPTIONS: Record<keyof MetricsStoreOptions, true> = {
   maxSessions: true,
   lockTimeoutMs: true,
   lockLeaseMs: true,
+  lockWait: true,
   fileMode: true,
   durability: true,
   checkpointBytes: true,

@@ -262,6 +262,7 @@ export class MetricsStore implements MetricsBackend {
       timeoutMs: this.options.lockTimeoutMs,
       fileMode: this.options.fileMode,
       leaseMs: this.options.lockLeaseMs,
+      wait: this.options.lockWait,
     });
     this.appender = new JournalAppender(this.options.fileSystem, this.journalPath);
     this.journalWatch = new JournalWatch(this.options.fileSystem, this.dir, this.journalPath);
@@ -374,13 +375,16 @@ export class MetricsStore implements MetricsBackend {
 
   /**
    * Waits for pending writes, stops the idle timer and makes a last checkpoint when the journal
-   * holds changes. The store stays usable; call it when you are done writing for a while.
+   * holds changes. The store stays usable; call it when you are done writing for a while. With
+   * `checkpoint: false`, no checkpoint (which waits for the lock): the journal keeps the changes,
+   * and the next writer or reader with the lock folds them.
    */
-  async close(): Promise<void> {
+  async close(options: { checkpoint?: boolean } = {}): Promise<void> {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     try {
-      await this.checkpoint();
+      if (options.checkpoint === false) await this.settle();
+      else await this.checkpoint();
     } finally {
       await this.releaseDescriptors();
     }

@@ -43,6 +43,18 @@ export interface MetricsStoreOptions {
    */
   lockLeaseMs?: number;
   /**
+   * How a write waits for a lock another process holds. `'block'`: in flock(2), on a thread of
+   * libuv's pool; the kernel hands the lock over the moment it is released. But such a wait
+   * cannot be cancelled: after `lockTimeoutMs` the write fails, yet the waiting thread stays
+   * until the holder lets go, and the process cannot exit before (a stuck holder keeps it
+   * forever). `'poll'`: tries the lock every 1–16 ms, and leaves a mark in the lock file so that
+   * a holder under a lease gives it up as it does to a blocked waiter; nothing is left waiting
+   * after the timeout. For short-lived processes that must end on time (the command-line tool,
+   * hooks).
+   * @default 'block'
+   */
+  lockWait?: 'block' | 'poll';
+  /**
    * Permissions of the files the store creates.
    * @default 0o600
    */
@@ -87,6 +99,7 @@ export interface ResolvedStoreOptions {
   maxSessions: number | undefined;
   lockTimeoutMs: number;
   lockLeaseMs: number;
+  lockWait: 'block' | 'poll';
   fileMode: number;
   durability: Durability;
   checkpointBytes: number;
@@ -107,6 +120,7 @@ const optionsSchema = objectOnly(
     maxSessions: v.optional(v.pipe(integer, v.minValue(1))),
     lockTimeoutMs: v.optional(v.pipe(integer, v.minValue(0), v.maxValue(MAX_TIMER_MS))),
     lockLeaseMs: v.optional(v.pipe(integer, v.minValue(0), v.maxValue(60_000))),
+    lockWait: v.optional(enumOf(['block', 'poll'])),
     fileMode: v.optional(v.pipe(integer, v.minValue(0), v.maxValue(0o7777))),
     durability: v.optional(enumOf(['fsync', 'none'])),
     checkpointBytes: v.optional(v.pipe(integer, v.minValue(0))),
@@ -134,6 +148,7 @@ export function resolveStoreOptions(options: MetricsStoreOptions): ResolvedStore
     maxSessions: options.maxSessions,
     lockTimeoutMs: options.lockTimeoutMs ?? 10_000,
     lockLeaseMs: options.lockLeaseMs ?? 4,
+    lockWait: options.lockWait ?? 'block',
     fileMode: options.fileMode ?? 0o600,
     durability: options.durability ?? 'fsync',
     checkpointBytes: options.checkpointBytes ?? 4 * 1024 * 1024,

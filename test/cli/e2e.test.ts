@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkInvariants } from '../../src/index.js';
+import { checkInvariants, MetricsStore } from '../../src/index.js';
+import { startWorker } from '../helpers/child.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { pythonProject as pythonProjectCopy, readState } from './helpers.js';
 
@@ -102,4 +103,33 @@ describe('the built agent-metrics binary', () => {
     for (const agent of ['a', 'b', 'c', 'd']) expect(state.agents[agent]?.total_invocations).toBe(perProcess);
     expect(checkInvariants(state)).toEqual([]);
   });
+
+  it('ends with E_LOCK_TIMEOUT (exit 3) while a stuck process still holds the lock, without waiting for it again', async () => {
+    const dir = tempDir();
+    expect((await cli(['record', '--dir', dir, '--agent', 'a'])).code).toBe(0); // a journal to fold
+    // Holds the lock until its stdin closes: after the command has ended, or never if it hangs.
+    const holder = startWorker('lock-holder.mjs', [dir]);
+    await holder.waitForLine(/^locked /);
+    const { code, stdout, stderr } = await cli([
+      'record',
+      '--dir',
+      dir,
+      '--agent',
+      'b',
+      '--lock-timeout',
+      '200',
+    ]);
+    expect(code).toBe(3);
+    expect(stdout).toBe('');
+    // One line: no second wait for the lock by a closing checkpoint, and no warning about one.
+    expect(stderr).toMatch(
+      /^error E_LOCK_TIMEOUT: could not acquire .* within 200 ms \(held by pid \d+\)\n$/,
+    );
+    holder.child.stdin?.end();
+    expect((await holder.exited).stdout).toContain('released');
+    // The holder's update went in after the command gave up; the command's event never did.
+    const state = await new MetricsStore({ projectName: 'p', dir }).load();
+    expect(state.total_sessions).toBe(1);
+    expect(Object.keys(state.agents)).toEqual(['a']);
+  }, 20_000);
 });

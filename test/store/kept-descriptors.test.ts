@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { SyncPlacement } from '../../src/store/file-system.js';
 import { bump } from '../helpers/builders.js';
 import { FaultyFileSystem } from '../helpers/faulty-fs.js';
-import { file, storeIn } from '../helpers/store.js';
+import { file, readJson, storeIn } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const JOURNAL = '.agent_metrics.journal';
@@ -125,6 +125,19 @@ describe('descriptors kept open between writes', () => {
     expect((await store.load()).total_sessions).toBe(4);
     await store.close();
     expect(descriptors(faulty, results).open.size).toBe(0);
+  });
+
+  it('close({ checkpoint: false }) closes every descriptor and leaves the journal unfolded', async () => {
+    const dir = tempDir();
+    const { faulty, results } = loggingFs();
+    const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: faulty.fs });
+    for (let n = 1; n <= 3; n++) await store.update(bump(n));
+    faulty.arm(undefined);
+    await store.close({ checkpoint: false });
+    expect(descriptors(faulty, results).open.size).toBe(0);
+    expect(faulty.methodsCalled()).not.toContain('tryLockExclusive');
+    expect(readJson(file(dir, '.agent_metrics.json')).total_sessions).toBe(1); // the first write's checkpoint
+    expect((await storeIn(dir, { projectName: 'p' }).store.load()).total_sessions).toBe(3);
   });
 
   it('the idle checkpoint closes the descriptors too', async () => {

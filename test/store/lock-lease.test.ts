@@ -1,4 +1,4 @@
-import { appendFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type FileSystem, hasFlockWaiters, nodeFileSystem } from '../../src/store/file-system.js';
@@ -170,7 +170,8 @@ describe('the lock lease', () => {
         ...nodeFileSystem,
         flockWaiters: async () => whoWaits(),
         async read(fd, position, length) {
-          look(++looks);
+          // A look reads the pid; the read of the waiting line (a poller's mark) is not one.
+          if (position === 0) look(++looks);
           return nodeFileSystem.read(fd, position, length);
         },
       });
@@ -259,6 +260,44 @@ describe('the lock lease', () => {
     await lock.run(async () => undefined);
     await lock.close();
     expect(await flockIsFree(path)).toBe(true);
+  });
+});
+
+describe('a process that polls for the lock (lockWait: poll)', () => {
+  it('gets it from a holder that keeps it under a lease: the holder reads its mark as a waiter', async () => {
+    const dir = tempDir();
+    const writer = startWorker('lease-writer.mjs', [dir]);
+    await writer.waitForLine(/^writing$/);
+    const { store } = storeIn(dir, { projectName: 'p', lockWait: 'poll', lockTimeoutMs: 5_000 });
+    // Starved until the timeout (E_LOCK_TIMEOUT) if the holder renewed its lease for as long as
+    // nobody was blocked in flock.
+    const state = await store.update((draft) => {
+      draft.poller = 'in';
+    });
+    writeFileSync(join(dir, 'stop'), '');
+    const { code, stdout } = await writer.exited;
+    expect(code).toBe(0);
+    const wrote = Number(stdout.find((line) => line.startsWith('wrote '))?.slice('wrote '.length));
+    // It got in while the other process was still writing.
+    expect(state.total_sessions).toBeGreaterThan(0);
+    expect(state.total_sessions).toBeLessThan(wrote);
+    const after = await storeIn(dir, { projectName: 'p' }).store.load();
+    expect(after.total_sessions).toBe(wrote);
+    expect(after.poller).toBe('in');
+  }, 20_000);
+
+  it('leaves nothing waiting at the timeout, and clears its mark', async () => {
+    const dir = tempDir();
+    const holder = startWorker('lock-holder.mjs', [dir]);
+    await holder.waitForLine(/^locked /);
+    const { store } = storeIn(dir, { projectName: 'p', lockWait: 'poll', lockTimeoutMs: 100 });
+    await expect(store.update(() => undefined)).rejects.toMatchObject({ code: 'E_LOCK_TIMEOUT' });
+    // A blocking wait would still be in the kernel's table (and keep this process from exiting).
+    const { ino } = await nodeFileSystem.stat(join(dir, LOCK_FILE));
+    expect(hasFlockWaiters(ino)).toBe(false);
+    expect(readFileSync(join(dir, LOCK_FILE), 'latin1').split('\n')[1]).toBe(' '.repeat(10));
+    holder.child.stdin?.end();
+    expect((await holder.exited).code).toBe(0);
   });
 });
 
