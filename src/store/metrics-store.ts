@@ -346,9 +346,11 @@ export class MetricsStore implements MetricsBackend {
     await this.enqueue({ record: event });
   }
 
-  /** Queues `work` for the next batch; resolves to the state it led to, once on disk. */
-  private async enqueue(work: UpdateWork): Promise<StoredState> {
-    await this.ensureDir();
+  /**
+   * Queues `work` for the next batch; resolves to the state it led to, once on disk. Queued at
+   * once, not after an await: `close()` and `checkpoint()` called right after it must see it.
+   */
+  private enqueue(work: UpdateWork): Promise<StoredState> {
     return new Promise((resolve, reject) => {
       this.pending.push({ ...work, resolve, reject });
       this.flushing ??= this.flushPending();
@@ -816,6 +818,7 @@ export class MetricsStore implements MetricsBackend {
           answered = resolve;
         });
         try {
+          await this.ensureDir();
           await this.lock.run(async () => {
             // Taken once the lock is ours: callers who came while we waited join this batch.
             batch = this.pending.splice(0, this.nextBatchSize());

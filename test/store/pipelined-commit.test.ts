@@ -3,7 +3,7 @@ import type { DashboardState } from '../../src/model/types.js';
 import { type FileSystem, nodeFileSystem } from '../../src/store/file-system.js';
 import { JournalAppender } from '../../src/store/journal-file.js';
 import { bump } from '../helpers/builders.js';
-import { storeIn } from '../helpers/store.js';
+import { file, readJson, storeIn } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const eventIds = (state: DashboardState) => state.events.map((event) => event.event_id);
@@ -106,6 +106,21 @@ async function twoBatchesWritten() {
 }
 
 describe('pipelined group commit', () => {
+  it('close() and checkpoint() fold writes called just before them and not awaited yet', async () => {
+    const dir = tempDir();
+    const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+    await store.update(bump(1));
+    const main = () => readJson(file(dir, '.agent_metrics.json')).total_sessions;
+    const first = Array.from({ length: 20 }, (_, i) => store.update(bump(2 + i)));
+    await store.close();
+    expect(main()).toBe(21);
+    const more = Array.from({ length: 10 }, (_, i) => store.update(bump(22 + i)));
+    await store.checkpoint();
+    expect(main()).toBe(31);
+    expect((await Promise.all([...first, ...more])).at(-1)?.total_sessions).toBe(31);
+    await store.close();
+  });
+
   it("writes the next batch while the first batch's fdatasync runs, and answers them in order", async () => {
     // The queue of four is split: two are written and fdatasynced (on the thread pool, since two
     // more wait), and the other two are written while that fdatasync is still running.
