@@ -189,6 +189,15 @@ function copyFailure(copy: KeptCopy, name: string): string {
 }
 
 /**
+ * For a read's start. Its file-system calls run synchronously (see `nodeFileSystem`), so without
+ * this a loop of reads (`while (!done) await store.load()`) never lets the event loop turn: the
+ * writes it waits for never finish their fdatasync, and their lease keeps other processes out.
+ */
+function letEventLoopTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
  * Thrown by a lock-free read that cannot finish alone: `repair` when a file needs recovery (take
  * the lock at once), else the files were between the two renames of a checkpoint (read again).
  */
@@ -398,6 +407,7 @@ export class MetricsStore implements MetricsBackend {
    * rewritten in place with its size and mtime kept (`touch -r`) is judged as it was.
    */
   async getStats(): Promise<StoreStats> {
+    await letEventLoopTurn();
     const [mainSize, backupSize, journalSize] = await Promise.all([
       this.sizeOf(this.metricsPath),
       this.sizeOf(this.backupPath),
@@ -431,6 +441,7 @@ export class MetricsStore implements MetricsBackend {
 
   /** The current state without the lock; takes it only when something needs repair. */
   private async readUnlocked(): Promise<View> {
+    await letEventLoopTurn();
     for (let attempt = 1; attempt <= UNLOCKED_READ_ATTEMPTS; attempt++) {
       try {
         return await this.readView(false);

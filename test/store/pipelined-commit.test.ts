@@ -106,6 +106,29 @@ async function twoBatchesWritten() {
 }
 
 describe('pipelined group commit', () => {
+  it.each(['load', 'getStats'] as const)(
+    'a loop of %s() lets the writes it waits for finish (each read lets the event loop turn)',
+    async (read) => {
+      const dir = tempDir();
+      const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
+      await store.update(bump(1));
+      let done = false;
+      // Two writes: the second batch's fdatasync goes to the thread pool, whose answer comes
+      // through the event loop.
+      void Promise.all([store.update(bump(2)), store.update(bump(3))]).then(() => {
+        done = true;
+      });
+      let reads = 0;
+      while (!done && reads < 100_000) {
+        await store[read]();
+        reads++;
+      }
+      expect(done).toBe(true);
+      expect((await store.load()).total_sessions).toBe(3);
+      await store.close();
+    },
+  );
+
   it('close() and checkpoint() fold writes called just before them and not awaited yet', async () => {
     const dir = tempDir();
     const { store } = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0 });
