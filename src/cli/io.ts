@@ -1,3 +1,5 @@
+import { EXIT } from './errors.js';
+
 /**
  * Everything the CLI touches outside its arguments. `main()` reads and writes only through this,
  * so every command runs in-process in tests with captured output and a scripted stdin.
@@ -16,19 +18,30 @@ export interface CliIo {
   columns?: number;
 }
 
+let stdoutError: Error | undefined;
+
 /**
- * `agent-metrics show | head -1`: the reader goes away and the next write fails with EPIPE.
- * That is the reader's choice, not our failure: stop writing quietly instead of crashing with
- * a stack trace. Any other stdout error still surfaces.
+ * stdout failed to take what we wrote. `agent-metrics show | head -1`: the reader went away (EPIPE),
+ * its choice, not our failure: stop writing quietly. Anything else (a full disk under `> file`) is
+ * an I/O failure like any other: `error E_IO` on stderr and exit code 3, once, not a stack trace
+ * and exit code 1 (which `verify` uses for "problems found"). The stream reports it through an
+ * event, maybe after `main()` has returned: hence the exit code set here, kept by `bin.ts`.
  */
-export function ignoreBrokenPipe(error: NodeJS.ErrnoException): void {
-  if (error.code !== 'EPIPE') throw error;
+export function onStdoutError(error: NodeJS.ErrnoException): void {
+  if (error.code === 'EPIPE' || stdoutError !== undefined) return;
+  stdoutError = error;
+  process.stderr.write(`error E_IO: could not write to stdout: ${error.message}\n`);
+  process.exitCode = EXIT.storage;
+}
+
+/** The stdout failure `onStdoutError` reported, if any. */
+export function stdoutFailure(): Error | undefined {
+  return stdoutError;
 }
 
 /** The real process: what `bin.ts` passes to `main()`. */
 export function processIo(): CliIo {
-  if (!process.stdout.listeners('error').includes(ignoreBrokenPipe))
-    process.stdout.on('error', ignoreBrokenPipe);
+  if (!process.stdout.listeners('error').includes(onStdoutError)) process.stdout.on('error', onStdoutError);
   return {
     stdout: process.stdout,
     stderr: process.stderr,

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkInvariants, MetricsStore } from '../../src/index.js';
@@ -132,4 +132,23 @@ describe('the built agent-metrics binary', () => {
     expect(state.total_sessions).toBe(1);
     expect(Object.keys(state.agents)).toEqual(['a']);
   }, 20_000);
+
+  it('exits 3 with error E_IO when stdout cannot be written (a full disk), the event still recorded', async () => {
+    const dir = tempDir();
+    const full = openSync('/dev/full', 'w');
+    const exit = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, 'record', '--dir', dir, '--agent', 'a'], {
+        stdio: ['ignore', full, 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk) => (stderr += chunk));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    closeSync(full);
+    expect(exit.code).toBe(3);
+    expect(exit.stderr).toMatch(/^error E_IO: could not write to stdout: .*ENOSPC/);
+    expect(exit.stderr).not.toContain('    at ');
+    expect(Object.keys((await new MetricsStore({ projectName: 'p', dir }).load()).agents)).toEqual(['a']);
+  });
 });
