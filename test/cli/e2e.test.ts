@@ -141,7 +141,7 @@ describe('the built agent-metrics binary', () => {
         stdio: ['ignore', full, 'pipe'],
       });
       let stderr = '';
-      child.stderr.on('data', (chunk) => (stderr += chunk));
+      child.stderr?.on('data', (chunk) => (stderr += chunk));
       child.on('error', reject);
       child.on('close', (code) => resolve({ code, stderr }));
     });

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { AgentMetrics, MetricsStore } from '../../src/index.js';
@@ -556,6 +556,23 @@ describe('repair: the journal', () => {
     );
     expect(tickets(dir)).toEqual(['T-0', 'T-1', 'T-2']);
     expect((await run(['verify', '--dir', dir])).code).toBe(0);
+  });
+});
+
+describe('repair: a journal without its main file', () => {
+  it('--dry-run exits 1 when neither the main file nor a backup is left: the journal will be set aside', async () => {
+    const dir = await journalProject(2);
+    rmSync(join(dir, '.agent_metrics.json'));
+    rmSync(join(dir, '.agent_metrics.json.bak'), { force: true });
+    expect((await run(['verify', '--dir', dir])).code).toBe(1);
+    const dry = await run(['repair', '--dir', dir, '--dry-run']);
+    expect(dry.code).toBe(1);
+    expect(dry.stdout).toContain(
+      `- the journal does not continue the main file: set it aside as ${JOURNAL}.corrupt-<time>, its 2 change lines not applied`,
+    );
+    const { code, stdout } = await run(['repair', '--dir', dir]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^- journal-set-aside: .*; journal kept as \S+\.corrupt-\S+$/m);
   });
 });
 

@@ -1,6 +1,7 @@
 import {
   BACKUP_FILE,
   checkJournal,
+  createEmptyState,
   JOURNAL_FILE,
   type JournalCheck,
   METRICS_FILE,
@@ -165,10 +166,13 @@ export async function runRepair(context: Context, flags: RepairFlags): Promise<n
   const notRepaired = main.kind === 'valid' ? main.issues : [];
 
   if (flags.dryRun) {
+    // No main file and no backup: the store starts from an empty state, which no journal
+    // continues (its lines are set aside with it), so the journal is checked against that.
+    const startsEmpty = main.kind === 'missing' && backup.kind === 'missing';
     const journal = await checkJournal(
       nodeFileSystem,
       before.journalPath,
-      main.kind === 'valid' ? main.state : undefined,
+      main.kind === 'valid' ? main.state : startsEmpty ? createEmptyState('project') : undefined,
     );
     const steps = [...plan(main, backup, before.temp), ...planJournal(journal)];
     report(context, flags, { dryRun: true, dir, steps, notRepaired, journal: withoutPatches(journal) });
