@@ -329,7 +329,8 @@ export class MetricsStore implements MetricsBackend {
    *
    * Updates called while another is being written are written together: one journal append and
    * one fdatasync for all of them (group commit). Each `mutate` still sees the changes of those
-   * before it, and one that throws fails alone.
+   * before it, and one that throws fails alone. A write to this store from inside `mutate` waits
+   * for `mutate`, which waits for it: forever, without an error.
    */
   async update(mutate: StateMutator): Promise<DashboardState> {
     return workingCopy(await this.enqueue({ mutate }));
