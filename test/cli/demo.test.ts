@@ -73,6 +73,18 @@ describe('demo', () => {
     const state = readState(dir);
     expect(state.agents.mine?.total_invocations).toBe(1);
     expect(state.agents.coding?.total_invocations).toBeGreaterThan(0);
+    // Another seed adds another history (its sessions have their own ids); the same seed again
+    // is refused by the first session, before anything is written.
+    const codingOnce = state.agents.coding?.total_invocations as number;
+    expect((await run(['demo', '--dir', dir, '--force', '--seed', '7'])).code).toBe(0);
+    expect(readState(dir).agents.coding?.total_invocations).toBeGreaterThan(codingOnce);
+    const afterTwo = snapshot(dir);
+    const again = await run(['demo', '--dir', dir, '--force', '--seed', '7']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('error E_CONFLICT: session demo-7-session-01 already exists');
+    const now = snapshot(dir);
+    for (const name of ['.agent_metrics.json', '.agent_metrics.journal'])
+      expect(now[name]).toBe(afterTwo[name]);
   });
 
   it('skips fsync only in a fresh folder: with --force, every write to an existing project is durable', async () => {

@@ -65,7 +65,8 @@ export function demoHistory(seed: number, sessionCount = 8): DemoSession[] {
   for (let index = 0; index < sessionCount; index++) {
     const startedAt = new Date(DEMO_START.getTime() + index * 26 * 3600_000);
     let clock = startedAt.getTime();
-    const sessionId = `demo-session-${String(index + 1).padStart(2, '0')}`;
+    // The seed in the id: `demo --force` with another seed adds another history to a project.
+    const sessionId = `demo-${seed}-session-${String(index + 1).padStart(2, '0')}`;
     const events: EventInput[] = [];
     let sessionFailed = false;
 
