@@ -271,10 +271,13 @@ describe('a process that polls for the lock (lockWait: poll)', () => {
     const { store } = storeIn(dir, { projectName: 'p', lockWait: 'poll', lockTimeoutMs: 5_000 });
     // Starved until the timeout (E_LOCK_TIMEOUT) if the holder renewed its lease for as long as
     // nobody was blocked in flock.
-    const state = await store.update((draft) => {
+    const update = store.update((draft) => {
       draft.poller = 'in';
     });
+    // The writer stops whatever the update's outcome.
+    await update.catch(() => undefined);
     writeFileSync(join(dir, 'stop'), '');
+    const state = await update;
     const { code, stdout } = await writer.exited;
     expect(code).toBe(0);
     const wrote = Number(stdout.find((line) => line.startsWith('wrote '))?.slice('wrote '.length));
