@@ -1,7 +1,11 @@
 // The probes' barrier: the parent starts one child per entry of `envs` (this same script, with the
 // same node flags and arguments), waits until each has said it is ready, lets them all go at
-// once, and collects the report each sends back over IPC.
+// once, and collects the report each sends back over IPC. Also the children's warm-up.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { eventInput } from '../workload.mjs';
 
 /** Parent side: `{ runs, seconds }`, from the first child's start to the last one's end. */
 export async function runChildren(script, envs) {
@@ -39,3 +43,15 @@ export async function readyAndWait() {
 
 /** Child side: the report, with `started` and `ended` (ms since the epoch) for `runChildren`. */
 export const now = () => performance.timeOrigin + performance.now();
+
+/**
+ * Child side: `count` events through AgentMetrics in a project of its own (`open(dir)` gives
+ * `{ store, metrics }`), removed afterwards, so that the JIT is warm before the measured project.
+ */
+export async function warmUpAside(open, count) {
+  const aside = mkdtempSync(join(tmpdir(), 'probe-warmup-'));
+  const warm = open(aside);
+  for (let i = 0; i < count; i++) await warm.metrics.recordEvent(eventInput(i));
+  await warm.store.close();
+  rmSync(aside, { recursive: true, force: true });
+}

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { STORES } from '../stores.mjs';
 import { eventInput, PROJECT } from '../workload.mjs';
-import { now, readyAndWait, runChildren } from './barrier.mjs';
+import { now, readyAndWait, runChildren, warmUpAside } from './barrier.mjs';
 
 const arg = (name, fallback) =>
   Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
@@ -48,11 +48,7 @@ async function leader(dir, socketPath) {
     const store = new MetricsStore({ projectName: PROJECT, dir: where, maxEvents: MAX_EVENTS, fileSystem });
     return { store, metrics: new AgentMetrics({ store, strict: true }) };
   };
-  const aside = mkdtempSync(join(tmpdir(), 'forward-warmup-'));
-  const warm = open(aside);
-  for (let i = 0; i < warmup; i++) await warm.metrics.recordEvent(eventInput(i));
-  await warm.store.close();
-  rmSync(aside, { recursive: true, force: true });
+  await warmUpAside(open, warmup);
   const { store, metrics } = open(dir);
   let served = 0;
   const server = createServer((socket) => {

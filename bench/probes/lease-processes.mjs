@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { eventInput } from '../workload.mjs';
-import { now, readyAndWait, runChildren } from './barrier.mjs';
+import { now, readyAndWait, runChildren, warmUpAside } from './barrier.mjs';
 
 const arg = (name, fallback) =>
   Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
@@ -26,11 +26,7 @@ if (process.env.LEASE_PROBE_DIR) {
     const store = new MetricsStore({ projectName: 'bench', dir, lockLeaseMs: lease });
     return { store, metrics: new AgentMetrics({ store, strict: true }) };
   };
-  const aside = mkdtempSync(join(tmpdir(), 'lease-warmup-'));
-  const warm = open(aside);
-  for (let i = 0; i < WARMUP; i++) await warm.metrics.recordEvent(eventInput(i));
-  await warm.store.close();
-  rmSync(aside, { recursive: true, force: true });
+  await warmUpAside(open, WARMUP);
   const { store, metrics } = open(process.env.LEASE_PROBE_DIR);
   await readyAndWait();
   const latencies = [];
