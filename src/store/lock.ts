@@ -39,8 +39,9 @@ import type { FileSystem } from './file-system.js';
  */
 
 /**
- * @deprecated The lock no longer polls: a waiter blocks in flock(2) and the kernel hands the lock
- * over when its holder releases it or dies. Kept only because the package exports it.
+ * @deprecated Nothing uses it. A waiter blocks in flock(2) (the kernel hands the lock over when its
+ * holder releases it or dies), or, with `lockWait: 'poll'`, pauses 1–16 ms between tries. Kept
+ * only because the package exports it.
  */
 export const MAX_POLL_MS = 25;
 
@@ -438,14 +439,17 @@ export class FileLock {
    */
   private async pollUntil(fd: number, deadline: number): Promise<boolean> {
     let pause = POLL_FIRST_PAUSE_MS;
+    let marked = false;
     for (;;) {
-      // Only for the holder's lease: a mark that cannot be written (a full disk) costs a wait.
-      await this.fileSystem.write(fd, WAITING_LINE, WAITING_OFFSET).catch(() => undefined);
       const left = deadline - Date.now();
       if (left <= 0) {
-        await this.fileSystem.write(fd, BLANK_LINE, WAITING_OFFSET).catch(() => undefined);
+        // Another poller's mark goes too; it marks the line again before its next pause.
+        if (marked) await this.fileSystem.write(fd, BLANK_LINE, WAITING_OFFSET).catch(() => undefined);
         return false;
       }
+      // Only for the holder's lease: a mark that cannot be written (a full disk) costs a wait.
+      await this.fileSystem.write(fd, WAITING_LINE, WAITING_OFFSET).catch(() => undefined);
+      marked = true;
       await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
       if (await this.io('flock', () => this.fileSystem.tryLockExclusive(fd))) return true;
       pause = Math.min(pause * 2, POLL_LAST_PAUSE_MS);

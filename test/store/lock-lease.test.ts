@@ -299,6 +299,16 @@ describe('a process that polls for the lock (lockWait: poll)', () => {
     const { ino } = await nodeFileSystem.stat(join(dir, LOCK_FILE));
     expect(hasFlockWaiters(ino)).toBe(false);
     expect(readFileSync(join(dir, LOCK_FILE), 'latin1').split('\n')[1]).toBe(' '.repeat(10));
+    // With no time to wait, no mark at all: a holder would give the lock up for nobody.
+    const faulty = new FaultyFileSystem();
+    const immediate = storeIn(dir, {
+      projectName: 'p',
+      lockWait: 'poll',
+      lockTimeoutMs: 0,
+      fileSystem: faulty.fs,
+    });
+    await expect(immediate.store.update(() => undefined)).rejects.toMatchObject({ code: 'E_LOCK_TIMEOUT' });
+    expect(faulty.calls.filter((call) => call.method === 'write' && call.args[2] === 11)).toEqual([]);
     holder.child.stdin?.end();
     expect((await holder.exited).code).toBe(0);
   });
@@ -353,7 +363,9 @@ describe('MetricsStore under a lease', () => {
   it('reads nothing of the journal for a write that follows its own, and sees what another process wrote once the lease ended', async () => {
     const dir = tempDir();
     const faulty = new FaultyFileSystem();
-    const { store } = storeIn(dir, { fileSystem: faulty.fs, checkpointIdleMs: 0 });
+    // A lease that cannot expire between these writes on a loaded machine: an expired one reads
+    // the lock file's waiting line (a poller's mark), which is not the journal's business here.
+    const { store } = storeIn(dir, { fileSystem: faulty.fs, checkpointIdleMs: 0, lockLeaseMs: 60_000 });
     const bump = (state: { total_sessions: number }) => {
       state.total_sessions += 1;
     };
