@@ -30,9 +30,19 @@ let stdoutError: Error | undefined;
 export function onStdoutError(error: NodeJS.ErrnoException): void {
   if (error.code === 'EPIPE' || stdoutError !== undefined) return;
   stdoutError = error;
-  process.stderr.write(`error E_IO: could not write to stdout: ${error.message}\n`);
   process.exitCode = EXIT.storage;
+  try {
+    process.stderr.write(`error E_IO: could not write to stdout: ${error.message}\n`);
+  } catch {
+    // stderr fails too (`> /dev/full 2>&1`): the exit code says it.
+  }
 }
+
+/**
+ * stderr failed: there is nowhere left to say so, and a warning lost must not crash the command
+ * (an unhandled stream error would end it before it closes its stores).
+ */
+export function onStderrError(): void {}
 
 /** The stdout failure `onStdoutError` reported, if any. */
 export function stdoutFailure(): Error | undefined {
@@ -42,6 +52,7 @@ export function stdoutFailure(): Error | undefined {
 /** The real process: what `bin.ts` passes to `main()`. */
 export function processIo(): CliIo {
   if (!process.stdout.listeners('error').includes(onStdoutError)) process.stdout.on('error', onStdoutError);
+  if (!process.stderr.listeners('error').includes(onStderrError)) process.stderr.on('error', onStderrError);
   return {
     stdout: process.stdout,
     stderr: process.stderr,

@@ -151,4 +151,21 @@ describe('the built agent-metrics binary', () => {
     expect(exit.stderr).not.toContain('    at ');
     expect(Object.keys((await new MetricsStore({ projectName: 'p', dir }).load()).agents)).toEqual(['a']);
   });
+
+  it('exits 3 when stdout and stderr both fail, and still folds the journal before it ends', async () => {
+    const dir = tempDir();
+    expect((await cli(['record', '--dir', dir, '--agent', 'a'])).code).toBe(0); // a journal to fold
+    const full = openSync('/dev/full', 'w');
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, 'record', '--dir', dir, '--agent', 'q'], {
+        stdio: ['ignore', full, full],
+      });
+      child.on('error', reject);
+      child.on('close', resolve);
+    });
+    closeSync(full);
+    expect(code).toBe(3);
+    // The closing checkpoint ran: the JSON file alone holds the event.
+    expect(readState(dir).agents.q?.total_invocations).toBe(1);
+  });
 });
