@@ -236,6 +236,23 @@ describe('record --json - (stdin)', () => {
     expect(snapshot(dir)).toEqual(before);
   });
 
+  it("checks the events against the project's state too: one that would overflow a total writes none (exit 2)", async () => {
+    const dir = tempDir();
+    await run(['record', '--dir', dir, '--agent', 'a', '--input-tokens', '1000']);
+    const before = snapshot(dir);
+    const stdin =
+      '{"agentName":"a","status":"success","inputTokens":5}\n' +
+      '{"agentName":"a","status":"success","inputTokens":9007199254740000}\n';
+    const { code, stdout, stderr } = await run(['record', '--dir', dir, '--json', '-'], { stdin });
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(
+      /^error E_INVALID_INPUT: .*stdin event 2: recording it would leave the project's state invalid \(total_tokens: /,
+    );
+    expect(stderr).not.toContain('recorded 1 of 2');
+    expect(snapshot(dir)).toEqual(before);
+  });
+
   it('names the line of bad JSON, and refuses empty input, arrays and scalars', async () => {
     const dir = tempDir();
     const bad = await run(['record', '--dir', dir, '--json', '-'], {

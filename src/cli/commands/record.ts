@@ -1,9 +1,11 @@
 import {
   type AgentEvent,
   AgentMetrics,
+  type DashboardState,
   type EventInput,
   InvalidInputError,
   MemoryBackend,
+  StateValidationError,
   type ValidationIssue,
 } from '../../index.js';
 import { type Context, openMetrics, type StoreFlags } from '../context.js';
@@ -107,19 +109,33 @@ function assertObject(value: unknown, where: string): unknown {
   return value;
 }
 
-async function validateAll(inputs: readonly unknown[]): Promise<void> {
-  // Tried on a scratch state first, so none is written unless all are valid.
-  const scratch = new AgentMetrics({ store: new MemoryBackend('validation'), strict: true });
+/**
+ * Records `inputs` first into a copy of the project's `current` state in memory, so that none is
+ * written unless all can be: each valid alone, and the state valid after each (totals that would
+ * overflow). Another process may still write in between; then a later event can fail after
+ * earlier ones were written, and the command says how many were.
+ */
+async function validateAll(inputs: readonly unknown[], current: DashboardState): Promise<void> {
+  const scratch = new AgentMetrics({ store: new MemoryBackend(current), strict: true });
   const issues: ValidationIssue[] = [];
   for (const [index, input] of inputs.entries()) {
+    const where = inputs.length === 1 ? 'stdin' : `stdin event ${index + 1}`;
     try {
       await scratch.recordEvent(input as EventInput);
     } catch (error) {
-      if (!(error instanceof InvalidInputError)) throw error;
-      const where = inputs.length === 1 ? 'stdin' : `stdin event ${index + 1}`;
-      issues.push(
-        ...error.issues.map((issue) => ({ path: `${where}: ${issue.path}`, message: issue.message })),
-      );
+      if (error instanceof InvalidInputError) {
+        issues.push(
+          ...error.issues.map((issue) => ({ path: `${where}: ${issue.path}`, message: issue.message })),
+        );
+      } else if (error instanceof StateValidationError) {
+        const first = error.issues[0];
+        issues.push({
+          path: where,
+          message: `recording it would leave the project's state invalid (${first?.path}: ${first?.message})`,
+        });
+      } else {
+        throw error;
+      }
     }
   }
   if (issues.length > 0) throw new InvalidInputError(issues);
@@ -131,8 +147,8 @@ async function recordFromStdin(context: Context, flags: RecordFlags): Promise<nu
     throw new UsageError(`${flagOf(given)} cannot be combined with --json -: the events come from stdin`);
   }
   const inputs = parseEventsText(await readAll(context.io.stdin));
-  await validateAll(inputs);
   const metrics = openMetrics(context, flags);
+  await validateAll(inputs, await metrics.getState());
   for (const [index, input] of inputs.entries()) {
     try {
       const event = (await metrics.recordEvent(input as EventInput)) as AgentEvent;
