@@ -12,6 +12,8 @@ export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;
   /** stdout is a terminal: colours and bordered tables (unless `NO_COLOR`). */
   isTTY: boolean;
+  /** stderr is a terminal: coloured warnings. @default false */
+  stderrIsTTY?: boolean;
   /** Folder that relative paths (and the default `--dir`) are resolved against. */
   cwd: string;
   /** Terminal width, used to wrap `--help`. @default 80 */
@@ -59,6 +61,7 @@ export function processIo(): CliIo {
     stdin: process.stdin,
     env: process.env,
     isTTY: process.stdout.isTTY === true,
+    stderrIsTTY: process.stderr.isTTY === true,
     cwd: process.cwd(),
     columns: process.stdout.columns,
   };

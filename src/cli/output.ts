@@ -14,11 +14,12 @@ const loadTable = (): typeof Table => require('cli-table3');
  * Colours only on a terminal, and never with `NO_COLOR` (https://no-color.org: any non-empty
  * value) or `TERM=dumb`; `FORCE_COLOR` (not `0`) turns them on when piped.
  */
-export function colorsWanted(io: CliIo): boolean {
+export function colorsWanted(io: CliIo, stream: 'stdout' | 'stderr' = 'stdout'): boolean {
   const { NO_COLOR, FORCE_COLOR, TERM } = io.env;
   if (NO_COLOR) return false;
   if (FORCE_COLOR !== undefined && FORCE_COLOR !== '0') return true;
-  return io.isTTY && TERM !== 'dumb';
+  const terminal = stream === 'stdout' ? io.isTTY : io.stderrIsTTY === true;
+  return terminal && TERM !== 'dumb';
 }
 
 export interface TableSpec {
@@ -51,10 +52,13 @@ export class Output {
   readonly colors: Colors;
   /** Terminal output: bordered tables. Otherwise plain aligned columns that `awk` can split. */
   readonly fancy: boolean;
+  /** stderr's own: `2> log` keeps escape codes out of the log even when stdout is a terminal. */
+  private readonly warnColors: Colors;
 
   constructor(private readonly io: CliIo) {
     this.fancy = colorsWanted(io);
     this.colors = pc.createColors(this.fancy);
+    this.warnColors = pc.createColors(colorsWanted(io, 'stderr'));
   }
 
   line(text = ''): void {
@@ -72,7 +76,7 @@ export class Output {
   }
 
   warn(text: string): void {
-    this.io.stderr.write(`${this.colors.yellow('warning')}: ${text}\n`);
+    this.io.stderr.write(`${this.warnColors.yellow('warning')}: ${text}\n`);
   }
 
   heading(text: string): void {

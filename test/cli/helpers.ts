@@ -8,6 +8,7 @@ import { tempDir } from '../helpers/temp-dir.js';
 export interface RunOptions {
   stdin?: string;
   isTTY?: boolean;
+  stderrIsTTY?: boolean;
   env?: Record<string, string>;
   cwd?: string;
   /** Called with each chunk written to stdout (before it is kept). */
@@ -44,6 +45,7 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<Run
     stdin: chunksOf(options.stdin),
     env: options.env ?? {},
     isTTY: options.isTTY ?? false,
+    stderrIsTTY: options.stderrIsTTY ?? false,
     cwd: options.cwd ?? process.cwd(),
   };
   const code = await main(argv, io);

@@ -113,6 +113,19 @@ describe('show', () => {
     expect(JSON.parse(stdout).total_sessions).toBe(5);
   });
 
+  it("colours a warning by stderr's own terminal, not stdout's", async () => {
+    const { writeFileSync } = await import('node:fs');
+    const warningOf = async (stderrIsTTY: boolean) => {
+      const dir = pythonProject();
+      writeFileSync(`${dir}/.agent_metrics.json`, '{"truncated": ');
+      const { stderr } = await run(['show', '--dir', dir], { isTTY: true, stderrIsTTY });
+      return stderr;
+    };
+    // stdout on a terminal, stderr redirected (`2> log`): no escape codes in the log.
+    expect(await warningOf(false)).toMatch(/^warning: recovered the project/);
+    expect(await warningOf(true)).toMatch(ANSI);
+  });
+
   it('shows the rest of the dashboard when the sessions in progress are malformed, and says why', async () => {
     const dir = pythonProject();
     const { writeFileSync } = await import('node:fs');
