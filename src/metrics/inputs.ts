@@ -67,7 +67,12 @@ const TEXT = 'expected a string';
 const count = v.pipe(v.number(COUNT), v.safeInteger(COUNT), v.minValue(0, COUNT));
 const amount = v.pipe(v.number(AMOUNT), v.finite(AMOUNT), v.minValue(0, AMOUNT));
 const text = v.string(TEXT);
-const name = v.pipe(v.string('expected a non-empty string'), v.minLength(1, 'expected a non-empty string'));
+// Names are keys (an agent's profile, a session): one of spaces only is a mistake, not a name.
+const name = v.pipe(
+  v.string('expected a non-empty string'),
+  v.minLength(1, 'expected a non-empty string'),
+  v.check((value) => value.trim() !== '', 'expected a name, not only spaces'),
+);
 // A missing required field says so, rather than "expected a string".
 const WORDING = { missing: () => 'required field is missing', unknown: 'unknown field' };
 const TIME = 'expected a valid Date or an ISO 8601 date-time such as 2026-01-31T12:00:00Z';

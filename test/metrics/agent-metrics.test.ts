@@ -92,6 +92,20 @@ describe('AgentMetrics session loop', () => {
     expect(errors).toEqual([]);
   });
 
+  it('rejects names of spaces only (agent, session) as input errors, and writes nothing', async () => {
+    const { metrics } = metricsIn({ strict: true });
+    await expect(metrics.recordEvent({ agentName: ' \t', status: 'success' })).rejects.toThrow(
+      'agentName: expected a name, not only spaces',
+    );
+    await expect(metrics.startSession({ sessionId: '  ' })).rejects.toThrow(
+      'sessionId: expected a name, not only spaces',
+    );
+    await expect(metrics.endSession(' ')).rejects.toThrow('sessionId: expected a name, not only spaces');
+    const state = await metrics.getState();
+    expect(state.events).toEqual([]);
+    expect(state.total_sessions).toBe(0);
+  });
+
   it('rejects times outside years 0001-9999 as input errors naming the field, and writes nothing', async () => {
     const year10000 = new Date(Date.UTC(10000, 0, 1));
     let now = T0;
