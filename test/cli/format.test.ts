@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { shellWord } from '../../src/cli/format/shell.js';
 import {
   formatCount,
   formatDuration,
@@ -7,6 +9,8 @@ import {
   formatUsd,
 } from '../../src/cli/format/units.js';
 import { colorsWanted } from '../../src/cli/output.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { run } from './helpers.js';
 
 describe('units', () => {
   it('formats counts, money, ratios and durations for people', () => {
@@ -39,5 +43,23 @@ describe('colorsWanted', () => {
     expect(colorsWanted(io(true, { TERM: 'dumb' }))).toBe(false);
     expect(colorsWanted(io(false, { FORCE_COLOR: '1' }))).toBe(true);
     expect(colorsWanted(io(false, { FORCE_COLOR: '1', NO_COLOR: 'x' }))).toBe(false);
+  });
+});
+
+describe('shellWord', () => {
+  it('gives a word a POSIX shell reads back as the same string, and leaves plain paths alone', () => {
+    expect(shellWord('/tmp/project-1')).toBe('/tmp/project-1');
+    const names = ['my project', "it's", 'a"b', '$HOME', '`x`', 'a;b', '', 'é ü', '--dir'];
+    for (const name of names) {
+      const echoed = execFileSync('sh', ['-c', `printf '%s' ${shellWord(name)}`], { encoding: 'utf8' });
+      expect(echoed, name).toBe(name);
+    }
+  });
+
+  it('quotes the folder in the command that demo suggests next', async () => {
+    const cwd = tempDir();
+    const { code, stdout } = await run(['demo', '--dir', "my project's"], { cwd });
+    expect(code).toBe(0);
+    expect(stdout).toContain(`next: agent-metrics show --dir 'my project'\\''s'`);
   });
 });

@@ -1,6 +1,7 @@
 import { type Context, openMetrics, projectDir, type StoreFlags } from '../context.js';
 import { EXIT, UsageError } from '../errors.js';
 import { checkFile, listProjectFiles } from '../files.js';
+import { shellWord } from '../format/shell.js';
 import { demoHistory } from './demo-history.js';
 
 export interface DemoFlags extends StoreFlags {
@@ -41,6 +42,6 @@ export async function runDemo(context: Context, flags: DemoFlags): Promise<numbe
   context.out.line(
     `recorded ${history.length} sessions (${running} still in progress) and ${events} events of 5 agents in ${files.dir}`,
   );
-  context.out.line(context.out.colors.dim(`next: agent-metrics show --dir ${flags.dir}`));
+  context.out.line(context.out.colors.dim(`next: agent-metrics show --dir ${shellWord(flags.dir)}`));
   return EXIT.ok;
 }

@@ -13,6 +13,7 @@ import {
 import { type Context, describeRecovery, openStore, projectDir, type StoreFlags } from '../context.js';
 import { EXIT } from '../errors.js';
 import { changeLines, checkFile, type FileCheck, foreignJournalHolds, listProjectFiles } from '../files.js';
+import { shellWord } from '../format/shell.js';
 
 export interface RepairFlags extends StoreFlags {
   dryRun?: boolean;
@@ -268,12 +269,13 @@ function report(context: Context, flags: RepairFlags, result: RepairResult): voi
   } else {
     out.heading(result.dryRun ? `repair would, in ${result.dir}:` : `repaired ${result.dir}:`);
     for (const step of result.steps) out.line(`- ${step.detail}`);
-    if (result.dryRun) out.line(out.colors.dim(`run 'agent-metrics repair --dir ${flags.dir}' to do it`));
+    if (result.dryRun)
+      out.line(out.colors.dim(`to do it: agent-metrics repair --dir ${shellWord(flags.dir)}`));
   }
   if (result.notRepaired.length > 0) {
     out.line(
       `note: the main file has ${result.notRepaired.length} consistency problem(s) that repair does not change ` +
-        `(it never rewrites data); see 'agent-metrics verify --dir ${flags.dir}'`,
+        `(it never rewrites data); see agent-metrics verify --dir ${shellWord(flags.dir)}`,
     );
   }
 }

@@ -11,6 +11,7 @@ import {
 import { type Context, projectDir, type StoreFlags } from '../context.js';
 import { EXIT } from '../errors.js';
 import { checkFile, describeJournal, type FileCheck, listProjectFiles } from '../files.js';
+import { shellWord } from '../format/shell.js';
 
 export interface VerifyFlags extends StoreFlags {
   /** Caps to check against; by default each file's own (`retention`, else the defaults). */
@@ -106,7 +107,9 @@ export async function runVerify(context: Context, flags: VerifyFlags): Promise<n
     for (const issue of journal.issues) out.line(`  journal: ${issue.path}: ${issue.message}`);
     for (const note of journal.notes) out.line(dim(`  note: journal: ${note}`));
     if (!ok && (main.status !== 'valid' || backup.status === 'corrupt' || journal.issues.length > 0)) {
-      out.line(dim(`run 'agent-metrics repair --dry-run --dir ${flags.dir}' to see what repair would do`));
+      out.line(
+        dim(`to see what repair would do: agent-metrics repair --dry-run --dir ${shellWord(flags.dir)}`),
+      );
     }
   }
   return ok ? EXIT.ok : EXIT.problems;
