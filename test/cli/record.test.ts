@@ -364,6 +364,10 @@ describe('session', () => {
     const unknown = await run(['session', 'end', 'nope', '--dir', dir]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/^error E_NOT_FOUND: session nope is not in progress/);
+    expect(snapshot(dir)).toEqual({}); // no lock file either
+    const newFolder = join(tempDir(), 'new');
+    expect((await run(['session', 'end', 'nope', '--dir', newFolder])).code).toBe(2);
+    expect(existsSync(newFolder)).toBe(false);
     await run(['session', 'start', '--dir', dir, '--id', 's']);
     expect((await run(['session', 'start', '--dir', dir, '--id', 's'])).stderr).toMatch(/^error E_CONFLICT/);
     await run(['session', 'end', 's', '--dir', dir]);

@@ -1,4 +1,10 @@
-import type { SessionStatus, SessionSummary, SessionType } from '../../index.js';
+import {
+  AgentMetrics,
+  MemoryBackend,
+  type SessionStatus,
+  type SessionSummary,
+  type SessionType,
+} from '../../index.js';
 import { type Context, openMetrics, type StoreFlags } from '../context.js';
 import { EXIT } from '../errors.js';
 import { formatCount, formatUsd } from '../format/units.js';
@@ -34,7 +40,12 @@ export async function runSessionEnd(
   sessionId: string,
   flags: SessionEndFlags,
 ): Promise<number> {
-  const summary = (await openMetrics(context, flags).endSession(sessionId, flags.status)) as SessionSummary;
+  const metrics = openMetrics(context, flags);
+  // Ended first on a copy of the state in memory: an unknown or ended session is an error (exit 2)
+  // before anything is written, not after a new folder and its lock file were made to try it.
+  const copy = new AgentMetrics({ store: new MemoryBackend(await metrics.getState()), strict: true });
+  await copy.endSession(sessionId, flags.status);
+  const summary = (await metrics.endSession(sessionId, flags.status)) as SessionSummary;
   if (flags.json) {
     context.out.json(summary);
   } else {
