@@ -44,7 +44,7 @@ describe('verify', () => {
     expect(stdout).toMatch(/^ {2}main: events\[3\]\.status: .*success/m);
     expect(stdout).toContain('  main: sessions[1].session_type: ');
     expect(stdout).toContain('  backup: (file): empty file');
-    expect(stdout).toContain("run 'agent-metrics repair --dry-run");
+    expect(stdout).toContain(`to see what repair would do: agent-metrics repair --dry-run --dir ${dir}`);
   });
 
   it('reports invariants (with the caps given) and bad encodings', async () => {
@@ -336,7 +336,7 @@ describe('verify: the journal', () => {
     expect(stdout).toContain(
       `  journal: byte ${offset}: 1 damaged line (first: checksum mismatch), skipped by readers; 2 change lines intact`,
     );
-    expect(stdout).toContain("run 'agent-metrics repair --dry-run");
+    expect(stdout).toContain(`to see what repair would do: agent-metrics repair --dry-run --dir ${dir}`);
     const json = JSON.parse((await run(['verify', '--dir', dir, '--json'])).stdout);
     expect(json.journal).toMatchObject({ status: 'damaged', damaged: { count: 1, firstOffset: offset } });
     expect(snapshot(dir)).toEqual(before);
