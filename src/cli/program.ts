@@ -211,6 +211,7 @@ function exportCommand(program: Command, context: Context, run: Run): void {
       (await import('./commands/export.js')).runExport(context, {
         ...options,
         whatGiven: command.getOptionValueSource('what') === 'cli',
+        modeGiven: command.getOptionValueSource('mode') === 'cli',
       }),
     ),
   );

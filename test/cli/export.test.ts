@@ -219,6 +219,12 @@ describe('export', () => {
     const mode = await run(['export', '--dir', dir, '--format', 'csv', '--mode', 'rw']);
     expect(mode.code).toBe(2);
     expect(mode.stderr).toContain('Expected octal permissions such as 600 or 644.');
+    const modeAlone = await run(['export', '--dir', dir, '--format', 'csv', '--mode', '644']);
+    expect(modeAlone.code).toBe(2);
+    expect(modeAlone.stdout).toBe('');
+    expect(modeAlone.stderr).toBe(
+      'error E_USAGE: --mode sets the permissions of the --out file, and no --out was given\n',
+    );
   });
 
   it("exits 2 for an --out that is one of the project's files, or another name of one, and writes nothing", async () => {

@@ -12,6 +12,8 @@ export interface ExportFlags extends StoreFlags {
   what: RecordKind;
   /** `--what` was given on the command line (not the default). */
   whatGiven: boolean;
+  /** `--mode` was given on the command line (not the default). */
+  modeGiven: boolean;
   out?: string;
   mode: number;
 }
@@ -63,6 +65,9 @@ export async function runExport(context: Context, flags: ExportFlags): Promise<n
     throw new UsageError(
       '--what cannot be used with --format prometheus, which exports the totals and every agent',
     );
+  }
+  if (flags.modeGiven && flags.out === undefined) {
+    throw new UsageError('--mode sets the permissions of the --out file, and no --out was given');
   }
   const target = flags.out === undefined ? undefined : resolve(context.io.cwd, flags.out);
   // Before reading: a refused --out writes nothing.
