@@ -212,7 +212,7 @@ export class FileLock {
     if (queued !== undefined && !(await settlesBefore(previous, deadline))) {
       // Keep our place in the chain until those before us are done, then pass it on at once.
       void previous.then(leaveQueue);
-      throw new LockAcquisitionError(this.path, this.options.timeoutMs, await this.readHolderPid());
+      throw await this.timedOut();
     }
     let fd: number;
     let waitAbandoned: Promise<void> | undefined;
@@ -386,13 +386,8 @@ export class FileLock {
         // The non-blocking attempt first: a free lock then costs no thread-pool round trip.
         if (!(await this.io('flock', () => this.fileSystem.tryLockExclusive(handle.fd)))) {
           this.contendedUntil = performance.now() + CONTENDED_MS;
-          if (this.options.wait === 'poll') {
-            if (!(await this.pollUntil(handle.fd, deadline))) {
-              throw new LockAcquisitionError(this.path, this.options.timeoutMs, await this.readHolderPid());
-            }
-          } else {
-            await this.blockUntil(handle, deadline, onAbandon);
-          }
+          if (this.options.wait === 'poll') await this.pollUntil(handle.fd, deadline);
+          else await this.blockUntil(handle, deadline, onAbandon);
         }
         if (await this.isStillAtPath(handle)) {
           await this.recordHolder(handle.fd);
@@ -406,7 +401,7 @@ export class FileLock {
       // Someone deleted or replaced the lock file since we opened it: its old inode locks nothing.
       await this.dropHandle();
       if (Date.now() >= deadline) {
-        throw new LockAcquisitionError(this.path, this.options.timeoutMs, await this.readHolderPid());
+        throw await this.timedOut();
       }
     }
   }
@@ -427,17 +422,17 @@ export class FileLock {
       this.handle = undefined;
       const close = () => this.fileSystem.close(handle.fd);
       onAbandon(wait.then(close, close).catch(() => undefined));
-      throw new LockAcquisitionError(this.path, this.options.timeoutMs, await this.readHolderPid());
+      throw await this.timedOut();
     }
   }
 
   /**
-   * Tries the lock without blocking, with pauses of 1 ms doubling up to 16 ms, until it is taken
-   * (true) or `deadline` passes (false): nothing is left waiting then. Before each pause it marks
-   * the lock file's waiting line, which a holder under a lease reads as a waiter (`othersWait`),
-   * and the next holder clears (`recordHolder`).
+   * Tries the lock without blocking, with pauses of 1 ms doubling up to 16 ms, until it is taken,
+   * or throws LockAcquisitionError at `deadline`: nothing is left waiting then. Before each pause
+   * it marks the lock file's waiting line, which a holder under a lease reads as a waiter
+   * (`othersWait`), and the next holder clears (`recordHolder`).
    */
-  private async pollUntil(fd: number, deadline: number): Promise<boolean> {
+  private async pollUntil(fd: number, deadline: number): Promise<void> {
     let pause = POLL_FIRST_PAUSE_MS;
     let marked = false;
     for (;;) {
@@ -445,13 +440,13 @@ export class FileLock {
       if (left <= 0) {
         // Another poller's mark goes too; it marks the line again before its next pause.
         if (marked) await this.fileSystem.write(fd, BLANK_LINE, WAITING_OFFSET).catch(() => undefined);
-        return false;
+        throw await this.timedOut();
       }
       // Only for the holder's lease: a mark that cannot be written (a full disk) costs a wait.
       await this.fileSystem.write(fd, WAITING_LINE, WAITING_OFFSET).catch(() => undefined);
       marked = true;
       await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
-      if (await this.io('flock', () => this.fileSystem.tryLockExclusive(fd))) return true;
+      if (await this.io('flock', () => this.fileSystem.tryLockExclusive(fd))) return;
       pause = Math.min(pause * 2, POLL_LAST_PAUSE_MS);
     }
   }
@@ -492,6 +487,11 @@ export class FileLock {
     } catch {
       // A stale or empty pid only makes a timeout message less precise.
     }
+  }
+
+  /** The error of a wait that reached its deadline, with the holder's pid when the file tells it. */
+  private async timedOut(): Promise<LockAcquisitionError> {
+    return new LockAcquisitionError(this.path, this.options.timeoutMs, await this.readHolderPid());
   }
 
   private async readHolderPid(): Promise<number | undefined> {
