@@ -1,8 +1,10 @@
 import { basename, resolve } from 'node:path';
 import {
   AgentMetrics,
+  type DashboardState,
   type Durability,
   JOURNAL_BACKUP_FILE,
+  MemoryBackend,
   MetricsStore,
   type RecoveryReport,
 } from '../index.js';
@@ -100,4 +102,13 @@ export function openMetrics(context: Context, flags: StoreFlags): AgentMetrics {
   const store = openStore(context, flags);
   context.writers.push(store);
   return new AgentMetrics({ store, strict: true });
+}
+
+/**
+ * The domain API on a copy of `state` in memory: a command tries its calls there first, so that
+ * one that would fail (invalid input, a total that overflows, an unknown session) is an error
+ * before anything is written.
+ */
+export function rehearsal(state: DashboardState): AgentMetrics {
+  return new AgentMetrics({ store: new MemoryBackend(state), strict: true });
 }

@@ -1,14 +1,12 @@
 import {
   type AgentEvent,
-  AgentMetrics,
   type DashboardState,
   type EventInput,
   InvalidInputError,
-  MemoryBackend,
   StateValidationError,
   type ValidationIssue,
 } from '../../index.js';
-import { type Context, openMetrics, type StoreFlags } from '../context.js';
+import { type Context, openMetrics, rehearsal, type StoreFlags } from '../context.js';
 import { EXIT, UsageError } from '../errors.js';
 import { readAll } from '../io.js';
 
@@ -116,7 +114,7 @@ function assertObject(value: unknown, where: string): unknown {
  * earlier ones were written, and the command says how many were.
  */
 async function validateAll(inputs: readonly unknown[], current: DashboardState): Promise<void> {
-  const scratch = new AgentMetrics({ store: new MemoryBackend(current), strict: true });
+  const scratch = rehearsal(current);
   const issues: ValidationIssue[] = [];
   for (const [index, input] of inputs.entries()) {
     const where = inputs.length === 1 ? 'stdin' : `stdin event ${index + 1}`;

@@ -1,11 +1,5 @@
-import {
-  AgentMetrics,
-  MemoryBackend,
-  type SessionStatus,
-  type SessionSummary,
-  type SessionType,
-} from '../../index.js';
-import { type Context, openMetrics, type StoreFlags } from '../context.js';
+import type { SessionStatus, SessionSummary, SessionType } from '../../index.js';
+import { type Context, openMetrics, rehearsal, type StoreFlags } from '../context.js';
 import { EXIT } from '../errors.js';
 import { formatCount, formatUsd } from '../format/units.js';
 
@@ -41,10 +35,9 @@ export async function runSessionEnd(
   flags: SessionEndFlags,
 ): Promise<number> {
   const metrics = openMetrics(context, flags);
-  // Ended first on a copy of the state in memory: an unknown or ended session is an error (exit 2)
-  // before anything is written, not after a new folder and its lock file were made to try it.
-  const copy = new AgentMetrics({ store: new MemoryBackend(await metrics.getState()), strict: true });
-  await copy.endSession(sessionId, flags.status);
+  // An unknown or ended session is an error (exit 2) before anything is written, not after a new
+  // folder and its lock file were made to try it.
+  await rehearsal(await metrics.getState()).endSession(sessionId, flags.status);
   const summary = (await metrics.endSession(sessionId, flags.status)) as SessionSummary;
   if (flags.json) {
     context.out.json(summary);
