@@ -190,6 +190,27 @@ describe('record from flags', () => {
     expect(stderr).toMatch(/^error E_LOCK_TIMEOUT: could not acquire .*\.agent_metrics\.lock within 30 ms/);
     expect(readState(dir).events).toEqual([]);
   });
+
+  it('refuses an event given by flags that would overflow a total as bad input (exit 2), writing nothing', async () => {
+    const dir = tempDir();
+    await run(['record', '--dir', dir, '--agent', 'a', '--input-tokens', '1000']);
+    const before = snapshot(dir);
+    const { code, stdout, stderr } = await run([
+      'record',
+      '--dir',
+      dir,
+      '--agent',
+      'a',
+      '--input-tokens',
+      '9007199254740000',
+    ]);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(
+      /^error E_INVALID_INPUT: .*event: recording it would leave the project's state invalid \(total_tokens: /,
+    );
+    expect(snapshot(dir)).toEqual(before);
+  });
 });
 
 describe('record --json - (stdin)', () => {

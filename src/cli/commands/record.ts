@@ -108,6 +108,18 @@ function assertObject(value: unknown, where: string): unknown {
 }
 
 /**
+ * An event valid alone that the project's state cannot take (a total it would push past
+ * `Number.MAX_SAFE_INTEGER`): bad input, exit 2, as nothing was written.
+ */
+function overflowIssue(path: string, error: StateValidationError): ValidationIssue {
+  const first = error.issues[0];
+  return {
+    path,
+    message: `recording it would leave the project's state invalid (${first?.path}: ${first?.message})`,
+  };
+}
+
+/**
  * Records `inputs` first into a copy of the project's `current` state in memory, so that none is
  * written unless all can be: each valid alone, and the state valid after each (totals that would
  * overflow). Another process may still write in between; then a later event can fail after
@@ -126,11 +138,7 @@ async function validateAll(inputs: readonly unknown[], current: DashboardState):
           ...error.issues.map((issue) => ({ path: `${where}: ${issue.path}`, message: issue.message })),
         );
       } else if (error instanceof StateValidationError) {
-        const first = error.issues[0];
-        issues.push({
-          path: where,
-          message: `recording it would leave the project's state invalid (${first?.path}: ${first?.message})`,
-        });
+        issues.push(overflowIssue(where, error));
       } else {
         throw error;
       }
@@ -172,7 +180,10 @@ export async function runRecord(context: Context, flags: RecordFlags): Promise<n
   try {
     event = (await openMetrics(context, flags).recordEvent(input)) as AgentEvent;
   } catch (error) {
-    throw error instanceof InvalidInputError ? withFlagNames(error) : error;
+    if (error instanceof InvalidInputError) throw withFlagNames(error);
+    // The store checks what recording changes before writing: nothing was written.
+    if (error instanceof StateValidationError) throw new InvalidInputError([overflowIssue('event', error)]);
+    throw error;
   }
   if (flags.json) context.out.json(event);
   else context.out.line(event.event_id);
