@@ -8,7 +8,7 @@ import { FULL, p50max, reportScenario, size, Violations } from './torture-mode.j
 
 /**
  * Lock stress (issue 4, part 5): one process per core plus two update() in a loop for a fixed
- * time, each holding the lock briefly with an exclusive marker file ('wx') inside the critical
+ * time, half of them blocking in flock for the lock and half polling it (`lockWait`), each holding the lock briefly with an exclusive marker file ('wx') inside the critical
  * section: two holders would collide on it. Short lock timeouts make some waiters give up: each
  * attempt must end with the lock or a LockAcquisitionError, and the counter must equal the
  * acknowledged updates. Then a holder is SIGKILLed while another process waits in a blocking
@@ -43,18 +43,22 @@ describe('torture: lock stress', () => {
       const workers = Array.from({ length: processes }, (_, i) =>
         startTortureWorker('torture-lock-child.mjs', [
           'stress',
-          // Half the workers give up quickly, so timeouts happen under contention.
+          // Half the workers give up quickly, so timeouts happen under contention; half of each
+          // poll for the lock as the CLI does (a poller is not a flock waiter: a lease holder
+          // sees it only by the mark it writes into the lock file).
           JSON.stringify({
             dir,
             seconds,
             marker: join(dir, 'holder.marker'),
             lockTimeoutMs: i % 2 ? 20 : 5_000,
+            lockWait: i % 4 < 2 ? 'block' : 'poll',
           }),
         ]),
       );
       const violations = new Violations();
       const totals: StressResult = { acked: 0, timeouts: 0, twoHolders: 0, errors: [] };
-      for (const worker of workers) {
+      let ackedByPollers = 0;
+      for (const [i, worker] of workers.entries()) {
         const exit = await worker.exited;
         const line = worker.lines.find((text) => text.startsWith('result '));
         if (exit.code !== 0 || line === undefined) {
@@ -63,6 +67,7 @@ describe('torture: lock stress', () => {
         }
         const result = JSON.parse(line.slice('result '.length)) as StressResult;
         totals.acked += result.acked;
+        if (i % 4 >= 2) ackedByPollers += result.acked;
         totals.timeouts += result.timeouts;
         totals.twoHolders += result.twoHolders;
         totals.errors.push(...result.errors);
@@ -70,6 +75,7 @@ describe('torture: lock stress', () => {
       const state = await new MetricsStore({ projectName: 'torture', dir }).load();
       violations.check(totals.twoHolders === 0, () => `${totals.twoHolders} times two holders`);
       violations.check(totals.errors.length === 0, () => `other errors: ${totals.errors.slice(0, 3)}`);
+      violations.check(ackedByPollers > 0, () => 'the polling workers never got the lock');
       violations.check(
         state.total_sessions === totals.acked,
         () => `counter ${state.total_sessions}, acknowledged ${totals.acked}`,
@@ -78,6 +84,7 @@ describe('torture: lock stress', () => {
         processes,
         seconds,
         locked_updates: totals.acked,
+        by_pollers: ackedByPollers,
         lock_timeouts: totals.timeouts,
         two_holders: totals.twoHolders,
         other_errors: totals.errors.length,

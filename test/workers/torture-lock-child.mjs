@@ -1,5 +1,5 @@
 // Lock-stress and concurrency worker. Modes (first argument, then a JSON config):
-// - stress: update() in a loop for `seconds`; inside the critical section it creates an
+// - stress: update() in a loop for `seconds` (waiting for the lock as `lockWait` says); inside the critical section it creates an
 //   exclusive marker file ('wx' fails if another holder made one) and deletes it again. Prints
 //   `result <json>` with acknowledged updates, lock timeouts and anything else that went wrong.
 // - count: `updates` update()s then `events` AgentMetrics.recordEvent()s; prints `done`.
@@ -20,6 +20,7 @@ async function stress() {
     projectName: 'torture',
     dir: config.dir,
     lockTimeoutMs: config.lockTimeoutMs,
+    lockWait: config.lockWait,
     durability: 'none',
   });
   const result = { acked: 0, timeouts: 0, twoHolders: 0, errors: [] };
