@@ -33,12 +33,20 @@ const commands = {
   verify: ['verify', '--max-events', String(events)],
   'export --format csv': ['export', '--format', 'csv', '--out', out],
   'record --agent cli': ['record', '--agent', 'cli'],
+  'record --json - (20)': ['record', '--json', '-'],
+};
+const STDIN = {
+  'record --json - (20)': Array.from(
+    { length: 20 },
+    (_, i) => `${JSON.stringify({ agentName: 'cli', status: 'success', inputTokens: i })}\n`,
+  ).join(''),
 };
 
-function runOnce(args) {
+function runOnce(args, input) {
   const started = process.hrtime.bigint();
   const result = spawnSync(process.execPath, ['--import', REPORT_RSS, bin, ...args, '--dir', dir], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'],
+    input,
     encoding: 'utf8',
   });
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
@@ -55,7 +63,7 @@ try {
   await store.close();
   console.log(`${dist}: ${events} events kept, ${runs} run(s) each`);
   for (const [name, args] of Object.entries(commands)) {
-    const results = Array.from({ length: runs }, () => runOnce(args));
+    const results = Array.from({ length: runs }, () => runOnce(args, STDIN[name]));
     const ms = median(results.map((result) => result.ms));
     const rss = Math.max(...results.map((result) => result.rssMb));
     console.log(`  ${name.padEnd(22)} ${ms.toFixed(0).padStart(6)} ms  peak RSS ${rss.toFixed(0)} MB`);
