@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import {
   AgentMetrics,
@@ -8,6 +9,7 @@ import {
   MetricsStore,
   type RecoveryReport,
 } from '../index.js';
+import { UsageError } from './errors.js';
 import type { CliIo } from './io.js';
 import { Output } from './output.js';
 
@@ -52,6 +54,22 @@ export async function closeWriters(context: Context, checkpoint: boolean): Promi
 /** `--dir`, resolved against the io's working folder. */
 export function projectDir(context: Context, flags: StoreFlags): string {
   return resolve(context.io.cwd, flags.dir);
+}
+
+/**
+ * `--dir` of a command that only reads or checks (`show`, `stats`, `verify`, `repair`, `export`):
+ * a folder that does not exist is a mistake (a typo, an unset variable), not an empty project.
+ * (Commands that record create it.)
+ */
+export async function existingProjectDir(context: Context, flags: StoreFlags): Promise<string> {
+  const dir = projectDir(context, flags);
+  const found = await stat(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return undefined;
+    throw error;
+  });
+  if (found === undefined) throw new UsageError(`--dir: there is no folder ${dir}`);
+  if (!found.isDirectory()) throw new UsageError(`--dir: ${dir} is a file, not a folder`);
+  return dir;
 }
 
 export function describeRecovery(report: RecoveryReport): string {

@@ -1,7 +1,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { checkFile } from '../../src/cli/files.js';
+import { checkFile, listProjectFiles } from '../../src/cli/files.js';
 import {
   type FileSystem,
   type Generation,
@@ -82,5 +82,15 @@ describe('verify judges files with readGeneration', () => {
     await new MetricsStore({ projectName: 'p', dir, onRecover: (report) => recoveries.push(report) }).load();
     expect(verified.status).toBe(expected);
     expect(recoveries.length > 0 ? 'corrupt' : 'valid').toBe(expected);
+  });
+});
+
+describe('listProjectFiles', () => {
+  it('is an E_IO error when the folder cannot be listed, and an empty listing when it does not exist', async () => {
+    const file = join(tempDir(), 'file');
+    writeFileSync(file, '');
+    await expect(listProjectFiles(file)).rejects.toMatchObject({ code: 'E_IO', message: /^list failed/ });
+    const missing = await listProjectFiles(join(tempDir(), 'none'));
+    expect([missing.quarantined, missing.temp]).toEqual([[], []]);
   });
 });

@@ -1,3 +1,5 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/temp-dir.js';
 import { ANSI, pythonProject, readState, run, snapshot } from './helpers.js';
@@ -41,13 +43,37 @@ describe('show', () => {
     expect(snapshot(dir)).toEqual(before);
   });
 
-  it('shows an empty project in a folder that does not exist, without creating it', async () => {
-    const dir = `${tempDir()}/none`;
+  it('shows an empty project in a folder that holds none yet', async () => {
+    const dir = tempDir();
     const { code, stdout } = await run(['show', '--dir', dir]);
     expect(code).toBe(0);
     expect(stdout).toContain('no agent has run yet');
     expect(stdout).toContain('Recent events (0 of 0 kept)');
     expect((await run(['stats', '--dir', dir, '--json'])).stdout).toContain('"metricsFileExists": false');
+  });
+
+  it('refuses a folder that does not exist (a typo, an unset variable) in every command that only reads, creating nothing', async () => {
+    const dir = `${tempDir()}/none`;
+    for (const args of [
+      ['show'],
+      ['show', '--json'],
+      ['stats'],
+      ['verify'],
+      ['repair'],
+      ['repair', '--dry-run'],
+      ['export', '--format', 'csv'],
+    ]) {
+      const { code, stdout, stderr } = await run([...args, '--dir', dir]);
+      expect(code, args.join(' ')).toBe(2);
+      expect(stdout, args.join(' ')).toBe('');
+      expect(stderr, args.join(' ')).toBe(`error E_USAGE: --dir: there is no folder ${dir}\n`);
+    }
+    expect(existsSync(dir)).toBe(false);
+    const file = join(tempDir(), 'file');
+    writeFileSync(file, '');
+    const { code, stderr } = await run(['show', '--dir', file]);
+    expect(code).toBe(2);
+    expect(stderr).toBe(`error E_USAGE: --dir: ${file} is a file, not a folder\n`);
   });
 
   it('lists sessions in progress', async () => {

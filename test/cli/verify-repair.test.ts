@@ -604,12 +604,4 @@ describe('stats', () => {
     expect(stdout).toMatch(/^main file +missing$/m);
     expect(stdout).toMatch(/^main file valid +-$/m);
   });
-
-  it('exits 3 when the folder cannot be listed', async () => {
-    const file = join(tempDir(), 'file');
-    writeFileSync(file, '');
-    const { code, stderr } = await run(['stats', '--dir', file]);
-    expect(code).toBe(3);
-    expect(stderr).toMatch(/^error E_IO: list failed/);
-  });
 });

@@ -1,7 +1,7 @@
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { nodeFileSystem, writeFileAtomic } from '../../index.js';
-import { type Context, openStore, projectDir, type StoreFlags } from '../context.js';
+import { type Context, existingProjectDir, openStore, type StoreFlags } from '../context.js';
 import { EXIT, UsageError } from '../errors.js';
 import { toCsv } from '../format/csv.js';
 import { toPrometheus } from '../format/prometheus.js';
@@ -69,9 +69,10 @@ export async function runExport(context: Context, flags: ExportFlags): Promise<n
   if (flags.modeGiven && flags.out === undefined) {
     throw new UsageError('--mode sets the permissions of the --out file, and no --out was given');
   }
+  const dir = await existingProjectDir(context, flags);
   const target = flags.out === undefined ? undefined : resolve(context.io.cwd, flags.out);
   // Before reading: a refused --out writes nothing.
-  if (target !== undefined) await assertNotProjectFile(projectDir(context, flags), target);
+  if (target !== undefined) await assertNotProjectFile(dir, target);
   const state = await openStore(context, flags).load();
   const records = recordsOf(state, flags.what);
   const text = flags.format === 'prometheus' ? toPrometheus(state) : render(flags, records);

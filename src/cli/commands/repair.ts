@@ -10,7 +10,13 @@ import {
   type RecoveryReport,
   type ValidationIssue,
 } from '../../index.js';
-import { type Context, describeRecovery, openStore, projectDir, type StoreFlags } from '../context.js';
+import {
+  type Context,
+  describeRecovery,
+  existingProjectDir,
+  openStore,
+  type StoreFlags,
+} from '../context.js';
 import { EXIT } from '../errors.js';
 import { changeLines, checkFile, type FileCheck, foreignJournalHolds, listProjectFiles } from '../files.js';
 import { shellWord } from '../format/shell.js';
@@ -160,7 +166,7 @@ async function soundState(path: string) {
 }
 
 export async function runRepair(context: Context, flags: RepairFlags): Promise<number> {
-  const dir = projectDir(context, flags);
+  const dir = await existingProjectDir(context, flags);
   const before = await listProjectFiles(dir);
   const main = await checkFile(before.mainPath);
   const backup = await checkFile(before.backupPath);

@@ -9,7 +9,7 @@ import {
   type OpenSession,
   type SessionSummary,
 } from '../../index.js';
-import { type Context, openStore, type StoreFlags } from '../context.js';
+import { type Context, existingProjectDir, openStore, type StoreFlags } from '../context.js';
 import { EXIT, UsageError } from '../errors.js';
 import { formatCount, formatDuration, formatPercent, formatTime, formatUsd } from '../format/units.js';
 import type { Output } from '../output.js';
@@ -163,6 +163,7 @@ function showAgent(out: Output, profile: AgentProfile, events: readonly AgentEve
 }
 
 export async function runShow(context: Context, flags: ShowFlags): Promise<number> {
+  await existingProjectDir(context, flags);
   const state = await openStore(context, flags).load();
   const { out } = context;
   if (flags.agent === undefined) {

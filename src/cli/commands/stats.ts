@@ -1,4 +1,4 @@
-import { type Context, openStore, projectDir, type StoreFlags } from '../context.js';
+import { type Context, existingProjectDir, openStore, type StoreFlags } from '../context.js';
 import { EXIT } from '../errors.js';
 import { listProjectFiles } from '../files.js';
 import { formatCount } from '../format/units.js';
@@ -9,8 +9,9 @@ export interface StatsFlags extends StoreFlags {
 
 /** The store's own statistics plus the leftovers recovery and crashed writers leave in the folder. */
 export async function runStats(context: Context, flags: StatsFlags): Promise<number> {
+  const dir = await existingProjectDir(context, flags);
   const stats = await openStore(context, flags).getStats();
-  const files = await listProjectFiles(projectDir(context, flags));
+  const files = await listProjectFiles(dir);
   const { out } = context;
   if (flags.json) {
     out.json({ dir: files.dir, ...stats, quarantinedFiles: files.quarantined, tempFiles: files.temp });

@@ -8,7 +8,7 @@ import {
   validateState,
   withJournal,
 } from '../../index.js';
-import { type Context, projectDir, type StoreFlags } from '../context.js';
+import { type Context, existingProjectDir, type StoreFlags } from '../context.js';
 import { EXIT } from '../errors.js';
 import { checkFile, describeJournal, type FileCheck, listProjectFiles } from '../files.js';
 import { shellWord } from '../format/shell.js';
@@ -54,7 +54,7 @@ const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ?
  * second write. The main file is checked as a load sees it: with the journal's changes applied.
  */
 export async function runVerify(context: Context, flags: VerifyFlags): Promise<number> {
-  const files = await listProjectFiles(projectDir(context, flags));
+  const files = await listProjectFiles(await existingProjectDir(context, flags));
   const caps = { maxEvents: flags.maxEvents, maxSessions: flags.maxSessions };
   const mainCheck = await checkFile(files.mainPath, caps);
   const main = report('main', files.mainPath, mainCheck);
