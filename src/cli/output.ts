@@ -95,7 +95,8 @@ export class Output {
         : { head: [], border: [], 'padding-left': 0, 'padding-right': 0 },
       ...(this.fancy ? {} : { chars: NO_BORDERS }),
     });
-    table.push(...spec.rows);
+    // One by one: a spread of ~125,000 rows overflows the call stack.
+    for (const row of spec.rows) table.push(row);
     // Plain tables pad the last column too; trailing blanks only get in the way of scripts.
     const text = this.fancy ? table.toString() : table.toString().replace(/ +$/gm, '');
     this.line(text);

@@ -254,3 +254,18 @@ describe('checkInvariants caps', () => {
     expect(capPaths(state)).toEqual([]);
   });
 });
+
+describe('checkInvariants at scale', () => {
+  it('checks 200,000 kept sessions (a spread of their numbers overflowed the stack)', () => {
+    const state = makeState(0, 0);
+    state.sessions = Array.from({ length: 200_000 }, (_, i) =>
+      makeSession({ session_id: `s${i}`, session_number: i + 1 }),
+    );
+    state.total_sessions = 199_999;
+    const issues = checkInvariants(state, { maxEvents: 500, maxSessions: 200_000 });
+    expect(issues).toContainEqual({
+      path: 'total_sessions',
+      message: 'is 199999, fewer than the 200000 sessions kept (finished and in progress)',
+    });
+  });
+});

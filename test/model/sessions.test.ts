@@ -37,6 +37,15 @@ describe('sessions', () => {
     expect(state.total_sessions).toBe(5);
   });
 
+  it('numbers a session after 200,000 kept sessions (a spread of their numbers overflowed the stack)', () => {
+    const state = createEmptyState('p');
+    state.sessions = Array.from({ length: 200_000 }, (_, i) =>
+      makeSession({ session_id: `s${i}`, session_number: i + 1 }),
+    );
+    state.total_sessions = 200_000;
+    expect(startSession(state, start('next')).session_number).toBe(200_001);
+  });
+
   it('never reuses a number after finished sessions were evicted', () => {
     const state = createEmptyState('p');
     startSession(state, start('a'));
