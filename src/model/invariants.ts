@@ -3,7 +3,7 @@ import { derivedMetricsOf, RECENT_EVENTS_KEPT } from './record-event.js';
 import { formatPath } from './schema.js';
 import { OPEN_SESSIONS_KEY } from './sessions.js';
 import { capsFor } from './state.js';
-import type { AgentProfile, DashboardState } from './types.js';
+import type { AgentEvent, AgentProfile, DashboardState } from './types.js';
 
 /**
  * Invariants of a state that already matches the schema (`validateState` returns no issues):
@@ -145,7 +145,25 @@ function checkSessions(state: DashboardState, report: Report): void {
   }
 }
 
-function checkProfile(name: string, profile: AgentProfile, state: DashboardState, report: Report): void {
+/** What the kept events of one agent add up to. */
+interface Kept {
+  count: number;
+  tokens: number;
+}
+
+/** Per agent name, counted in one pass (a pass per profile cost O(agents × events)). */
+function keptPerAgent(events: readonly AgentEvent[]): Map<string, Kept> {
+  const kept = new Map<string, Kept>();
+  for (const event of events) {
+    const sums = kept.get(event.agent_name) ?? { count: 0, tokens: 0 };
+    sums.count += 1;
+    sums.tokens += event.total_tokens;
+    kept.set(event.agent_name, sums);
+  }
+  return kept;
+}
+
+function checkProfile(name: string, profile: AgentProfile, kept: Kept | undefined, report: Report): void {
   const at = (field: string) => ['agents', name, field];
   if (profile.agent_name !== name) {
     report(
@@ -173,18 +191,17 @@ function checkProfile(name: string, profile: AgentProfile, state: DashboardState
     report(at('recent_events'), `holds ${profile.recent_events.length} ids, more than ${RECENT_EVENTS_KEPT}`);
   }
   // Counters are lifetime sums: never below what the events still kept add up to.
-  const kept = state.events.filter((event) => event.agent_name === name);
-  if (profile.total_invocations < kept.length) {
+  const { count, tokens } = kept ?? { count: 0, tokens: 0 };
+  if (profile.total_invocations < count) {
     report(
       at('total_invocations'),
-      `is ${profile.total_invocations}, fewer than the ${kept.length} events kept for this agent`,
+      `is ${profile.total_invocations}, fewer than the ${count} events kept for this agent`,
     );
   }
-  const keptTokens = sum(kept, (event) => event.total_tokens);
-  if (profile.total_tokens < keptTokens) {
+  if (profile.total_tokens < tokens) {
     report(
       at('total_tokens'),
-      `is ${profile.total_tokens}, less than the ${keptTokens} tokens of the events kept for this agent`,
+      `is ${profile.total_tokens}, less than the ${tokens} tokens of the events kept for this agent`,
     );
   }
 }
@@ -221,7 +238,9 @@ export function checkInvariants(state: DashboardState, options: InvariantOptions
   checkCaps(state, resolved, report);
   checkEvents(state, report);
   checkSessions(state, report);
-  for (const [name, profile] of Object.entries(state.agents)) checkProfile(name, profile, state, report);
+  const kept = keptPerAgent(state.events);
+  for (const [name, profile] of Object.entries(state.agents))
+    checkProfile(name, profile, kept.get(name), report);
   checkTotals(state, report);
   return issues;
 }

@@ -217,6 +217,13 @@ describe('checkInvariants', () => {
     const state = twoEvents();
     state.events.push(makeEvent({ event_id: 'c', agent_name: 'github' }));
     expect(paths(state)).toEqual(['agents.github.total_invocations', 'agents.github.total_tokens']);
+    const github = state.agents.github as DashboardState['agents'][string];
+    const kept = state.events.filter((event) => event.agent_name === 'github');
+    const tokens = kept.reduce((total, event) => total + event.total_tokens, 0);
+    expect(checkInvariants(state).map((issue) => issue.message)).toEqual([
+      `is ${github.total_invocations}, fewer than the ${kept.length} events kept for this agent`,
+      `is ${github.total_tokens}, less than the ${tokens} tokens of the events kept for this agent`,
+    ]);
   });
 
   it('reports root totals that are not the sums over the agents, and sessions above them', () => {
