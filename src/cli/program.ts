@@ -130,7 +130,7 @@ function inspectCommands(program: Command, context: Context, run: Run): void {
       .command('show')
       .description('the dashboard: totals, agents, recent events and sessions')
       .option('--agent <name>', 'drill into one agent')
-      .option('--limit <n>', 'recent events and sessions to list', positiveInteger, 10)
+      .option('--limit <n>', 'agents, recent sessions and recent events to list', positiveInteger, 10)
       .option('--json', 'print the state (or, with --agent, the profile and its events) as JSON')
       .addHelpText(
         'after',

@@ -107,6 +107,22 @@ describe('show', () => {
     expect(json.events).toHaveLength(12);
   });
 
+  it('lists the agents with the most calls first, at most --limit of them, and says how many there are', async () => {
+    const dir = pythonProject();
+    const agents = Object.values(readState(dir).agents).sort(
+      (a, b) => b.total_invocations - a.total_invocations,
+    );
+    expect(agents.length).toBeGreaterThan(2);
+    const { stdout } = await run(['show', '--dir', dir, '--limit', '2']);
+    expect(stdout).toContain(`Agents (2 of ${agents.length}, most calls first)`);
+    const listed = agents.filter((agent) => new RegExp(`^${agent.agent_name} +\\d`, 'm').test(stdout));
+    expect(listed.map((agent) => agent.agent_name)).toEqual(
+      agents.slice(0, 2).map((agent) => agent.agent_name),
+    );
+    const all = await run(['show', '--dir', dir, '--limit', String(agents.length)]);
+    expect(all.stdout).toMatch(/^Agents$/m);
+  });
+
   it('shows an agent that has no contributions and no events kept', async () => {
     const dir = tempDir();
     await run(['record', '--dir', dir, '--agent', 'quiet', '--status', 'blocked']);
