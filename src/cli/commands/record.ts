@@ -126,7 +126,10 @@ function overflowIssue(path: string, error: StateValidationError): ValidationIss
  * earlier ones were written, and the command says how many were.
  */
 async function validateAll(inputs: readonly unknown[], current: DashboardState): Promise<void> {
-  const scratch = rehearsal(current);
+  const scratch = rehearsal(
+    current,
+    inputs.map((input) => (input as { agentName?: unknown }).agentName),
+  );
   const issues: ValidationIssue[] = [];
   for (const [index, input] of inputs.entries()) {
     const where = inputs.length === 1 ? 'stdin' : `stdin event ${index + 1}`;

@@ -37,7 +37,7 @@ export async function runSessionEnd(
   const metrics = openMetrics(context, flags);
   // An unknown or ended session is an error (exit 2) before anything is written, not after a new
   // folder and its lock file were made to try it.
-  await rehearsal(await metrics.getState()).endSession(sessionId, flags.status);
+  await rehearsal(await metrics.getState(), []).endSession(sessionId, flags.status);
   const summary = (await metrics.endSession(sessionId, flags.status)) as SessionSummary;
   if (flags.json) {
     context.out.json(summary);
