@@ -134,30 +134,47 @@ export function appendRecord<K extends HistoryKey>(
 
 // ---- profiles --------------------------------------------------------------------------------
 
-/** A copy's `agents` object: the stored `agents` it copies, and the getter of each profile not read yet. */
+/**
+ * A copy's `agents` object: the stored `agents` it copies, each profile's getter, and the names of
+ * the profiles read or replaced since.
+ */
 const PROFILE_GETTERS = Symbol('profile getters');
 interface LazyProfiles {
   source: Record<string, AgentProfile>;
   getters: Map<string, () => AgentProfile>;
+  touched: Set<string>;
 }
 type CopyAgents = Record<string, AgentProfile> & { [PROFILE_GETTERS]?: LazyProfiles };
 
+/**
+ * Each profile an accessor that copies the stored one at its first read and keeps what is read or
+ * assigned after. The accessors stay: turning one into a data property at its first read copied
+ * the object's property list each time while V8 keeps it in fast mode (up to ~1,020 properties),
+ * so reading every profile of a copy was quadratic (800 agents: 1.4 s for `Object.values`).
+ */
 function lazyAgents(stored: Record<string, AgentProfile>): CopyAgents {
   const agents: CopyAgents = {};
   const getters = new Map<string, () => AgentProfile>();
-  Object.defineProperty(agents, PROFILE_GETTERS, { value: { source: stored, getters } });
+  const touched = new Set<string>();
+  Object.defineProperty(agents, PROFILE_GETTERS, { value: { source: stored, getters, touched } });
   for (const name of Object.keys(stored)) {
+    let profile: AgentProfile | undefined;
     const get = () => {
-      const profile = cloneJson(stored[name] as AgentProfile);
-      setOwn(agents, name, profile);
-      return profile;
+      if (!touched.has(name)) {
+        profile = cloneJson(stored[name] as AgentProfile);
+        touched.add(name);
+      }
+      return profile as AgentProfile;
     };
     getters.set(name, get);
     Object.defineProperty(agents, name, {
       enumerable: true,
       configurable: true,
       get,
-      set: (value: unknown) => setOwn(agents, name, value),
+      set: (value: AgentProfile) => {
+        profile = value;
+        touched.add(name);
+      },
     });
   }
   return agents;
@@ -170,7 +187,7 @@ function lazyAgents(stored: Record<string, AgentProfile>): CopyAgents {
  */
 export function isUnreadProfile(agents: object, name: string, stored: Record<string, AgentProfile>): boolean {
   const lazy = (agents as CopyAgents)[PROFILE_GETTERS];
-  if (lazy === undefined || lazy.source !== stored) return false;
+  if (lazy === undefined || lazy.source !== stored || lazy.touched.has(name)) return false;
   const get = lazy.getters.get(name);
   return get !== undefined && Object.getOwnPropertyDescriptor(agents, name)?.get === get;
 }

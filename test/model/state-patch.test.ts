@@ -329,6 +329,15 @@ describe('diffStates / applyPatch', () => {
     expect(patch).not.toHaveProperty('drop_agents');
     expect(patch).not.toHaveProperty('agent_fields');
 
+    // A profile read keeps its accessor (redefining it as a data property at each first read was
+    // quadratic in the number of agents), and answers with the same copy, changes kept.
+    const twice = workingCopy(before);
+    const first = twice.agents.review as { total_invocations: number };
+    first.total_invocations = 11;
+    expect(twice.agents.review).toBe(first);
+    expect(Object.getOwnPropertyDescriptor(twice.agents, 'review')?.get).toBeTypeOf('function');
+    expect(diffStates(before, twice, caps).agent_fields?.review?.set?.total_invocations).toBe(11);
+
     // What a copy shows is the stored state, whatever the other copies did.
     expect(workingCopy(before).agents.review?.total_invocations).toBe(3);
     expect(JSON.parse(JSON.stringify(workingCopy(before)))).toEqual(JSON.parse(JSON.stringify(plainState)));
