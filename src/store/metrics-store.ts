@@ -231,6 +231,12 @@ export class MetricsStore implements MetricsBackend {
    * throughout (a lease), so no other process can have appended to the journal since.
    */
   private viewAcquisition = -1;
+  /**
+   * The main file as the last read of it gave it, until a view is kept: lock-free reads keep no
+   * view, and re-read the whole file at every `load()` of an instance that does not write (0.45–0.55 s
+   * each at 50,000 events). Reused while the file's identity is unchanged; the journal is read again.
+   */
+  private snapshotRead: { snapshot: SnapshotInfo; state: StoredState } | undefined;
   private pending: PendingUpdate[] = [];
   private flushing: Promise<void> | undefined;
   private checkpointing: Promise<void> | undefined;
@@ -461,6 +467,7 @@ export class MetricsStore implements MetricsBackend {
     // A failed fdatasync forces a checkpoint even when the view was just re-read (see `syncFailed`).
     this.view = this.syncFailed && view.journal !== undefined ? { ...view, needsCheckpoint: true } : view;
     this.viewAcquisition = this.lock.acquisitions;
+    this.snapshotRead = undefined;
     return this.view;
   }
 
@@ -478,11 +485,16 @@ export class MetricsStore implements MetricsBackend {
     let snapshot: SnapshotInfo;
     let state: StoredState;
     let journal: JournalInfo | undefined;
-    if (known && known.snapshot.identity === (mainStat && identityOf(mainStat))) {
+    const identity = mainStat && identityOf(mainStat);
+    if (known && known.snapshot.identity === identity) {
       ({ snapshot, state, journal } = known);
+    } else if (identity !== undefined && this.snapshotRead?.snapshot.identity === identity) {
+      ({ snapshot, state } = this.snapshotRead);
+      journal = undefined;
     } else {
       ({ snapshot, state } = await this.readSnapshot(locked));
       journal = undefined;
+      this.snapshotRead = snapshot.identity === undefined || this.view ? undefined : { snapshot, state };
     }
 
     let needsCheckpoint = known?.needsCheckpoint === true && journal !== undefined;
