@@ -18,7 +18,7 @@ function stampOf(stat: FileStat): string | undefined {
  * file system's clock can leave its times as they were. Linux stamps in clock ticks (≤ 10 ms); a
  * file system that stamps in whole seconds (ext3, FAT: 2 s) shows whole-second times.
  */
-function settlesAt(stat: FileStat): number {
+export function settlesAt(stat: FileStat): number {
   const changed = Math.max(stat.mtimeMs, stat.ctimeMs ?? Number.POSITIVE_INFINITY);
   return changed + (changed % 1000 === 0 ? 3000 : 50);
 }

@@ -52,7 +52,7 @@ import {
   parseEntries,
   parseHeader,
 } from './journal-format.js';
-import { JournalWatch } from './journal-watch.js';
+import { JournalWatch, settlesAt } from './journal-watch.js';
 import { FileLock } from './lock.js';
 import { type MetricsStoreOptions, type ResolvedStoreOptions, resolveStoreOptions } from './options.js';
 import { identityOf, keepCopyAside, quarantine, type RecoveryReport, readGeneration } from './recovery.js';
@@ -232,9 +232,13 @@ export class MetricsStore implements MetricsBackend {
    */
   private viewAcquisition = -1;
   /**
-   * The main file as the last read of it gave it, until a view is kept: lock-free reads keep no
-   * view, and re-read the whole file at every `load()` of an instance that does not write (0.45–0.55 s
-   * each at 50,000 events). Reused while the file's identity is unchanged; the journal is read again.
+   * The main file as a lock-free read last parsed it, while this instance keeps no view: such
+   * reads keep none, and re-read the whole file at every `load()` of an instance that does not
+   * write (0.45–0.55 s each at 50,000 events). Reused by lock-free reads while the file's identity
+   * is unchanged (the journal is read again, and must continue it); never under the lock, which
+   * reads the file itself. Kept only for a file whose times had settled when read (`settlesAt`):
+   * a file replaced within the same tick of the file system's clock, with the same size and a
+   * reused inode, has the same identity (a cold review made one with three quick checkpoints).
    */
   private snapshotRead: { snapshot: SnapshotInfo; state: StoredState } | undefined;
   private pending: PendingUpdate[] = [];
@@ -454,6 +458,8 @@ export class MetricsStore implements MetricsBackend {
         return await this.readView(false);
       } catch (error) {
         if (!(error instanceof RetryUnlocked)) throw error;
+        // The files changed while read, or need a repair: nothing read before is to be trusted.
+        this.snapshotRead = undefined;
         if (error.repair) break;
       }
     }
@@ -481,6 +487,9 @@ export class MetricsStore implements MetricsBackend {
     const fileSystem = this.options.fileSystem;
     const known = this.view;
     const heldThroughout = locked && this.viewAcquisition === this.lock.acquisitions;
+    // Before the stat: a file replaced from then on has a later mtime, unless it was within one
+    // tick of the clock of the file stat-ed (see `snapshotRead`).
+    const statAt = Date.now();
     const mainStat = await this.statOrUndefined(this.metricsPath);
     let snapshot: SnapshotInfo;
     let state: StoredState;
@@ -488,13 +497,15 @@ export class MetricsStore implements MetricsBackend {
     const identity = mainStat && identityOf(mainStat);
     if (known && known.snapshot.identity === identity) {
       ({ snapshot, state, journal } = known);
-    } else if (identity !== undefined && this.snapshotRead?.snapshot.identity === identity) {
+    } else if (!locked && identity !== undefined && this.snapshotRead?.snapshot.identity === identity) {
       ({ snapshot, state } = this.snapshotRead);
       journal = undefined;
     } else {
       ({ snapshot, state } = await this.readSnapshot(locked));
       journal = undefined;
-      this.snapshotRead = snapshot.identity === undefined || this.view ? undefined : { snapshot, state };
+      const settled =
+        mainStat !== undefined && snapshot.identity === identity && statAt > settlesAt(mainStat);
+      this.snapshotRead = !locked && settled && this.view === undefined ? { snapshot, state } : undefined;
     }
 
     let needsCheckpoint = known?.needsCheckpoint === true && journal !== undefined;
@@ -973,6 +984,7 @@ export class MetricsStore implements MetricsBackend {
         if (reserve && size < end + JOURNAL_RESERVE_BYTES) this.reserveFailed = true;
         this.view = { ...current, state, journal: { ...journal, offset: end, size } };
         this.viewAcquisition = this.lock.acquisitions;
+        this.snapshotRead = undefined;
         appended = true;
       }
     } catch (error) {
@@ -1259,6 +1271,7 @@ export class MetricsStore implements MetricsBackend {
           needsCheckpoint: false,
         };
         this.viewAcquisition = this.lock.acquisitions;
+        this.snapshotRead = undefined;
         // Lines whose fdatasync failed are in the new files now, written and fsynced anew; and a
         // batch appended from here on builds on nothing still waiting for its fdatasync.
         this.syncFailed = false;
