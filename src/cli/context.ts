@@ -8,6 +8,7 @@ import {
   MemoryBackend,
   MetricsStore,
   type RecoveryReport,
+  StorageIOError,
 } from '../index.js';
 import { UsageError } from './errors.js';
 import type { CliIo } from './io.js';
@@ -65,7 +66,7 @@ export async function existingProjectDir(context: Context, flags: StoreFlags): P
   const dir = projectDir(context, flags);
   const found = await stat(dir).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return undefined;
-    throw error;
+    throw new StorageIOError('stat', dir, error);
   });
   if (found === undefined) throw new UsageError(`--dir: there is no folder ${dir}`);
   if (!found.isDirectory()) throw new UsageError(`--dir: ${dir} is a file, not a folder`);

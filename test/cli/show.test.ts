@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -74,6 +74,12 @@ describe('show', () => {
     const { code, stderr } = await run(['show', '--dir', file]);
     expect(code).toBe(2);
     expect(stderr).toBe(`error E_USAGE: --dir: ${file} is a file, not a folder\n`);
+    // Any other failure to look at the folder is an I/O error (exit 3).
+    const loop = join(tempDir(), 'loop');
+    symlinkSync(loop, loop);
+    const looped = await run(['show', '--dir', join(loop, 'inside')]);
+    expect(looped.code).toBe(3);
+    expect(looped.stderr).toMatch(/^error E_IO: stat failed for .*ELOOP/);
   });
 
   it('lists sessions in progress', async () => {

