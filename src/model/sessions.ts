@@ -1,6 +1,7 @@
 import * as v from 'valibot';
 import { InvalidInputError, MetricsError, StateValidationError } from '../errors.js';
-import { collectIssues, objectOnly, safeParse, sessionSummaryEntries } from './schema.js';
+import { collectIssues, objectOnly, sessionSummaryEntries } from './schema.js';
+import { isValid } from './schema-predicate.js';
 import type { DashboardState, SessionStatus, SessionSummary, SessionType } from './types.js';
 import { appendRecord } from './working-copy.js';
 
@@ -179,11 +180,10 @@ export function findOpenSession(state: DashboardState, sessionId: string): OpenS
   // Before the parse, which would report a missing key as an issue: no session is open in most
   // states, and this runs twice for every recorded event.
   if (sessionId === '' || !Array.isArray(value) || value.length === 0) return undefined;
-  const parsed = safeParse(openSessionsSchema, value);
-  if (!parsed.success) return undefined;
-  const index = parsed.output.findIndex((session) => session.session_id === sessionId);
-  // The parsed copy is detached: return the stored record, so that changes land in the state.
-  return index < 0 ? undefined : ((state[OPEN_SESSIONS_KEY] as OpenSession[])[index] as OpenSession);
+  // The compiled predicate, not valibot's parse, which copied the whole list twice per event
+  // (50 sessions in progress doubled the cost of a recorded event: 0.29 → 0.58 ms).
+  if (!isValid(openSessionsSchema, value)) return undefined;
+  return (value as OpenSession[]).find((session) => session.session_id === sessionId);
 }
 
 /** Adds one event's tokens, cost, agent and ticket to the session's running totals. */
