@@ -66,13 +66,21 @@ const LISTS = new Set(['agents', 'events', 'sessions']);
 
 /**
  * Stored events and finished sessions are history: they are shared, not copied, between the
- * store's state and every state it hands out, so they are frozen. Changing one in place throws a
- * TypeError; build a new list to rewrite history.
+ * store's state and every state it hands out, so they are frozen, all the way down (a record may
+ * hold objects under keys of its own, which a caller could otherwise change in every later state
+ * of the store). Changing one in place throws a TypeError; build a new list to rewrite history.
  */
 function freezeRecord<T extends object>(record: T): T {
   if (Object.isFrozen(record)) return record;
-  for (const value of Object.values(record)) if (Array.isArray(value)) Object.freeze(value);
-  return Object.freeze(record);
+  freezeDeep(record);
+  return record;
+}
+
+function freezeDeep(value: object): void {
+  Object.freeze(value);
+  for (const inner of Object.values(value)) {
+    if (typeof inner === 'object' && inner !== null && !Object.isFrozen(inner)) freezeDeep(inner);
+  }
 }
 
 /** Deep equality of two JSON values (what changed is compared this way; faster than util.isDeepStrictEqual). */

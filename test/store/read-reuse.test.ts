@@ -1,6 +1,7 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type FileStat, type FileSystem, nodeFileSystem } from '../../src/store/file-system.js';
-import { bump } from '../helpers/builders.js';
+import { bump, makeEvent } from '../helpers/builders.js';
 import { FaultyFileSystem } from '../helpers/faulty-fs.js';
 import { file, storeIn } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -77,6 +78,24 @@ describe('lock-free reads of an instance that does not write', () => {
     expect(mainOpens()).toBe(3);
     await reader.close();
     await writer.close();
+  });
+
+  it('read the main file again after a change in place that kept its size and mtime (its ctime tells)', async () => {
+    const dir = tempDir();
+    const { store: writer } = storeIn(dir, { checkpointIdleMs: 0 });
+    await writer.update(bump(0));
+    await writer.checkpoint();
+    await writer.close();
+    // An mtime put back after the change (`touch -r`), which no program can do to the ctime.
+    const mtimeMs = Date.now() - 60_000;
+    const mtimePutBack = (stat: FileStat): FileStat => ({ ...aMinuteOld(stat), mtimeMs });
+    const { store: reader } = storeIn(dir, {
+      fileSystem: mainStatsChanged(nodeFileSystem, file(dir, MAIN), mtimePutBack),
+    });
+    expect((await reader.load()).project_name).toBe('test-project');
+    const main = file(dir, MAIN);
+    writeFileSync(main, readFileSync(main, 'utf8').replace('"test-project"', '"best-project"'));
+    expect((await reader.load()).project_name).toBe('best-project');
   });
 
   it('keep nothing of a main file whose times had not settled when read (a change within the same tick would not show)', async () => {
@@ -171,6 +190,32 @@ describe('lock-free reads of an instance that does not write', () => {
     expect([...said(one.reports), ...said(two.reports)]).toEqual([]);
     await one.store.close();
     await two.store.close();
+    await writer.close();
+  });
+
+  it('hand out records frozen all the way down: a caller cannot change what later loads return', async () => {
+    const dir = tempDir();
+    const { store: writer } = storeIn(dir, { checkpointIdleMs: 0 });
+    await writer.update((state) => {
+      state.events.push({ ...makeEvent({ event_id: 'x' }), extra: { note: 'on disk', tags: [{ k: 1 }] } });
+    });
+    await writer.checkpoint();
+    const faulty = new FaultyFileSystem(mainStatsChanged(nodeFileSystem, file(dir, MAIN), aMinuteOld));
+    const { store: reader } = storeIn(dir, { fileSystem: faulty.fs });
+    for (const store of [reader, writer]) {
+      const event = (await store.load()).events[0] as unknown as {
+        extra: { note: string; tags: { k: number }[] };
+      };
+      expect(() => {
+        event.extra.note = 'changed by a caller';
+      }).toThrow(TypeError);
+      expect(() => {
+        (event.extra.tags[0] as { k: number }).k = 2;
+      }).toThrow(TypeError);
+      expect((await store.load()).events[0]).toMatchObject({ extra: { note: 'on disk', tags: [{ k: 1 }] } });
+    }
+    await writer.checkpoint();
+    expect(JSON.parse(readFileSync(file(dir, MAIN), 'utf8')).events[0].extra.note).toBe('on disk');
     await writer.close();
   });
 });
