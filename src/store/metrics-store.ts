@@ -471,10 +471,20 @@ export class MetricsStore implements MetricsBackend {
   private async readLocked(): Promise<View> {
     const view = await this.readView(true);
     // A failed fdatasync forces a checkpoint even when the view was just re-read (see `syncFailed`).
-    this.view = this.syncFailed && view.journal !== undefined ? { ...view, needsCheckpoint: true } : view;
+    return this.keepView(
+      this.syncFailed && view.journal !== undefined ? { ...view, needsCheckpoint: true } : view,
+    );
+  }
+
+  /**
+   * Keeps `view` as what this instance read or wrote under the lock now (held since: see
+   * `viewAcquisition`); the main file kept for lock-free reads goes, the view holding it.
+   */
+  private keepView(view: View): View {
+    this.view = view;
     this.viewAcquisition = this.lock.acquisitions;
     this.snapshotRead = undefined;
-    return this.view;
+    return view;
   }
 
   /**
@@ -990,9 +1000,7 @@ export class MetricsStore implements MetricsBackend {
           : Math.max(journal.size, end);
         // A disk without room for it: not tried again on every write, until the next checkpoint.
         if (reserve && size < end + JOURNAL_RESERVE_BYTES) this.reserveFailed = true;
-        this.view = { ...current, state, journal: { ...journal, offset: end, size } };
-        this.viewAcquisition = this.lock.acquisitions;
-        this.snapshotRead = undefined;
+        this.keepView({ ...current, state, journal: { ...journal, offset: end, size } });
         appended = true;
       }
     } catch (error) {
@@ -1266,7 +1274,7 @@ export class MetricsStore implements MetricsBackend {
         const journalStat = await commitFile(fileSystem, journal, this.options);
         // The kept descriptor names the replaced journal now.
         await this.appender.close();
-        this.view = {
+        this.keepView({
           state,
           snapshot: { identity: identityOf(snapshotStat), size: snapshotStat.size, binding },
           journal: {
@@ -1277,9 +1285,7 @@ export class MetricsStore implements MetricsBackend {
             size: journalStat.size,
           },
           needsCheckpoint: false,
-        };
-        this.viewAcquisition = this.lock.acquisitions;
-        this.snapshotRead = undefined;
+        });
         // Lines whose fdatasync failed are in the new files now, written and fsynced anew; and a
         // batch appended from here on builds on nothing still waiting for its fdatasync.
         this.syncFailed = false;
