@@ -44,12 +44,18 @@ const aMinuteOld = (stat: FileStat): FileStat => ({
   ctimeMs: (stat.ctimeMs ?? stat.mtimeMs) - 60_000,
 });
 
+/** A store in `dir` (no idle checkpoint) whose first `updates` updates are in the main file. */
+async function writerOf(dir: string, updates: number) {
+  const { store } = storeIn(dir, { checkpointIdleMs: 0 });
+  for (let i = 0; i < updates; i++) await store.update(bump(i));
+  await store.checkpoint();
+  return store;
+}
+
 describe('lock-free reads of an instance that does not write', () => {
   it('read the main file again only when it changed, and the journal every time', async () => {
     const dir = tempDir();
-    const { store: writer } = storeIn(dir, { checkpointIdleMs: 0 });
-    for (let i = 0; i < 3; i++) await writer.update(bump(i));
-    await writer.checkpoint();
+    const writer = await writerOf(dir, 3);
     const faulty = new FaultyFileSystem(mainStatsChanged(nodeFileSystem, file(dir, MAIN), aMinuteOld));
     const { store: reader } = storeIn(dir, { fileSystem: faulty.fs });
     const mainOpens = () =>
@@ -82,9 +88,7 @@ describe('lock-free reads of an instance that does not write', () => {
 
   it('read the main file again after a change in place that kept its size and mtime (its ctime tells)', async () => {
     const dir = tempDir();
-    const { store: writer } = storeIn(dir, { checkpointIdleMs: 0 });
-    await writer.update(bump(0));
-    await writer.checkpoint();
+    const writer = await writerOf(dir, 1);
     await writer.close();
     // An mtime put back after the change (`touch -r`), which no program can do to the ctime.
     const mtimeMs = Date.now() - 60_000;
@@ -100,9 +104,7 @@ describe('lock-free reads of an instance that does not write', () => {
 
   it('keep nothing of a main file whose times had not settled when read (a change within the same tick would not show)', async () => {
     const dir = tempDir();
-    const { store: writer } = storeIn(dir, { checkpointIdleMs: 0 });
-    await writer.update(bump(0));
-    await writer.checkpoint();
+    const writer = await writerOf(dir, 1);
     // Times that will not have settled while the test runs, the same at every stat.
     const later = Date.now() + 60_000;
     const unsettled = (stat: FileStat): FileStat => ({ ...stat, mtimeMs: later, ctimeMs: later });
@@ -118,9 +120,7 @@ describe('lock-free reads of an instance that does not write', () => {
 
   it('judge whether the times had settled when the file was stat-ed, not when a slow read of it ended', async () => {
     const dir = tempDir();
-    const { store: writer } = storeIn(dir, { checkpointIdleMs: 0 });
-    await writer.update(bump(0));
-    await writer.checkpoint();
+    const writer = await writerOf(dir, 1);
     // The times the file shows are those of the first stat: written just then.
     let first: number | undefined;
     const justWritten = (stat: FileStat): FileStat => {
@@ -150,9 +150,7 @@ describe('lock-free reads of an instance that does not write', () => {
 
   it('lose nothing when another main file shows the same identity: the journal tells, and writes read the file', async () => {
     const dir = tempDir();
-    const { store: writer } = storeIn(dir, { checkpointIdleMs: 0 });
-    await writer.update(bump(0));
-    await writer.checkpoint();
+    const writer = await writerOf(dir, 1);
     // Every main file shows the same inode, size and (settled) times: a file replaced within one
     // tick of the clock, with its size and a reused inode.
     const first = await nodeFileSystem.stat(file(dir, MAIN));
@@ -195,7 +193,7 @@ describe('lock-free reads of an instance that does not write', () => {
 
   it('hand out records frozen all the way down: a caller cannot change what later loads return', async () => {
     const dir = tempDir();
-    const { store: writer } = storeIn(dir, { checkpointIdleMs: 0 });
+    const writer = await writerOf(dir, 0);
     await writer.update((state) => {
       state.events.push({ ...makeEvent({ event_id: 'x' }), extra: { note: 'on disk', tags: [{ k: 1 }] } });
     });
