@@ -4,6 +4,7 @@ import { errnoCode, MetricsError, StateValidationError, StorageIOError } from '.
 import {
   applyChange,
   changedValues,
+  plainEventCopy,
   type RecordEventOperation,
   recordEventPatch,
 } from '../model/operations.js';
@@ -1022,14 +1023,23 @@ export class MetricsStore implements MetricsBackend {
   /**
    * Recording `event`, as the operation line the journal holds, validated, and the state it leads
    * to. The state is computed from the operation as the line gives it back (JSON.parse of its
-   * JSON), so that this process and a later replay agree exactly, as `changeOf` does for patches.
+   * JSON, or a copy of the event that is the same: `plainEventCopy`), so that this process and a
+   * later replay agree exactly, as `changeOf` does for patches.
    */
   private recordedChange(before: StoredState, event: AgentEvent): JournaledChange {
     const { written: caps, retention } = this.capsOf(before as unknown as DashboardState);
-    const operation: RecordEventOperation = { op: 'record_event', event, at: toTimestamp(new Date()), caps };
+    const plain = plainEventCopy(event);
+    const operation: RecordEventOperation = {
+      op: 'record_event',
+      event: plain ?? event,
+      at: toTimestamp(new Date()),
+      caps,
+    };
     if (retention) operation.retention = { ...caps };
     const json = asJson(() => JSON.stringify(operation));
-    const journaled = JSON.parse(json) as RecordEventOperation;
+    // What replay reads back: the operation itself when it holds a plain copy (all else in it is
+    // new here and plain), else its JSON parsed.
+    const journaled = plain === undefined ? (JSON.parse(json) as RecordEventOperation) : operation;
     // The event first: recording reads its fields (artifacts, numbers) as the schema has them.
     const events = [journaled.event];
     if (!changeLooksValid({ ...NOTHING_CHANGED, events })) {

@@ -110,6 +110,23 @@ describe('MetricsStore.recordEvent: events journaled as operations', () => {
     expect(journalChanges(dir).lines.equals(lines)).toBe(true);
   });
 
+  it('keeps in memory what its line holds, for an event read through getters or holding -0', async () => {
+    const { dir, store } = await recording();
+    let reads = 0;
+    const changing = makeEvent({ event_id: 'getter' });
+    // A value that changes at each read: the line and the state must hold the same one.
+    Object.defineProperty(changing, 'ticket_key', { enumerable: true, get: () => `AI-${++reads}` });
+    await store.recordEvent(changing);
+    await store.recordEvent(
+      makeEvent({ event_id: 'minus-zero', duration_seconds: -0, estimated_cost_usd: -0 }),
+    );
+    const written = await store.load();
+    const replayed = await storeIn(dir).store.load();
+    expect(replayed.events).toStrictEqual(written.events);
+    expect(Object.is(written.events[1]?.duration_seconds, 0)).toBe(true);
+    expect(written.agents.coding).toStrictEqual(replayed.agents.coding);
+  });
+
   it('mixes with update() calls in one batch, each seeing the changes before it', async () => {
     const { dir, store, metrics } = await recording();
     const calls: Array<Promise<unknown>> = [];
