@@ -16,7 +16,7 @@ import * as v from 'valibot';
 type Predicate = (value: unknown) => boolean;
 type AnySchema = v.GenericSchema;
 
-const compiled = new WeakMap<object, Predicate>();
+const compiled = new WeakMap<object, Predicate | undefined>();
 
 /**
  * The same answer as `v.is(schema, value)` for JSON data (what the store checks: the JSON form of
@@ -25,12 +25,14 @@ const compiled = new WeakMap<object, Predicate>();
  * one read to the next, or throws on an unknown key, may get another answer.
  */
 export function isValid(schema: AnySchema, value: unknown): boolean {
-  let predicate = compiled.get(schema);
-  if (predicate === undefined) {
-    predicate = compile(schema) ?? ((input) => v.is(schema, input));
-    compiled.set(schema, predicate);
-  }
-  return predicate(value);
+  const predicate = compiledPredicate(schema);
+  return predicate === undefined ? v.is(schema, value) : predicate(value);
+}
+
+/** The compiled predicate of `schema` (kept), or undefined when it has a node not compiled here. */
+export function compiledPredicate(schema: AnySchema): Predicate | undefined {
+  if (!compiled.has(schema)) compiled.set(schema, compile(schema));
+  return compiled.get(schema);
 }
 
 interface Node {
@@ -53,6 +55,9 @@ function compileNode(node: Node): Predicate | undefined {
       return (value) => typeof value === 'string';
     case 'number':
       return (value) => typeof value === 'number' && !Number.isNaN(value);
+    case 'date':
+      // valibot's `isNaN(date)`: the number the Date converts to.
+      return (value) => value instanceof Date && !Number.isNaN(Number(value));
     case 'literal': {
       const literal = node.literal;
       return (value) => value === literal || (Number.isNaN(value) && Number.isNaN(literal));
@@ -71,6 +76,15 @@ function compileNode(node: Node): Predicate | undefined {
       return compileArray(node.item as Node);
     case 'loose_object':
       return compileLooseObject(node.entries as Record<string, Node>);
+    case 'strict_object':
+      return compileStrictObject(node.entries as Record<string, Node>);
+    case 'optional': {
+      // A default replaces undefined with another value, which is then checked: not compiled.
+      if (node.default !== undefined) return undefined;
+      const wrapped = compileNode(node.wrapped as Node);
+      if (wrapped === undefined) return undefined;
+      return (value) => value === undefined || wrapped(value);
+    }
     default:
       return undefined;
   }
@@ -100,7 +114,8 @@ function outputsCopy(node: Node): boolean {
     const last = node.pipe.filter((item) => item.kind !== 'metadata').at(-1);
     return last !== undefined && outputsCopy(last);
   }
-  return node.type === 'loose_object' || node.type === 'array' || node.type === 'union';
+  if (node.type === 'optional') return outputsCopy(node.wrapped as Node);
+  return ['loose_object', 'strict_object', 'array', 'union'].includes(node.type);
 }
 
 function compileAction(action: Node): Predicate | undefined {
@@ -124,6 +139,10 @@ function compileAction(action: Node): Predicate | undefined {
       return (value) => (value as number) <= (requirement as number);
     case 'min_length':
       return (value) => !((value as { length: number }).length < (requirement as number));
+    case 'check': {
+      const check = requirement as (value: unknown) => unknown;
+      return (value) => Boolean(check(value));
+    }
     default:
       return undefined;
   }
@@ -170,6 +189,35 @@ function compileLooseObject(entries: Record<string, Node>): Predicate | undefine
       // `in`, then one read: an inherited key counts, as in valibot.
       if (!(key in value) || !predicate((value as Record<string, unknown>)[key])) return false;
     }
+    return true;
+  };
+}
+
+/**
+ * valibot's strict object: each entry's key present (`in`: inherited keys count) with a value its
+ * schema accepts, or absent when the entry is optional; then no key (`for in`: inherited
+ * enumerable keys too) that is not an entry.
+ */
+function compileStrictObject(entries: Record<string, Node>): Predicate | undefined {
+  const checks: Array<[key: string, predicate: Predicate, optional: boolean]> = [];
+  for (const key in entries) {
+    const entry = entries[key] as Node;
+    // `optional` is compiled with its undefined; the others change what a missing key means.
+    if (['exact_optional', 'nullish'].includes(entry.type) || entry.fallback !== undefined) return undefined;
+    const predicate = compileNode(entry);
+    if (predicate === undefined) return undefined;
+    checks.push([key, predicate, entry.type === 'optional']);
+  }
+  return (value) => {
+    if (!value || typeof value !== 'object') return false;
+    for (const [key, predicate, optional] of checks) {
+      if (key in value) {
+        if (!predicate((value as Record<string, unknown>)[key])) return false;
+      } else if (!optional) {
+        return false;
+      }
+    }
+    for (const key in value) if (!Object.hasOwn(entries, key)) return false;
     return true;
   };
 }

@@ -143,6 +143,13 @@ describe('compiled schema predicates answer as v.is', () => {
       v.union([v.literal(Number.NaN), v.literal(-0), v.string()]),
       v.picklist(['a', 'b']),
       v.pipe(v.array(v.string()), v.minLength(1)),
+      v.optional(v.number()),
+      v.date(),
+      v.pipe(
+        v.string(),
+        v.check((text) => text.length % 2 === 0),
+      ),
+      v.strictObject({ a: v.number(), b: v.optional(v.string()) }),
     ];
     for (const schema of schemas) {
       fc.assert(
@@ -207,8 +214,9 @@ describe('compiled schema predicates answer as v.is', () => {
 
   it('a schema with a node it does not compile is answered by v.is', () => {
     const schemas: Schema[] = [
-      v.optional(v.string()),
+      v.optional(v.string(), 'a default'),
       v.looseObject({ a: v.optional(v.number()) }),
+      v.strictObject({ a: v.nullish(v.number()) }),
       v.pipe(
         v.string(),
         v.transform((text) => text.length),
@@ -222,6 +230,6 @@ describe('compiled schema predicates answer as v.is', () => {
         { numRuns: 300 },
       );
     }
-    expect(compile(v.optional(v.string()))).toBeUndefined();
+    expect(compile(v.optional(v.string(), 'a default'))).toBeUndefined();
   });
 });

@@ -1,0 +1,151 @@
+import fc from 'fast-check';
+import * as v from 'valibot';
+import { describe, expect, it } from 'vitest';
+import { InvalidInputError } from '../../src/errors.js';
+import {
+  endSessionSchema,
+  eventInputSchema,
+  parseInput,
+  sessionInputSchema,
+  trackContextSchema,
+} from '../../src/metrics/inputs.js';
+import { compile } from '../../src/model/schema-predicate.js';
+
+type Schema = v.GenericSchema;
+
+const validEvent = {
+  agentName: 'coding',
+  status: 'success',
+  sessionId: 's1',
+  ticketKey: 'AI-1',
+  model: 'claude-sonnet-4-5',
+  inputTokens: 10,
+  outputTokens: 2,
+  startedAt: new Date(Date.UTC(2026, 0, 1)),
+  endedAt: '2026-01-01T00:00:42Z',
+  durationSeconds: 42,
+  costUsd: 0.5,
+  artifacts: ['commit:abc', 'lines:+3/-1'],
+  errorMessage: '',
+};
+const cases: Array<[string, Schema, Record<string, unknown>]> = [
+  ['event', eventInputSchema as Schema, validEvent],
+  ['session', sessionInputSchema as Schema, { type: 'initializer', sessionId: 'x', startedAt: new Date(0) }],
+  [
+    'end',
+    endSessionSchema as Schema,
+    { sessionId: 'x', status: 'complete', endedAt: '2026-01-01T00:00:00+02:00' },
+  ],
+  ['track', trackContextSchema as Schema, { agentName: 'a', artifacts: [] }],
+];
+
+/** Values near the edges of what the input schemas accept. */
+const edgeValue: fc.Arbitrary<unknown> = fc.oneof(
+  fc.constantFrom(
+    '',
+    ' ',
+    'x',
+    'success',
+    'complete',
+    'initializer',
+    '2026-01-31T12:00:00Z',
+    '2026-02-30T12:00:00Z',
+    '2026-01-31 12:00:00',
+    '+010000-01-01T00:00:00Z',
+    'lines:+1/-1',
+    'lines:1',
+    new Date(0),
+    new Date(Number.NaN),
+    new Date(8.64e15),
+    0,
+    -0,
+    -1,
+    0.5,
+    2 ** 53,
+    Number.NaN,
+    Number.POSITIVE_INFINITY,
+    null,
+    undefined,
+    [],
+    ['a'],
+    ['lines:x'],
+    [1],
+    {},
+  ),
+  fc.string(),
+  fc.double(),
+  fc.array(fc.string(), { maxLength: 3 }),
+  fc.anything({ withDate: true, withSparseArray: true, withNullPrototype: true, maxDepth: 2 }),
+);
+
+/** A valid input with a few keys replaced, removed, added, inherited or made non-enumerable. */
+function variantOf(valid: Record<string, unknown>): fc.Arbitrary<unknown> {
+  const keys = [...Object.keys(valid), 'unknown', '__proto__', 'toString'];
+  const edit = fc.tuple(fc.constantFrom(...keys), edgeValue, fc.nat(4));
+  return fc.tuple(fc.array(edit, { maxLength: 3 }), fc.boolean()).map(([edits, bare]) => {
+    let input: Record<string, unknown> = bare ? Object.assign(Object.create(null), valid) : { ...valid };
+    for (const [key, value, how] of edits) {
+      const define = (enumerable: boolean) =>
+        Object.defineProperty(input, key, { value, enumerable, configurable: true, writable: true });
+      if (how === 0) delete input[key];
+      else if (how === 1) define(true);
+      else if (how === 2) define(false);
+      else if (how === 3) input = Object.setPrototypeOf({ ...input }, { [key]: value });
+      // how === 4: left as it is
+    }
+    return input;
+  });
+}
+
+/** valibot alone: its output, or the fact that it rejects the input. */
+function byValibot(schema: Schema, input: unknown): { output: unknown } | 'invalid' {
+  const result = v.safeParse(schema, input, { abortPipeEarly: true });
+  return result.success ? { output: result.output } : 'invalid';
+}
+
+function byParseInput(schema: Schema, input: unknown): { output: unknown } | 'invalid' {
+  try {
+    return { output: parseInput(schema, input) };
+  } catch (error) {
+    if (error instanceof InvalidInputError) return 'invalid';
+    throw error;
+  }
+}
+
+describe('parseInput without valibot’s run (compiled predicates on a copy)', () => {
+  it('compiles the input schemas (else every input takes valibot’s run)', () => {
+    for (const [, schema] of cases) expect(compile(schema)).toBeTypeOf('function');
+  });
+
+  it('accepts and gives what valibot gives, and rejects what it rejects', () => {
+    for (const [name, schema, valid] of cases) {
+      expect(byParseInput(schema, valid), name).toEqual(byValibot(schema, valid));
+      fc.assert(
+        fc.property(variantOf(valid), (input) => {
+          expect(byParseInput(schema, input)).toStrictEqual(byValibot(schema, input));
+        }),
+        { numRuns: 1500 },
+      );
+    }
+  });
+
+  it('gives a copy: lists are new, and a getter is read once', () => {
+    let reads = 0;
+    const input = { ...validEvent };
+    Object.defineProperty(input, 'agentName', { enumerable: true, get: () => (++reads === 1 ? 'a' : '') });
+    const parsed = parseInput(eventInputSchema, input);
+    expect(parsed.agentName).toBe('a');
+    expect(reads).toBe(1);
+    expect(parsed).not.toBe(input);
+    expect(parsed.artifacts).toEqual(validEvent.artifacts);
+    expect(parsed.artifacts).not.toBe(validEvent.artifacts);
+  });
+
+  it('names the bad field as before when the copy is invalid', () => {
+    expect(() => parseInput(eventInputSchema, { ...validEvent, inputTokens: -1 })).toThrow(
+      /inputTokens: expected a non-negative integer/,
+    );
+    const hidden = Object.defineProperty({ ...validEvent }, 'sessionId', { value: 42, enumerable: false });
+    expect(() => parseInput(eventInputSchema, hidden)).toThrow(/sessionId: expected a string/);
+  });
+});
