@@ -75,7 +75,8 @@ function plainListCopy(list: unknown[]): unknown[] | undefined {
   return (copy as { toJSON?: unknown }).toJSON === undefined ? copy : undefined;
 }
 
-function isPlainObject(value: object): boolean {
+function isPlainObject(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
   const prototype = Object.getPrototypeOf(value);
   return (prototype === Object.prototype || prototype === null) && !Array.isArray(value);
 }

@@ -154,12 +154,22 @@ interface View {
 }
 
 /** What an update writes: the change a mutator makes, or an event recorded as an operation. */
-type UpdateWork = { mutate: StateMutator } | { record: AgentEvent };
+type UpdateWork = { mutate: StateMutator; record?: never } | { record: AgentEvent; mutate?: never };
 
-type PendingUpdate = UpdateWork & {
+/**
+ * A queued update. Every one has all four fields, so that they share one object shape: made as
+ * `{ ...work, resolve, reject }` (two shapes, by spread) they cost ~12 % of the CPU of a recorded
+ * event with 64 callers (`node bench/probes/record-cpu.mjs`, 4 pairs alternately: 36.8–39.4
+ * against 42.2–45.9 µs per event).
+ */
+interface PendingUpdate {
+  /** `record` holds the event (whatever a caller passed: it is validated), else `mutate` runs. */
+  recorded: boolean;
+  mutate: StateMutator | undefined;
+  record: AgentEvent | undefined;
   resolve: (state: StoredState) => void;
   reject: (error: unknown) => void;
-};
+}
 
 /** An update whose line is written, with the state it led to. */
 interface CommittedUpdate {
@@ -373,7 +383,8 @@ export class MetricsStore implements MetricsBackend {
    */
   private enqueue(work: UpdateWork): Promise<StoredState> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ ...work, resolve, reject });
+      const recorded = 'record' in work;
+      this.pending.push({ recorded, mutate: work.mutate, record: work.record, resolve, reject });
       this.flushing ??= this.flushPending();
     });
   }
@@ -958,10 +969,9 @@ export class MetricsStore implements MetricsBackend {
     const committed: CommittedUpdate[] = [];
     for (const update of batch) {
       try {
-        const change =
-          'record' in update
-            ? this.recordedChange(state, update.record)
-            : await this.mutatedChange(state, update.mutate);
+        const change = update.recorded
+          ? this.recordedChange(state, update.record as AgentEvent)
+          : await this.mutatedChange(state, update.mutate as StateMutator);
         state = change.state;
         lines.push(change.bytes);
         committed.push({ update, state });

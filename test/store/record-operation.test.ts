@@ -127,6 +127,18 @@ describe('MetricsStore.recordEvent: events journaled as operations', () => {
     expect(written.agents.coding).toStrictEqual(replayed.agents.coding);
   });
 
+  it('rejects what is not an event at all as an invalid state, writing nothing', async () => {
+    const { dir, store } = await recording();
+    const lines = journalChanges(dir).lines;
+    for (const notAnEvent of [undefined, null, 42, []]) {
+      await expect(store.recordEvent(notAnEvent as unknown as AgentEvent)).rejects.toMatchObject({
+        code: 'E_INVALID_STATE',
+        paths: ['events[0]'],
+      });
+    }
+    expect(journalChanges(dir).lines.equals(lines)).toBe(true);
+  });
+
   it('mixes with update() calls in one batch, each seeing the changes before it', async () => {
     const { dir, store, metrics } = await recording();
     const calls: Array<Promise<unknown>> = [];
