@@ -3,7 +3,7 @@ import { addToOpenSession, findOpenSession, OPEN_SESSIONS_KEY, type OpenSession 
 import { RETENTION_KEY } from './state.js';
 import { applyPatch, type StatePatch, type StoredState } from './state-patch.js';
 import type { AgentEvent, AgentProfile, DashboardState } from './types.js';
-import { cloneJson, setOwn } from './working-copy.js';
+import { cloneJson, isPlainObject, setOwn } from './working-copy.js';
 
 /**
  * A change the journal holds as the operation that made it, not as the values it changed:
@@ -45,21 +45,29 @@ export function isOperation(change: JournalChange): change is RecordEventOperati
  * in the note of the commit that added this). The events `buildEvent` makes are all plain.
  */
 export function plainEventCopy(event: AgentEvent): AgentEvent | undefined {
-  if (!isPlainObject(event)) return undefined;
-  const copy: Record<string, unknown> = {};
-  for (const key of Object.keys(event)) {
-    const value = event[key];
-    let kept: unknown = value;
-    if (Array.isArray(value)) {
-      kept = plainListCopy(value);
-      if (kept === undefined) return undefined;
-    } else if (!isPlainScalar(value)) {
-      return undefined;
+  try {
+    if (!isPlainObject(event)) return undefined;
+    const copy: Record<string, unknown> = {};
+    for (const key of Object.keys(event)) {
+      // A key Object.prototype has (`toString`, or one a library put there, with a setter or
+      // read-only): an assignment would not make it an own value, as JSON.parse does.
+      if (key !== '__proto__' && key in copy) return undefined;
+      const value = event[key];
+      let kept: unknown = value;
+      if (Array.isArray(value)) {
+        kept = plainListCopy(value);
+        if (kept === undefined) return undefined;
+      } else if (!isPlainScalar(value)) {
+        return undefined;
+      }
+      setOwn(copy, key, kept);
     }
-    setOwn(copy, key, kept);
+    // A `toJSON` that JSON.stringify would call (a key of that name, or one put on Object.prototype).
+    return (copy as { toJSON?: unknown }).toJSON === undefined ? (copy as AgentEvent) : undefined;
+  } catch {
+    // A getter or a Proxy that throws: the round trip meets it again and reports it (E_INVALID_STATE).
+    return undefined;
   }
-  // A `toJSON` that JSON.stringify would call (a key of that name, or one put on Object.prototype).
-  return (copy as { toJSON?: unknown }).toJSON === undefined ? (copy as AgentEvent) : undefined;
 }
 
 function plainListCopy(list: unknown[]): unknown[] | undefined {
@@ -73,12 +81,6 @@ function plainListCopy(list: unknown[]): unknown[] | undefined {
     copy[index] = item;
   }
   return (copy as { toJSON?: unknown }).toJSON === undefined ? copy : undefined;
-}
-
-function isPlainObject(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  const prototype = Object.getPrototypeOf(value);
-  return (prototype === Object.prototype || prototype === null) && !Array.isArray(value);
 }
 
 /** A value JSON writes and reads back as the same value (NaN and ±Infinity become null, -0 becomes 0). */

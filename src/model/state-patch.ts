@@ -2,7 +2,7 @@ import { History } from './history.js';
 import { createProfile } from './record-event.js';
 import type { Caps } from './state.js';
 import type { AgentEvent, AgentProfile, DashboardState, SessionSummary } from './types.js';
-import { type HistoryKey, isUnreadProfile, setOwn, unreadHistory } from './working-copy.js';
+import { type HistoryKey, isPlainObject, isUnreadProfile, setOwn, unreadHistory } from './working-copy.js';
 
 /**
  * One committed change of the state, as the journal keeps it: the new values of what changed.
@@ -323,12 +323,6 @@ function dropToUnset(
   target.unset = [...(target.unset ?? []), ...dropped];
   if (target.set && Object.keys(target.set).length === 0) delete target.set;
   return true;
-}
-
-function isPlainObject(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const prototype = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
 }
 
 /**

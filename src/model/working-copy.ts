@@ -33,6 +33,13 @@ export function setOwn(target: object, key: string, value: unknown): void {
   else Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
+/** An object of the built-in kind (`{}` or `Object.create(null)`): not an array, a class instance, a Date, … */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
 /** A deep copy of a JSON value (stored values are plain JSON: objects, arrays and primitives). */
 export function cloneJson<T>(value: T): T {
   if (typeof value !== 'object' || value === null) return value;

@@ -141,6 +141,55 @@ describe('parseInput without valibot’s run (compiled predicates on a copy)', (
     expect(parsed.artifacts).not.toBe(validEvent.artifacts);
   });
 
+  it('answers odd inputs as valibot does: list iterators, changing getters, Proxies, symbols, a polluted prototype', () => {
+    // A spread reads a list through its iterator; valibot reads the items by index.
+    const hiding = () =>
+      Object.defineProperty(['lines:bogus'], Symbol.iterator, {
+        *value() {
+          yield 'commit:ok';
+        },
+      });
+    const base = { agentName: 'a', status: 'success' };
+    const odd: Array<[string, () => unknown]> = [
+      ['a list whose iterator hides its items', () => ({ ...base, artifacts: hiding() })],
+      [
+        'a getter that answers a number first',
+        () => {
+          let reads = 0;
+          return Object.defineProperty({ ...base }, 'ticketKey', {
+            enumerable: true,
+            get: () => (reads++ === 0 ? 5 : 't'),
+          });
+        },
+      ],
+      ['a Proxy that hides every key from `in`', () => new Proxy({ ...base }, { has: () => false })],
+      [
+        'a Proxy that hides one key',
+        () => new Proxy({ ...base, sessionId: 's' }, { has: (_, key) => key !== 'sessionId' }),
+      ],
+      ['a list that is a Proxy', () => ({ ...base, artifacts: new Proxy(['a'], {}) })],
+      ['a symbol key', () => ({ ...base, [Symbol('x')]: 1 })],
+    ];
+    for (const [name, make] of odd) {
+      expect(byParseInput(eventInputSchema as Schema, make()), name).toStrictEqual(
+        byValibot(eventInputSchema as Schema, make()),
+      );
+    }
+    Object.defineProperty(Object.prototype, 'sessionId', {
+      set() {},
+      get: () => 'inherited',
+      configurable: true,
+    });
+    try {
+      const input = { ...base, sessionId: 'own' };
+      expect(byParseInput(eventInputSchema as Schema, input)).toStrictEqual(
+        byValibot(eventInputSchema as Schema, input),
+      );
+    } finally {
+      delete (Object.prototype as { sessionId?: unknown }).sessionId;
+    }
+  });
+
   it('names the bad field as before when the copy is invalid', () => {
     expect(() => parseInput(eventInputSchema, { ...validEvent, inputTokens: -1 })).toThrow(
       /inputTokens: expected a non-negative integer/,

@@ -81,6 +81,38 @@ describe('plainEventCopy', () => {
     }
   });
 
+  it('leaves to the JSON round trip a value that throws, and a key Object.prototype has', () => {
+    const throwing = Object.defineProperty(makeEvent(), 'ticket_key', {
+      enumerable: true,
+      get: () => {
+        throw new Error('boom');
+      },
+    });
+    expect(plainEventCopy(throwing)).toBeUndefined();
+    expect(
+      plainEventCopy(
+        new Proxy(makeEvent(), {
+          ownKeys: () => {
+            throw new Error('boom');
+          },
+        }),
+      ),
+    ).toBeUndefined();
+    for (const descriptor of [
+      { set() {}, get: () => 'inherited' },
+      { value: 'inherited', writable: false },
+    ]) {
+      Object.defineProperty(Object.prototype, 'extra', { ...descriptor, configurable: true });
+      try {
+        // An assignment would call the setter, or throw: the round trip keeps the own value.
+        expect(plainEventCopy({ ...makeEvent(), extra: 'own' })).toBeUndefined();
+      } finally {
+        delete (Object.prototype as { extra?: unknown }).extra;
+      }
+    }
+    expect(plainEventCopy({ ...makeEvent(), toString: 'a key' } as AgentEvent)).toBeUndefined();
+  });
+
   it('reads each value once, so the copy is what a getter gave that time', () => {
     let reads = 0;
     const event = makeEvent() as AgentEvent & { ticket_key: string };

@@ -127,6 +127,35 @@ describe('MetricsStore.recordEvent: events journaled as operations', () => {
     expect(written.agents.coding).toStrictEqual(replayed.agents.coding);
   });
 
+  it('reports an event whose getter throws as an invalid state, and keeps a key a polluted prototype has', async () => {
+    const { dir, store } = await recording();
+    const lines = journalChanges(dir).lines;
+    const throwing = Object.defineProperty(makeEvent({ event_id: 'throws' }), 'ticket_key', {
+      enumerable: true,
+      get: () => {
+        throw new Error('boom');
+      },
+    });
+    await expect(store.recordEvent(throwing)).rejects.toMatchObject({ code: 'E_INVALID_STATE' });
+    expect(journalChanges(dir).lines.equals(lines)).toBe(true);
+
+    Object.defineProperty(Object.prototype, 'extra', {
+      set() {},
+      get: () => 'inherited',
+      configurable: true,
+    });
+    try {
+      await store.recordEvent({ ...makeEvent({ event_id: 'polluted' }), extra: 'own' });
+    } finally {
+      delete (Object.prototype as { extra?: unknown }).extra;
+    }
+    const written = journalChanges(dir).entries.map(
+      (entry) => entry.change as { event?: { extra?: unknown } },
+    );
+    expect(written.at(-1)?.event?.extra).toBe('own');
+    expect(Object.hasOwn((await store.load()).events.at(-1) ?? {}, 'extra')).toBe(true);
+  });
+
   it('rejects what is not an event at all as an invalid state, writing nothing', async () => {
     const { dir, store } = await recording();
     const lines = journalChanges(dir).lines;
