@@ -11,7 +11,6 @@ import {
   SESSION_TYPES,
   type SessionType,
 } from '../model/types.js';
-import { isPlainObject } from '../model/working-copy.js';
 
 /** A point in time: a `Date`, or an ISO 8601 date-time string (`Z` or an offset). */
 export type TimeInput = Date | string;
@@ -186,35 +185,47 @@ export function parseInput<T extends Schema>(schema: T, input: unknown): v.Infer
   const predicate = compiledPredicate(schema);
   const fields = predicate === undefined ? undefined : fieldsOf(input);
   if (fields !== undefined && predicate?.(fields)) return fields as v.InferOutput<T>;
-  const result = safeParse(schema, fields ?? input);
+  return parseWithValibot(schema, fields ?? input);
+}
+
+/** `parseInput` by valibot alone (exported for tests: the answer `parseInput` must give). */
+export function parseWithValibot<T extends Schema>(schema: T, input: unknown): v.InferOutput<T> {
+  const result = safeParse(schema, input);
   if (!result.success) throw new InvalidInputError(describeIssues(schema, result.issues, [], WORDING));
   return result.output;
 }
 
 /**
- * `input`'s fields, each read once, as valibot reads them (lists by index), when it is a plain
- * object whose keys are all its own enumerable string keys, and neither it nor a list in it is a
- * Proxy; else undefined (valibot then reads `input` itself: inherited or hidden keys, symbols, a
- * Proxy's traps all count there). For a schema compiled in model/schema-predicate.ts (no
- * transforms, defaults or fallbacks), a copy its predicate accepts is what valibot's parse gives.
+ * `input`'s fields, each read once, lists read by index as valibot reads them, when it is an
+ * object made by `{}` whose keys are all its own enumerable string keys, and not a Proxy; else
+ * undefined, and valibot reads `input` itself (inherited or hidden keys, symbols and a Proxy's
+ * traps all count there). For a schema compiled in model/schema-predicate.ts (no transforms,
+ * defaults or fallbacks), a copy its predicate accepts is what valibot's parse gives, but for the
+ * order of its keys. Not covered: a value inside that answers differently each time it is read
+ * (a Date whose `valueOf` changes), which valibot reads again when the copy is invalid.
  */
 function fieldsOf(input: unknown): Record<string, unknown> | undefined {
-  if (!isPlainObject(input) || types.isProxy(input)) return undefined;
+  // Not a null prototype either: the copy's keys inherited from Object.prototype would count for `in`.
+  if (typeof input !== 'object' || input === null || types.isProxy(input)) return undefined;
+  if (Object.getPrototypeOf(input) !== Object.prototype) return undefined;
   const keys = Object.keys(input);
   if (Reflect.ownKeys(input).length !== keys.length) return undefined;
   const copy: Record<string, unknown> = {};
-  for (const key of keys) {
-    // A key Object.prototype has (with a setter, read-only): valibot meets it differently.
-    if (key in copy) return undefined;
-    const value = input[key];
-    if (!Array.isArray(value)) copy[key] = value;
-    else if (types.isProxy(value)) return undefined;
-    else copy[key] = itemsOf(value);
+  try {
+    for (const key of keys) {
+      // A key Object.prototype has (with a setter, read-only): valibot meets it differently.
+      if (key in copy) return undefined;
+      const value = (input as Record<string, unknown>)[key];
+      // A list is read by index, as valibot reads it (a spread would use its iterator).
+      copy[key] = Array.isArray(value) ? itemsOf(value) : value;
+    }
+  } catch {
+    // A getter that throws: valibot meets it (or stops before it, at an unknown key) and says so.
+    return undefined;
   }
   return copy;
 }
 
-/** A list's items read by index, as valibot reads them (a spread would use its iterator). */
 function itemsOf(list: readonly unknown[]): unknown[] {
   const items = new Array<unknown>(list.length);
   for (let index = 0; index < list.length; index++) items[index] = list[index];

@@ -46,7 +46,8 @@ export function isOperation(change: JournalChange): change is RecordEventOperati
  */
 export function plainEventCopy(event: AgentEvent): AgentEvent | undefined {
   try {
-    if (!isPlainObject(event)) return undefined;
+    // A `toJSON` JSON.stringify would call, even one Object.keys does not list.
+    if (!isPlainObject(event) || (event as { toJSON?: unknown }).toJSON !== undefined) return undefined;
     const copy: Record<string, unknown> = {};
     for (const key of Object.keys(event)) {
       // A key Object.prototype has (`toString`, or one a library put there, with a setter or
@@ -71,7 +72,12 @@ export function plainEventCopy(event: AgentEvent): AgentEvent | undefined {
 }
 
 function plainListCopy(list: unknown[]): unknown[] | undefined {
-  if (Object.getPrototypeOf(list) !== Array.prototype) return undefined;
+  if (
+    Object.getPrototypeOf(list) !== Array.prototype ||
+    (list as { toJSON?: unknown }).toJSON !== undefined
+  ) {
+    return undefined;
+  }
   const length = list.length;
   const copy = new Array<unknown>(length);
   for (let index = 0; index < length; index++) {

@@ -81,7 +81,7 @@ describe('plainEventCopy', () => {
     }
   });
 
-  it('leaves to the JSON round trip a value that throws, and a key Object.prototype has', () => {
+  it('leaves to the JSON round trip a value that throws, a key Object.prototype has, a hidden toJSON', () => {
     const throwing = Object.defineProperty(makeEvent(), 'ticket_key', {
       enumerable: true,
       get: () => {
@@ -110,7 +110,10 @@ describe('plainEventCopy', () => {
         delete (Object.prototype as { extra?: unknown }).extra;
       }
     }
-    expect(plainEventCopy({ ...makeEvent(), toString: 'a key' } as AgentEvent)).toBeUndefined();
+    // A `toJSON` that Object.keys does not list, on the event or on a list in it.
+    const hidden = (target: object) => Object.defineProperty(target, 'toJSON', { value: () => 'replaced' });
+    expect(plainEventCopy(hidden(makeEvent()) as AgentEvent)).toBeUndefined();
+    expect(plainEventCopy(makeEvent({ artifacts: hidden(['a']) as string[] }))).toBeUndefined();
   });
 
   it('reads each value once, so the copy is what a getter gave that time', () => {
