@@ -42,7 +42,7 @@ export function isOperation(change: JournalChange): change is RecordEventOperati
  *
  * Why: the store computes what an operation leads to from the operation as replay reads it back,
  * and parsing back the line's JSON was ~7 % of the CPU of a recorded event with 64 callers (A/B
- * in the note of the commit that added this). The events `buildEvent` makes are all plain.
+ * in the message of the commit that added this). The events `buildEvent` makes are all plain.
  */
 export function plainEventCopy(event: AgentEvent): AgentEvent | undefined {
   try {
@@ -63,7 +63,7 @@ export function plainEventCopy(event: AgentEvent): AgentEvent | undefined {
       }
       setOwn(copy, key, kept);
     }
-    // A `toJSON` that JSON.stringify would call (a key of that name, or one put on Object.prototype).
+    // One put on Object.prototype, which the copy has and a null-prototype event has not.
     return (copy as { toJSON?: unknown }).toJSON === undefined ? (copy as AgentEvent) : undefined;
   } catch {
     // A getter or a Proxy that throws: the round trip meets it again and reports it (E_INVALID_STATE).
@@ -86,7 +86,7 @@ function plainListCopy(list: unknown[]): unknown[] | undefined {
     if (!isPlainScalar(item)) return undefined;
     copy[index] = item;
   }
-  return (copy as { toJSON?: unknown }).toJSON === undefined ? copy : undefined;
+  return copy;
 }
 
 /** A value JSON writes and reads back as the same value (NaN and ±Infinity become null, -0 becomes 0). */
