@@ -114,7 +114,8 @@ export function recordEventPatch(state: StoredState, operation: RecordEventOpera
   // A shallow copy is enough: recording sets the profile's values, and replaces its one list that
   // changes (`recent_events`) instead of changing it in place. (A deep copy was 5 % of the CPU
   // with 64 callers; the property test checks that the stored state is never changed in place.)
-  if (Object.hasOwn(state.agents, name)) setOwn(agents, name, { ...state.agents[name] });
+  const stored = state.agents.get(name);
+  if (stored !== undefined) setOwn(agents, name, { ...stored });
   // The scratch has no open sessions, so `recordEvent` adds to none; the session the event adds to
   // is found here, with one parse of the open sessions (not one here and one in `recordEvent`),
   // and added to on a copy of them, as the last step of `recordEvent` would.

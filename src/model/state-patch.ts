@@ -1,4 +1,5 @@
 import { History } from './history.js';
+import { Profiles } from './profiles.js';
 import { createProfile } from './record-event.js';
 import type { Caps } from './state.js';
 import type { AgentEvent, AgentProfile, DashboardState, SessionSummary } from './types.js';
@@ -50,12 +51,13 @@ export interface ProfileChange {
 }
 
 /**
- * The state as the store keeps it between changes: the histories as `History` lists, so that
- * recording an event costs the same with 500 or 50,000 events kept. Never changed in place;
+ * The state as the store keeps it between changes: the histories as `History` lists and the
+ * profiles as `Profiles`, so that recording an event costs the same with 500 or 50,000 events
+ * kept, and with 1 or 5,000 agents. Never changed in place;
  * states handed out are `workingCopy`s of it. Its values are plain JSON (parsed from the files).
  */
 export interface StoredState {
-  agents: Record<string, AgentProfile>;
+  agents: Profiles;
   events: History<AgentEvent>;
   sessions: History<SessionSummary>;
   [key: string]: unknown;
@@ -110,7 +112,8 @@ export function toStored(state: DashboardState): StoredState {
     if (HISTORY_KEYS.includes(key as HistoryKey)) {
       for (const record of value as object[]) freezeRecord(record);
       setOwn(stored, key, History.adopt(value as object[]));
-    } else setOwn(stored, key, value);
+    } else if (key === 'agents') setOwn(stored, key, Profiles.from(value as Record<string, AgentProfile>));
+    else setOwn(stored, key, value);
   }
   return stored as StoredState;
 }
@@ -235,17 +238,19 @@ export function diffStates(before: StoredState, after: DashboardState, caps: Cap
 
   const agents: Record<string, AgentProfile> = {};
   const fields: Record<string, ProfileChange> = {};
+  // The object the working copy was made from (made once per state, see `Profiles.toRecord`).
+  const stored = before.agents.toRecord();
   for (const name of Object.keys(after.agents)) {
     // A profile the mutator did not read is the stored one: not read now either (no copy made).
-    if (isUnreadProfile(after.agents, name, before.agents)) continue;
-    const previous = Object.hasOwn(before.agents, name) ? before.agents[name] : undefined;
+    if (isUnreadProfile(after.agents, name, stored)) continue;
+    const previous = Object.hasOwn(stored, name) ? stored[name] : undefined;
     const current = after.agents[name];
     if (isPlainObject(previous) && isPlainObject(current)) {
       const change = profileChange(previous as AgentProfile, current as AgentProfile);
       if (change) setOwn(fields, name, change);
     } else if (!jsonEqual(previous, current)) setOwn(agents, name, current);
   }
-  const dropped = Object.keys(before.agents).filter((name) => !Object.hasOwn(after.agents, name));
+  const dropped = Object.keys(stored).filter((name) => !Object.hasOwn(after.agents, name));
   if (Object.keys(agents).length > 0) patch.agents = agents;
   if (Object.keys(fields).length > 0) patch.agent_fields = fields;
   if (dropped.length > 0) patch.drop_agents = dropped;
@@ -277,8 +282,8 @@ export function changedProfileValues(
   patch: StatePatch,
 ): Array<{ values: Record<string, unknown>; removed: readonly string[] }> {
   return Object.entries(patch.agent_fields ?? {}).map(([name, change]) => {
-    const previous = before.agents[name] as Record<string, unknown>;
-    const next = after.agents[name] as Record<string, unknown>;
+    const previous = before.agents.get(name) as Record<string, unknown>;
+    const next = after.agents.get(name) as Record<string, unknown>;
     const values: Record<string, unknown> = {};
     const collect = (changed: object | undefined) => {
       if (changed === undefined) return;
@@ -359,7 +364,7 @@ export function changedPart(before: StoredState, patch: StatePatch): DashboardSt
   const profiles: Record<string, unknown> = {};
   for (const [name, profile] of Object.entries(patch.agents ?? {})) setOwn(profiles, name, profile);
   for (const [name, change] of Object.entries(patch.agent_fields ?? {})) {
-    setOwn(profiles, name, applyProfileChange(name, before.agents[name], change));
+    setOwn(profiles, name, applyProfileChange(name, before.agents.get(name), change));
   }
   setOwn(part, 'agents', profiles);
   setOwn(part, 'events', patch.all_events ?? patch.events ?? []);
@@ -396,14 +401,14 @@ export function applyPatch(state: StoredState, patch: StatePatch): StoredState {
   // young-generation GC runs. Object spread defines own data properties (as `setOwn` does: a
   // `__proto__` key stays a key, and a replaced key keeps its place) and is the fastest copy;
   // stored states hold no accessors. Keys are dropped by a loop, and no Set for an empty list.
-  const agents = patch.drop_agents?.length
-    ? withKeysSet(withoutKeys(state.agents, patch.drop_agents), patch.agents)
-    : { ...state.agents, ...patch.agents };
+  const kept = patch.drop_agents?.length ? state.agents.without(patch.drop_agents) : state.agents;
+  const changed = withKeysSet({}, patch.agents) as Record<string, AgentProfile>;
   const fields = patch.agent_fields ?? {};
   for (const name of Object.keys(fields)) {
-    const previous = Object.hasOwn(agents, name) ? (agents[name] as AgentProfile) : undefined;
-    setOwn(agents, name, applyProfileChange(name, previous, fields[name] as ProfileChange));
+    const previous = Object.hasOwn(changed, name) ? changed[name] : kept.get(name);
+    setOwn(changed, name, applyProfileChange(name, previous, fields[name] as ProfileChange));
   }
+  const agents = kept.with(changed);
   const { max_events, max_sessions } = patch.caps;
   const lists = {
     agents,

@@ -18,7 +18,8 @@ export type HistoryKey = 'events' | 'sessions';
 
 /** The store's state as working copies are made from (`StoredState` in state-patch.ts). */
 export interface CopySource {
-  agents: Record<string, AgentProfile>;
+  /** `Profiles` (profiles.ts, which imports this file). */
+  agents: { toRecord(): Record<string, AgentProfile> };
   [key: string]: unknown;
 }
 
@@ -207,7 +208,7 @@ export function workingCopy(state: CopySource): DashboardState {
   for (const key of Object.keys(state)) {
     const value = state[key];
     if (value instanceof History) defineLazyHistory(copy, key as HistoryKey, value);
-    else if (key === 'agents') setOwn(copy, key, lazyAgents(value as Record<string, AgentProfile>));
+    else if (key === 'agents') setOwn(copy, key, lazyAgents(state.agents.toRecord()));
     else setOwn(copy, key, cloneJson(value));
   }
   return copy as DashboardState;

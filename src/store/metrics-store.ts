@@ -455,7 +455,7 @@ export class MetricsStore implements MetricsBackend {
       journalFileSizeBytes: journalSize ?? 0,
       eventCount: state?.events.length ?? 0,
       sessionCount: state?.sessions.length ?? 0,
-      agentCount: state ? Object.keys(state.agents).length : 0,
+      agentCount: state ? state.agents.size : 0,
       metricsFileValid: mainValid,
     };
   }
@@ -1058,7 +1058,7 @@ export class MetricsStore implements MetricsBackend {
     const patch = recordEventPatch(before, journaled);
     const name = journaled.event.agent_name;
     const profile = patch.agents?.[name] as AgentProfile;
-    const previous = Object.hasOwn(before.agents, name) ? before.agents[name] : undefined;
+    const previous = before.agents.get(name);
     const looksValid = changeLooksValid({
       ...NOTHING_CHANGED,
       root: patch.set ?? {},

@@ -277,7 +277,7 @@ describe('diffStates / applyPatch', () => {
     (one.agents.coding as { total_tokens: number }).total_tokens += 7;
     one.events.push(makeEvent({ event_id: 'evt-x' }));
     expect(two.total_tokens).toBe(before.total_tokens);
-    expect(two.agents.coding?.total_tokens).toBe(before.agents.coding?.total_tokens);
+    expect(two.agents.coding?.total_tokens).toBe(before.agents.get('coding')?.total_tokens);
     expect(two.events).toHaveLength(2);
     expect(before.events).toHaveLength(2);
     expect(() => {

@@ -290,3 +290,46 @@ describe('MetricsStore.recordEvent: power cuts', () => {
     expect(cuts).toBeLessThan(399);
   });
 });
+
+describe('MetricsStore.recordEvent with many agents (profiles kept as layers, see model/profiles.ts)', () => {
+  it('keeps every profile right across layers, flattenings, reads, a removal and a reload from the files', async () => {
+    const { dir, store, metrics } = await recording();
+    const names = Array.from({ length: 120 }, (_, index) =>
+      index % 10 === 3 ? String(index) : `agent-${index}`,
+    );
+    const expected = new Map<string, number>();
+    for (let round = 0; round < 3; round++) {
+      for (const [index, name] of names.entries()) {
+        // Agents appear over time, in an order that is not the names' own.
+        if ((index * 7) % 3 > round) continue;
+        await metrics.recordEvent({ agentName: name, status: 'success', inputTokens: index + 1 });
+        expected.set(name, (expected.get(name) ?? 0) + index + 1);
+        // A read now and then makes the flat form midway (then the base of later layers).
+        if (index % 29 === 0)
+          expect((await store.load()).agents[name]?.total_tokens).toBe(expected.get(name));
+      }
+    }
+    await store.update((state) => {
+      delete state.agents['agent-1'];
+    });
+    expected.delete('agent-1');
+    const check = (state: Awaited<ReturnType<MetricsStore['load']>>) => {
+      expect(Object.keys(state.agents).sort()).toEqual([...expected.keys()].sort());
+      for (const [name, tokens] of expected) expect(state.agents[name]?.total_tokens).toBe(tokens);
+    };
+    const live = await store.load();
+    check(live);
+    // The order a plain object copied at each change would have: first seen first, integer-like names ahead.
+    const firstSeen = [...expected.keys()];
+    const integers = firstSeen.filter((name) => /^\d+$/.test(name)).sort((a, b) => Number(a) - Number(b));
+    expect(Object.keys(live.agents)).toEqual([
+      ...integers,
+      ...firstSeen.filter((name) => !/^\d+$/.test(name)),
+    ]);
+    expect((await store.getStats()).agentCount).toBe(expected.size);
+    // From the journal (replayed), then from the checkpointed file.
+    check(await new MetricsStore({ projectName: 'test-project', dir }).load());
+    await store.close();
+    check(await new MetricsStore({ projectName: 'test-project', dir }).load());
+  });
+});
