@@ -1,9 +1,9 @@
 import { recordEvent } from './record-event.js';
-import { addToOpenSession, findOpenSession, OPEN_SESSIONS_KEY, type OpenSession } from './sessions.js';
+import { OPEN_SESSIONS_KEY, recordedInOpenSession } from './sessions.js';
 import { RETENTION_KEY } from './state.js';
 import { applyPatch, type StatePatch, type StoredState } from './state-patch.js';
 import type { AgentEvent, AgentProfile, DashboardState } from './types.js';
-import { cloneJson, isPlainObject, setOwn } from './working-copy.js';
+import { isPlainObject, setOwn } from './working-copy.js';
 
 /**
  * A change the journal holds as the operation that made it, not as the values it changed:
@@ -117,8 +117,8 @@ export function recordEventPatch(state: StoredState, operation: RecordEventOpera
   const stored = state.agents.get(name);
   if (stored !== undefined) setOwn(agents, name, { ...stored });
   // The scratch has no open sessions, so `recordEvent` adds to none; the session the event adds to
-  // is found here, with one parse of the open sessions (not one here and one in `recordEvent`),
-  // and added to on a copy of them, as the last step of `recordEvent` would.
+  // is found and added to here (`recordedInOpenSession`: on a copy of that session, in a new list
+  // sharing the others), as the last step of `recordEvent` would.
   const scratch = {
     agents,
     events: [] as AgentEvent[],
@@ -134,13 +134,8 @@ export function recordEventPatch(state: StoredState, operation: RecordEventOpera
     total_duration_seconds: scratch.total_duration_seconds,
     updated_at: operation.at,
   };
-  const session = findOpenSession(state as unknown as DashboardState, event.session_id);
-  if (session !== undefined) {
-    const stored = state[OPEN_SESSIONS_KEY] as OpenSession[];
-    const open = cloneJson(stored);
-    addToOpenSession(open[stored.indexOf(session)] as OpenSession, event);
-    set[OPEN_SESSIONS_KEY] = open;
-  }
+  const open = recordedInOpenSession(state, event);
+  if (open !== undefined) set[OPEN_SESSIONS_KEY] = open;
   if (operation.retention !== undefined) set[RETENTION_KEY] = operation.retention;
   const profile: Record<string, AgentProfile> = {};
   setOwn(profile, name, scratch.agents[name]);

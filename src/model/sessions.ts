@@ -3,7 +3,7 @@ import { InvalidInputError, MetricsError, StateValidationError } from '../errors
 import { collectIssues, objectOnly, sessionSummaryEntries } from './schema.js';
 import { isValid } from './schema-predicate.js';
 import type { DashboardState, SessionStatus, SessionSummary, SessionType } from './types.js';
-import { appendRecord } from './working-copy.js';
+import { appendRecord, cloneJson } from './working-copy.js';
 
 /**
  * Sessions are persisted from the moment they start, so that a crash mid-session loses nothing:
@@ -184,6 +184,55 @@ export function findOpenSession(state: DashboardState, sessionId: string): OpenS
   // (50 sessions in progress doubled the cost of a recorded event: 0.29 → 0.58 ms).
   if (!isValid(openSessionsSchema, value)) return undefined;
   return (value as OpenSession[]).find((session) => session.session_id === sessionId);
+}
+
+/**
+ * Lists of sessions in progress of stored states found valid (`openSessionsSchema`), by identity.
+ * A stored state's values are never changed in place, so a list checked once stays valid; each
+ * event recorded in a session makes a new list, which `recordedInOpenSession` adds here when the
+ * one session it changed is valid. Checking the whole list again for each event made recording
+ * cost grow with the sessions in progress (100 of them: 4× an event without a session).
+ */
+const validStoredOpenSessions = new WeakSet<object>();
+
+/** True when `value` is a list of sessions in progress of a stored state, known valid (see above). */
+export function isCheckedOpenSessions(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && validStoredOpenSessions.has(value);
+}
+
+/**
+ * `findOpenSession` and `addToOpenSession` for a state the store keeps (never changed in place,
+ * its values within the nesting limit): the state's sessions in progress with one event added to
+ * the session `event.session_id`, as a new list sharing the other sessions; undefined when that
+ * session is not in progress (or the list is malformed). The rest of the list is not copied nor,
+ * once checked, checked again.
+ */
+export function recordedInOpenSession(
+  state: Readonly<Record<string, unknown>>,
+  event: {
+    session_id: string;
+    agent_name: string;
+    ticket_key: string;
+    total_tokens: number;
+    estimated_cost_usd: number;
+  },
+): OpenSession[] | undefined {
+  const value = state[OPEN_SESSIONS_KEY];
+  if (event.session_id === '' || !Array.isArray(value) || value.length === 0) return undefined;
+  if (!validStoredOpenSessions.has(value)) {
+    if (!isValid(openSessionsSchema, value)) return undefined;
+    validStoredOpenSessions.add(value);
+  }
+  const list = value as OpenSession[];
+  const index = list.findIndex((session) => session.session_id === event.session_id);
+  if (index < 0) return undefined;
+  const session = cloneJson(list[index] as OpenSession);
+  addToOpenSession(session, event);
+  const next = list.slice();
+  next[index] = session;
+  // Its nesting is the stored list's: adding numbers and strings makes nothing deeper.
+  if (isValid(openSessionSchema, session)) validStoredOpenSessions.add(next);
+  return next;
 }
 
 /** Adds one event's tokens, cost, agent and ticket to the session's running totals. */

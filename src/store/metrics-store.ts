@@ -9,6 +9,7 @@ import {
   recordEventPatch,
 } from '../model/operations.js';
 import { changeLooksValid, validateState } from '../model/schema.js';
+import { isCheckedOpenSessions, OPEN_SESSIONS_KEY } from '../model/sessions.js';
 import { type Caps, capsFor, createEmptyState, RETENTION_KEY, toTimestamp } from '../model/state.js';
 import {
   applyPatch,
@@ -1059,9 +1060,12 @@ export class MetricsStore implements MetricsBackend {
     const name = journaled.event.agent_name;
     const profile = patch.agents?.[name] as AgentProfile;
     const previous = before.agents.get(name);
+    const set = patch.set ?? {};
+    // A list of sessions in progress made from a checked one is valid, and no deeper than it.
+    const { [OPEN_SESSIONS_KEY]: openSessions, ...others } = set;
     const looksValid = changeLooksValid({
       ...NOTHING_CHANGED,
-      root: patch.set ?? {},
+      root: isCheckedOpenSessions(openSessions) ? others : set,
       // An existing profile: what recording changed in it (recording removes no key).
       ...(previous === undefined
         ? { profiles: [profile] }

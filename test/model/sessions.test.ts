@@ -1,13 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { type MetricsError, StateValidationError } from '../../src/errors.js';
 import {
+  addToOpenSession,
   endSession,
+  findOpenSession,
+  isCheckedOpenSessions,
   OPEN_SESSIONS_KEY,
+  type OpenSession,
   openSessionsOf,
+  recordedInOpenSession,
   setAsideMalformedOpenSessions,
   startSession,
 } from '../../src/model/sessions.js';
 import { createEmptyState } from '../../src/model/state.js';
+import { cloneJson } from '../../src/model/working-copy.js';
 import { makeSession } from '../helpers/builders.js';
 
 const AT = '2026-01-01T10:00:00.000Z';
@@ -133,5 +139,58 @@ describe('sessions', () => {
     );
     expect(state['sessions_in_progress_corrupt_20260301T100000.123Z']).toBe(bad);
     expect(state['sessions_in_progress_corrupt_20260301T100000.123Z-2']).toBe('junk');
+  });
+});
+
+describe('recordedInOpenSession (a stored state: the list checked once, only the changed session copied)', () => {
+  const event = (sessionId: string, tokens = 10) => ({
+    session_id: sessionId,
+    agent_name: 'coding',
+    ticket_key: 'AI-7',
+    total_tokens: tokens,
+    estimated_cost_usd: 0.5,
+  });
+  function storedWithSessions(count: number) {
+    const state = createEmptyState('p');
+    for (let index = 0; index < count; index++) startSession(state, start(`s${index}`));
+    return state as Record<string, unknown>;
+  }
+
+  it('adds the event to a copy of its session in a new list that shares the others; the stored list is unchanged', () => {
+    const state = storedWithSessions(4);
+    const stored = state[OPEN_SESSIONS_KEY] as OpenSession[];
+    const before = cloneJson(stored);
+    const next = recordedInOpenSession(state, event('s2')) as OpenSession[];
+    // What finding the session and adding to it on a copy of the whole list gives.
+    const expected = cloneJson(stored);
+    addToOpenSession(
+      findOpenSession({ [OPEN_SESSIONS_KEY]: expected } as never, 's2') as OpenSession,
+      event('s2'),
+    );
+    expect(next).toEqual(expected);
+    expect(stored).toEqual(before);
+    expect(next).not.toBe(stored);
+    expect(next[2]).not.toBe(stored[2]);
+    for (const index of [0, 1, 3]) expect(next[index]).toBe(stored[index]);
+    expect(isCheckedOpenSessions(next)).toBe(true);
+    expect(isCheckedOpenSessions(stored)).toBe(true);
+  });
+
+  it('adds nothing when the session is not in progress, or when the list is malformed anywhere', () => {
+    const state = storedWithSessions(3);
+    expect(recordedInOpenSession(state, event('unknown'))).toBeUndefined();
+    expect(recordedInOpenSession(state, event(''))).toBeUndefined();
+    const broken = storedWithSessions(3);
+    ((broken[OPEN_SESSIONS_KEY] as OpenSession[])[0] as Record<string, unknown>).total_tokens = 'lots';
+    expect(recordedInOpenSession(broken, event('s2'))).toBeUndefined();
+    expect(isCheckedOpenSessions(broken[OPEN_SESSIONS_KEY])).toBe(false);
+  });
+
+  it('does not vouch for a list whose changed session became invalid (a total past the largest exact integer)', () => {
+    const state = storedWithSessions(2);
+    ((state[OPEN_SESSIONS_KEY] as OpenSession[])[1] as OpenSession).total_tokens = Number.MAX_SAFE_INTEGER;
+    const next = recordedInOpenSession(state, event('s1', 2)) as OpenSession[];
+    expect(next[1]?.total_tokens).toBe(Number.MAX_SAFE_INTEGER + 2);
+    expect(isCheckedOpenSessions(next)).toBe(false);
   });
 });
