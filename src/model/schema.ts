@@ -342,6 +342,13 @@ export function changeLooksValid(change: {
 }
 
 /**
+ * Agent names that valibot's `record` leaves unchecked (it skips these keys, against prototype
+ * pollution): `validateState` checks the profiles under them itself. Unchecked, an `update()` that
+ * put `null` there was written, and each later event of that agent failed inside recording.
+ */
+const NAMES_RECORD_SKIPS = ['__proto__', 'prototype', 'constructor'];
+
+/**
  * Every problem in a whole state, each with its path (`events[3].status`). Empty when valid.
  * The same check decides what `save()` accepts and what `load()` treats as corrupt, so the store
  * never acknowledges a write that its next load would throw away.
@@ -367,6 +374,15 @@ export function validateState(value: unknown): ValidationIssue[] {
     sessions: Array.isArray(sessions) ? [] : sessions,
   };
   const issues = collectIssues(dashboardStateSchema, root);
+  const { agents } = value as { agents?: unknown };
+  if (typeof agents === 'object' && agents !== null) {
+    for (const name of NAMES_RECORD_SKIPS) {
+      if (!Object.hasOwn(agents, name)) continue;
+      // An own property, even `__proto__`: read as one, not through the prototype's accessor.
+      const profile = Object.getOwnPropertyDescriptor(agents, name)?.value;
+      issues.push(...collectIssues(agentProfileSchema, profile, ['agents', name]));
+    }
+  }
   const records: Array<[string, Schema, unknown]> = [
     ['events', agentEventSchema, events],
     ['sessions', sessionSummarySchema, sessions],

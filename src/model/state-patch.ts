@@ -240,17 +240,24 @@ export function diffStates(before: StoredState, after: DashboardState, caps: Cap
   const fields: Record<string, ProfileChange> = {};
   // The object the working copy was made from (made once per state, see `Profiles.toRecord`).
   const stored = before.agents.toRecord();
+  // Profiles set to undefined: JSON drops the key, as a whole file written from `after` would.
+  const undefinedProfiles: string[] = [];
   for (const name of Object.keys(after.agents)) {
     // A profile the mutator did not read is the stored one: not read now either (no copy made).
     if (isUnreadProfile(after.agents, name, stored)) continue;
     const previous = Object.hasOwn(stored, name) ? stored[name] : undefined;
     const current = after.agents[name];
+    if (current === undefined) {
+      if (previous !== undefined) undefinedProfiles.push(name);
+      continue;
+    }
     if (isPlainObject(previous) && isPlainObject(current)) {
       const change = profileChange(previous as AgentProfile, current as AgentProfile);
       if (change) setOwn(fields, name, change);
     } else if (!jsonEqual(previous, current)) setOwn(agents, name, current);
   }
   const dropped = Object.keys(stored).filter((name) => !Object.hasOwn(after.agents, name));
+  for (const name of undefinedProfiles) dropped.push(name);
   if (Object.keys(agents).length > 0) patch.agents = agents;
   if (Object.keys(fields).length > 0) patch.agent_fields = fields;
   if (dropped.length > 0) patch.drop_agents = dropped;

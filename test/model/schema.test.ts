@@ -16,6 +16,28 @@ describe('validateState', () => {
     expect(validateState(fixture('.agent_metrics.json.bak'))).toEqual([]);
   });
 
+  it('checks the profiles of agents named __proto__, prototype and constructor (keys valibot records skip)', () => {
+    const text = (profiles: string) =>
+      `{"version":1,"project_name":"p","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z",` +
+      `"total_sessions":0,"total_tokens":0,"total_cost_usd":0,"total_duration_seconds":0,` +
+      `"agents":{${profiles}},"events":[],"sessions":[]}`;
+    const profile = (name: string) => `${JSON.stringify(name)}:${JSON.stringify(createProfile(name))}`;
+    const valid = text(['__proto__', 'prototype', 'constructor', 'coder'].map(profile).join(','));
+    expect(validateState(JSON.parse(valid))).toEqual([]);
+    const garbage = text('"__proto__":5,"prototype":[],"constructor":null,"toString":"x"');
+    expect(validateState(JSON.parse(garbage)).map((issue) => issue.path)).toEqual([
+      'agents.toString',
+      'agents.__proto__',
+      'agents.prototype',
+      'agents.constructor',
+    ]);
+    const missing = JSON.parse(text(profile('constructor')));
+    delete missing.agents.constructor.total_invocations;
+    expect(validateState(missing)).toEqual([
+      { path: 'agents.constructor.total_invocations', message: 'required number is missing' },
+    ]);
+  });
+
   it('names each bad path inside events, sessions and agent profiles', () => {
     const state = makeState(5, 2) as unknown as Record<string, unknown> & ReturnType<typeof makeState>;
     (state.events[3] as Record<string, unknown>).status = 'exploded';

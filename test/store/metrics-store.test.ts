@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { MetricsError, StateValidationError } from '../../src/errors.js';
 import type { DashboardState } from '../../src/model/types.js';
 import { MetricsStore } from '../../src/store/metrics-store.js';
-import { makeEvent, makeState } from '../helpers/builders.js';
+import { makeEvent, makeProfile, makeState } from '../helpers/builders.js';
 import { FaultyFileSystem } from '../helpers/faulty-fs.js';
 import { corruptFilesIn, readJson, storeIn, tempFilesIn } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -24,6 +24,45 @@ describe('validation on save', () => {
     expect((error as Error).message).toContain('events[3].status: Invalid option');
     expect(readFileSync(store.metricsPath)).toEqual(before);
     expect(tempFilesIn(dir)).toEqual([]);
+  });
+
+  it('rejects a profile that is not one under an agent named constructor, __proto__ or prototype, writing nothing', async () => {
+    const { store } = storeIn(tempDir());
+    await store.save(makeState(1, 0));
+    const before = readFileSync(store.metricsPath);
+    for (const name of ['constructor', '__proto__', 'prototype']) {
+      await expect(
+        store.update((state) => {
+          Object.defineProperty(state.agents, name, {
+            value: null,
+            enumerable: true,
+            configurable: true,
+            writable: true,
+          });
+        }),
+      ).rejects.toMatchObject({ code: 'E_INVALID_STATE', issues: [{ path: `agents.${name}` }] });
+    }
+    await store.close();
+    expect(readFileSync(store.metricsPath)).toEqual(before);
+    // A valid profile there is kept like any other.
+    const { store: again } = storeIn(store.dir);
+    await again.update((state) => {
+      state.agents.constructor = makeProfile({ agent_name: 'constructor', total_invocations: 2 });
+    });
+    expect(Object.hasOwn((await again.load()).agents, 'constructor')).toBe(true);
+    expect((await again.load()).agents.constructor?.total_invocations).toBe(2);
+  });
+
+  it('removes a profile a mutator set to undefined, as a whole file written from that state would lack it', async () => {
+    const { store } = storeIn(tempDir());
+    await store.save(makeState(1, 0));
+    const returned = await store.update((state) => {
+      (state.agents as Record<string, unknown>).coding = undefined;
+    });
+    expect(Object.keys(returned.agents)).toEqual([]);
+    expect(Object.keys((await store.load()).agents)).toEqual([]);
+    await store.close();
+    expect(Object.keys((await storeIn(store.dir).store.load()).agents)).toEqual([]);
   });
 
   it('rejects an update whose mutator breaks the state, writing nothing', async () => {
