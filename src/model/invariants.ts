@@ -1,6 +1,6 @@
 import type { ValidationIssue } from '../errors.js';
 import { derivedMetricsOf, RECENT_EVENTS_KEPT } from './record-event.js';
-import { formatPath } from './schema.js';
+import { formatPath, uncheckedProfileIssues } from './schema.js';
 import { OPEN_SESSIONS_KEY } from './sessions.js';
 import { capsFor } from './state.js';
 import type { AgentEvent, AgentProfile, DashboardState } from './types.js';
@@ -232,6 +232,9 @@ function checkTotals(state: DashboardState, report: Report): void {
  * was expected. Empty when consistent. Call on a state that passed `validateState`.
  */
 export function checkInvariants(state: DashboardState, options: InvariantOptions = {}): ValidationIssue[] {
+  // Profiles `validateState` does not check: the checks below read every profile.
+  const unchecked = uncheckedProfileIssues(state);
+  if (unchecked.length > 0) return unchecked;
   const resolved = capsFor(state, options);
   const issues: ValidationIssue[] = [];
   const report: Report = (path, message) => issues.push({ path: formatPath(path), message });

@@ -343,10 +343,30 @@ export function changeLooksValid(change: {
 
 /**
  * Agent names that valibot's `record` leaves unchecked (it skips these keys, against prototype
- * pollution): `validateState` checks the profiles under them itself. Unchecked, an `update()` that
- * put `null` there was written, and each later event of that agent failed inside recording.
+ * pollution), so `validateState` accepts anything under them.
  */
 const NAMES_RECORD_SKIPS = ['__proto__', 'prototype', 'constructor'];
+
+/**
+ * The problems of the profiles under the agent names `validateState` does not check (see above).
+ * Writes check them (`save()`, `update()`, the memory backend), and so does `checkInvariants`:
+ * unchecked, an `update()` that put `null` there was written, and each later event of that agent
+ * failed inside recording (E_INTERNAL). Loads do not, as before: a file an earlier version wrote
+ * with such a profile is not thrown away whole for it (`verify` names it; a `save()` of it is
+ * refused until the profile is fixed or deleted).
+ */
+export function uncheckedProfileIssues(state: unknown): ValidationIssue[] {
+  const agents = isObject(state) ? (state as { agents?: unknown }).agents : undefined;
+  if (typeof agents !== 'object' || agents === null) return [];
+  const issues: ValidationIssue[] = [];
+  for (const name of NAMES_RECORD_SKIPS) {
+    if (!Object.hasOwn(agents, name)) continue;
+    // An own property (even `__proto__`, and a working copy's lazy profile) is read as one.
+    const profile = (agents as Record<string, unknown>)[name];
+    issues.push(...collectIssues(agentProfileSchema, profile, ['agents', name]));
+  }
+  return issues;
+}
 
 /**
  * Every problem in a whole state, each with its path (`events[3].status`). Empty when valid.
@@ -374,15 +394,6 @@ export function validateState(value: unknown): ValidationIssue[] {
     sessions: Array.isArray(sessions) ? [] : sessions,
   };
   const issues = collectIssues(dashboardStateSchema, root);
-  const { agents } = value as { agents?: unknown };
-  if (typeof agents === 'object' && agents !== null) {
-    for (const name of NAMES_RECORD_SKIPS) {
-      if (!Object.hasOwn(agents, name)) continue;
-      // An own property, even `__proto__`: read as one, not through the prototype's accessor.
-      const profile = Object.getOwnPropertyDescriptor(agents, name)?.value;
-      issues.push(...collectIssues(agentProfileSchema, profile, ['agents', name]));
-    }
-  }
   const records: Array<[string, Schema, unknown]> = [
     ['events', agentEventSchema, events],
     ['sessions', sessionSummarySchema, sessions],

@@ -1,7 +1,7 @@
 import { applyChange, type JournalChange } from '../model/operations.js';
 import { toStored } from '../model/state-patch.js';
 import type { DashboardState } from '../model/types.js';
-import { workingCopy } from '../model/working-copy.js';
+import { cloneJson, setOwn, workingCopy } from '../model/working-copy.js';
 import type { FileSystem } from './file-system.js';
 import { replayStart, takeBinding } from './journal-binding.js';
 import { readFrom } from './journal-file.js';
@@ -87,10 +87,15 @@ export async function checkJournal(
 /**
  * `snapshot` with `patches` applied as the store applies them on a load, without its binding key.
  * `snapshot` keeps its keys and lists; its events and sessions are shared, and frozen (`toStored`).
+ * Its other values are copied: a stored state's values are never changed in place (replay trusts
+ * a list of sessions in progress it checked once), and the caller may change `snapshot`'s later.
  * The result is a working copy, as `load()` returns.
  */
 export function withJournal(snapshot: DashboardState, patches: readonly JournalChange[]): DashboardState {
-  const copy = { ...snapshot };
+  const copy: DashboardState = { ...snapshot };
+  for (const key of Object.keys(copy)) {
+    if (key !== 'events' && key !== 'sessions') setOwn(copy, key, cloneJson(copy[key]));
+  }
   takeBinding(copy);
   // New arrays: `toStored` takes over the lists, and appends may grow them in place.
   let stored = toStored({ ...copy, events: [...copy.events], sessions: [...copy.sessions] });

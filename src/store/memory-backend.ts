@@ -1,6 +1,6 @@
 import { StateValidationError } from '../errors.js';
 import { recordEvent } from '../model/record-event.js';
-import { validateState } from '../model/schema.js';
+import { uncheckedProfileIssues, validateState } from '../model/schema.js';
 import { applyFifoEviction, capsFor, createEmptyState, toTimestamp } from '../model/state.js';
 import type { AgentEvent, DashboardState } from '../model/types.js';
 import type { MetricsBackend, StateMutator } from './backend.js';
@@ -43,10 +43,22 @@ export class MemoryBackend implements MetricsBackend {
   private async apply(mutate: StateMutator): Promise<DashboardState> {
     const draft = structuredClone(this.state);
     await mutate(draft);
-    const issues = validateState(draft);
+    dropUndefined(draft);
+    const issues = [...validateState(draft), ...uncheckedProfileIssues(draft)];
     if (issues.length > 0) throw new StateValidationError(issues);
     const stamped = { ...draft, updated_at: toTimestamp(new Date()) };
     this.state = applyFifoEviction(stamped, capsFor(stamped));
     return structuredClone(this.state);
   }
+}
+
+/**
+ * Removes the root keys and the profiles a mutator set to undefined, which JSON drops: the file
+ * store's states lack them (its journal lines and files are JSON), and so do this backend's.
+ */
+function dropUndefined(state: DashboardState): void {
+  for (const key of Object.keys(state)) if (state[key] === undefined) delete state[key];
+  const { agents } = state;
+  if (typeof agents !== 'object' || agents === null) return;
+  for (const name of Object.keys(agents)) if (agents[name] === undefined) delete agents[name];
 }

@@ -8,7 +8,7 @@ import {
   type RecordEventOperation,
   recordEventPatch,
 } from '../model/operations.js';
-import { changeLooksValid, validateState } from '../model/schema.js';
+import { changeLooksValid, uncheckedProfileIssues, validateState } from '../model/schema.js';
 import { isCheckedOpenSessions, OPEN_SESSIONS_KEY } from '../model/sessions.js';
 import { type Caps, capsFor, createEmptyState, RETENTION_KEY, toTimestamp } from '../model/state.js';
 import {
@@ -1406,7 +1406,7 @@ export class MetricsStore implements MetricsBackend {
   }
 
   private assertValid(state: DashboardState): void {
-    const issues = validateState(state);
+    const issues = [...validateState(state), ...uncheckedProfileIssues(state)];
     if (issues.length > 0) throw new StateValidationError(issues);
   }
 

@@ -1,9 +1,18 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { checkInvariants } from '../../src/model/invariants.js';
 import { createProfile } from '../../src/model/record-event.js';
-import { changeLooksValid, formatPath, MAX_NESTING, validateState } from '../../src/model/schema.js';
+import {
+  changeLooksValid,
+  formatPath,
+  MAX_NESTING,
+  uncheckedProfileIssues,
+  validateState,
+} from '../../src/model/schema.js';
 import { createEmptyState } from '../../src/model/state.js';
+import { toStored } from '../../src/model/state-patch.js';
+import { workingCopy } from '../../src/model/working-copy.js';
 import { makeEvent, makeState } from '../helpers/builders.js';
 
 const fixture = (name: string) =>
@@ -16,26 +25,35 @@ describe('validateState', () => {
     expect(validateState(fixture('.agent_metrics.json.bak'))).toEqual([]);
   });
 
-  it('checks the profiles of agents named __proto__, prototype and constructor (keys valibot records skip)', () => {
+  it('leaves profiles under __proto__, prototype and constructor (keys valibot records skip) to uncheckedProfileIssues, which writes and checkInvariants use', () => {
     const text = (profiles: string) =>
       `{"version":1,"project_name":"p","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z",` +
       `"total_sessions":0,"total_tokens":0,"total_cost_usd":0,"total_duration_seconds":0,` +
       `"agents":{${profiles}},"events":[],"sessions":[]}`;
     const profile = (name: string) => `${JSON.stringify(name)}:${JSON.stringify(createProfile(name))}`;
-    const valid = text(['__proto__', 'prototype', 'constructor', 'coder'].map(profile).join(','));
-    expect(validateState(JSON.parse(valid))).toEqual([]);
-    const garbage = text('"__proto__":5,"prototype":[],"constructor":null,"toString":"x"');
-    expect(validateState(JSON.parse(garbage)).map((issue) => issue.path)).toEqual([
-      'agents.toString',
+    const valid = JSON.parse(text(['__proto__', 'prototype', 'constructor', 'coder'].map(profile).join(',')));
+    expect(validateState(valid)).toEqual([]);
+    expect(uncheckedProfileIssues(valid)).toEqual([]);
+    const garbage = JSON.parse(text('"__proto__":5,"prototype":[],"constructor":null,"toString":"x"'));
+    // A load accepts such a file, as before (an earlier version could write one): only toString is wrong to it.
+    expect(validateState(garbage).map((issue) => issue.path)).toEqual(['agents.toString']);
+    expect(uncheckedProfileIssues(garbage).map((issue) => issue.path)).toEqual([
       'agents.__proto__',
       'agents.prototype',
       'agents.constructor',
     ]);
     const missing = JSON.parse(text(profile('constructor')));
     delete missing.agents.constructor.total_invocations;
-    expect(validateState(missing)).toEqual([
+    expect(uncheckedProfileIssues(missing)).toEqual([
       { path: 'agents.constructor.total_invocations', message: 'required number is missing' },
     ]);
+    // verify's check of a valid file names it instead of failing on it.
+    expect(checkInvariants(missing).map((issue) => issue.path)).toEqual([
+      'agents.constructor.total_invocations',
+    ]);
+    // A working copy's profiles are accessors: read as profiles all the same.
+    const stored = toStored(valid);
+    expect(uncheckedProfileIssues(workingCopy(stored))).toEqual([]);
   });
 
   it('names each bad path inside events, sessions and agent profiles', () => {

@@ -36,6 +36,39 @@ describe.each(backends)('backend contract: %s', (_name, create) => {
     expect(await backend.load()).toEqual(saved);
   });
 
+  it('removes a root key or a profile that a mutator sets to undefined (JSON has no undefined)', async () => {
+    const backend = create('contract');
+    await backend.update((state) => {
+      state.note = 'kept for now';
+      recordEvent(state, makeEvent({ event_id: 'a', agent_name: 'coding' }));
+      recordEvent(state, makeEvent({ event_id: 'b', agent_name: 'review' }));
+    });
+    const saved = await backend.update((state) => {
+      state.note = undefined;
+      (state.agents as Record<string, unknown>).coding = undefined;
+    });
+    expect(Object.hasOwn(saved, 'note')).toBe(false);
+    expect(Object.keys(saved.agents)).toEqual(['review']);
+    expect(await backend.load()).toEqual(saved);
+  });
+
+  it('refuses a profile that is not one under the names valibot records skip (__proto__, prototype, constructor)', async () => {
+    const backend = create('contract');
+    for (const name of ['__proto__', 'prototype', 'constructor']) {
+      await expect(
+        backend.update((state) => {
+          Object.defineProperty(state.agents, name, {
+            value: 7,
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
+        }),
+      ).rejects.toMatchObject({ code: 'E_INVALID_STATE', issues: [{ path: `agents.${name}` }] });
+    }
+    expect((await backend.load()).agents).toEqual({});
+  });
+
   it('commit writes as update does, and resolves to nothing; its failures reach the caller', async () => {
     const backend = create('contract');
     expect(backend.commit).toBeTypeOf('function');

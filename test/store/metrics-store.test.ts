@@ -46,11 +46,12 @@ describe('validation on save', () => {
     expect(readFileSync(store.metricsPath)).toEqual(before);
     // A valid profile there is kept like any other.
     const { store: again } = storeIn(store.dir);
+    const name: string = 'constructor';
     await again.update((state) => {
-      state.agents.constructor = makeProfile({ agent_name: 'constructor', total_invocations: 2 });
+      state.agents[name] = makeProfile({ agent_name: name, total_invocations: 2 });
     });
-    expect(Object.hasOwn((await again.load()).agents, 'constructor')).toBe(true);
-    expect((await again.load()).agents.constructor?.total_invocations).toBe(2);
+    expect(Object.hasOwn((await again.load()).agents, name)).toBe(true);
+    expect((await again.load()).agents[name]?.total_invocations).toBe(2);
   });
 
   it('removes a profile a mutator set to undefined, as a whole file written from that state would lack it', async () => {
