@@ -3,7 +3,14 @@ import { Profiles } from './profiles.js';
 import { createProfile } from './record-event.js';
 import type { Caps } from './state.js';
 import type { AgentEvent, AgentProfile, DashboardState, SessionSummary } from './types.js';
-import { type HistoryKey, isPlainObject, isUnreadProfile, setOwn, unreadHistory } from './working-copy.js';
+import {
+  type HistoryKey,
+  isPlainObject,
+  isUnreadProfile,
+  setOwn,
+  unreadAgents,
+  unreadHistory,
+} from './working-copy.js';
 
 /**
  * One committed change of the state, as the journal keeps it: the new values of what changed.
@@ -236,6 +243,26 @@ export function diffStates(before: StoredState, after: DashboardState, caps: Cap
   if (Object.keys(set).length > 0) patch.set = set;
   if (unset.length > 0) patch.unset = unset;
 
+  // `agents` not read by the mutator equals the stored profiles: not read now either.
+  if (unreadAgents(after) !== before.agents) diffProfiles(before, after, patch);
+
+  const events = continuationOf(before.events, after, 'events');
+  if (events === undefined) patch.all_events = after.events;
+  else {
+    if (events.drop > 0) patch.drop_events = events.drop;
+    if (events.added.length > 0) patch.events = events.added;
+  }
+  const sessions = continuationOf(before.sessions, after, 'sessions');
+  if (sessions === undefined) patch.all_sessions = after.sessions;
+  else {
+    if (sessions.drop > 0) patch.drop_sessions = sessions.drop;
+    if (sessions.added.length > 0) patch.sessions = sessions.added;
+  }
+  return patch;
+}
+
+/** The profiles' part of `diffStates`: what changed from `before.agents` to `after.agents`. */
+function diffProfiles(before: StoredState, after: DashboardState, patch: StatePatch): void {
   const agents: Record<string, AgentProfile> = {};
   const fields: Record<string, ProfileChange> = {};
   // The object the working copy was made from (made once per state, see `Profiles.toRecord`).
@@ -261,20 +288,6 @@ export function diffStates(before: StoredState, after: DashboardState, caps: Cap
   if (Object.keys(agents).length > 0) patch.agents = agents;
   if (Object.keys(fields).length > 0) patch.agent_fields = fields;
   if (dropped.length > 0) patch.drop_agents = dropped;
-
-  const events = continuationOf(before.events, after, 'events');
-  if (events === undefined) patch.all_events = after.events;
-  else {
-    if (events.drop > 0) patch.drop_events = events.drop;
-    if (events.added.length > 0) patch.events = events.added;
-  }
-  const sessions = continuationOf(before.sessions, after, 'sessions');
-  if (sessions === undefined) patch.all_sessions = after.sessions;
-  else {
-    if (sessions.drop > 0) patch.drop_sessions = sessions.drop;
-    if (sessions.added.length > 0) patch.sessions = sessions.added;
-  }
-  return patch;
 }
 
 /**
@@ -343,7 +356,7 @@ function dropToUnset(
  * they are, for `validateState` to name the problem. Undefined when the containers are sound.
  */
 export function malformedContainers(after: DashboardState): DashboardState | undefined {
-  const agentsSound = isPlainObject(after.agents);
+  const agentsSound = unreadAgents(after) !== undefined || isPlainObject(after.agents);
   const sound = (key: HistoryKey) => unreadHistory(after, key) !== undefined || Array.isArray(after[key]);
   const eventsSound = sound('events');
   const sessionsSound = sound('sessions');

@@ -7,11 +7,12 @@ import {
   applyPatch,
   diffStates,
   journalForm,
+  malformedContainers,
   type StatePatch,
   toStored,
 } from '../../src/model/state-patch.js';
-import type { DashboardState } from '../../src/model/types.js';
-import { appendRecord, workingCopy } from '../../src/model/working-copy.js';
+import type { AgentProfile, DashboardState } from '../../src/model/types.js';
+import { appendRecord, unreadAgents, workingCopy } from '../../src/model/working-copy.js';
 import { makeEvent, makeProfile, makeSession, makeState } from '../helpers/builders.js';
 
 type Change =
@@ -357,6 +358,44 @@ describe('diffStates / applyPatch', () => {
     // What a copy shows is the stored state, whatever the other copies did.
     expect(workingCopy(before).agents.review?.total_invocations).toBe(3);
     expect(JSON.parse(JSON.stringify(workingCopy(before)))).toEqual(JSON.parse(JSON.stringify(plainState)));
+  });
+});
+
+describe('a working copy’s agents, not read', () => {
+  it('cost nothing per profile until read, and a mutator that does not read them changes no profile', () => {
+    const plain = makeState(2, 1);
+    plain.agents.review = makeProfile({ ...createProfile('review'), total_invocations: 3 });
+    const before = toStored(plain);
+    const caps = { maxEvents: 500, maxSessions: 50 };
+
+    const untouched = workingCopy(before);
+    expect(unreadAgents(untouched)).toBe(before.agents);
+    untouched.total_tokens += 1;
+    const patch = diffStates(before, untouched, caps);
+    expect(patch.set?.total_tokens).toBe(plain.total_tokens + 1);
+    for (const key of ['agents', 'agent_fields', 'drop_agents']) expect(patch).not.toHaveProperty(key);
+    expect(unreadAgents(untouched)).toBe(before.agents);
+
+    // A read makes the object once; later reads answer with it.
+    const read = workingCopy(before);
+    const agents = read.agents;
+    expect(read.agents).toBe(agents);
+    expect(unreadAgents(read)).toBeUndefined();
+    expect(Object.keys(agents)).toEqual(['coding', 'review']);
+
+    // Assigned, deleted, frozen: as a data property would be.
+    const assigned = workingCopy(before);
+    assigned.agents = { review: assigned.agents.review as AgentProfile };
+    expect(diffStates(before, assigned, caps).drop_agents).toEqual(['coding']);
+    const deleted = workingCopy(before);
+    delete (deleted as Partial<DashboardState>).agents;
+    expect(unreadAgents(deleted)).toBeUndefined();
+    // Reported as a missing container (validateState then names `agents`).
+    expect(malformedContainers(deleted)).toMatchObject({ agents: undefined, events: [] });
+    expect(malformedContainers(untouched)).toBeUndefined();
+    const frozen = Object.freeze(workingCopy(before));
+    expect(frozen.agents.review?.total_invocations).toBe(3);
+    expect(JSON.parse(JSON.stringify(workingCopy(before)))).toEqual(JSON.parse(JSON.stringify(plain)));
   });
 });
 
