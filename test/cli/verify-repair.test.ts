@@ -599,6 +599,17 @@ describe('stats', () => {
     expect(json.quarantinedFiles).toHaveLength(1);
   });
 
+  it('says so when a folder is where the main or backup file belongs (its size is not the file’s)', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, MAIN));
+    mkdirSync(join(dir, `${MAIN}.bak`));
+    const { code, stdout } = await run(['stats', '--dir', dir]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^main file +a folder, not a file$/m);
+    expect(stdout).toMatch(/^main file valid +no$/m);
+    expect(stdout).toMatch(/^backup file +a folder, not a file$/m);
+  });
+
   it('says missing for files that do not exist', async () => {
     const { stdout } = await run(['stats', '--dir', tempDir()]);
     expect(stdout).toMatch(/^main file +missing$/m);
