@@ -201,16 +201,16 @@ export function isUnreadProfile(agents: object, name: string, stored: Record<str
 }
 
 /**
- * A copy's `agents` before it is read: the stored profiles it copies, and the object made from
- * them at the first read (or assigned). `agents` stays an accessor (no redefinition, so a frozen
- * copy can still be read), and a copy whose `agents` was never read costs nothing per profile:
- * making the object defines an accessor per profile, and an `update()` that does not touch the
- * profiles (starting or ending a session) took 20 ms with 10,000 agents for that alone.
+ * A copy's `agents` is made at its first read, as its histories are: making it defines an accessor
+ * per profile, and an `update()` that does not touch the profiles (starting or ending a session)
+ * took 20 ms with 10,000 agents for that alone. Until then `agents` is an accessor, which the first
+ * read or assignment replaces with a plain value (as the stored state had). A frozen copy cannot
+ * be redefined: it is read through `made` (and refuses an assignment, as its value would).
  */
 const LAZY_AGENTS = Symbol('lazy agents');
 interface LazyAgentsSlot {
   source: CopySource['agents'];
-  agents?: unknown;
+  made?: unknown;
 }
 type AgentsRoot = Record<string, unknown> & { [LAZY_AGENTS]?: LazyAgentsSlot };
 
@@ -218,11 +218,16 @@ type AgentsRoot = Record<string, unknown> & { [LAZY_AGENTS]?: LazyAgentsSlot };
 const AGENTS_ACCESSOR = {
   get(this: AgentsRoot) {
     const slot = this[LAZY_AGENTS] as LazyAgentsSlot;
-    if (!('agents' in slot)) slot.agents = lazyAgents(slot.source.toRecord());
-    return slot.agents;
+    if (Object.hasOwn(slot, 'made')) return slot.made;
+    const agents = lazyAgents(slot.source.toRecord());
+    if (Object.getOwnPropertyDescriptor(this, 'agents')?.configurable) setOwn(this, 'agents', agents);
+    else slot.made = agents;
+    return agents;
   },
   set(this: AgentsRoot, value: unknown) {
-    (this[LAZY_AGENTS] as LazyAgentsSlot).agents = value;
+    if (Object.isFrozen(this)) throw new TypeError("Cannot assign to read only property 'agents' of object");
+    if (Object.getOwnPropertyDescriptor(this, 'agents')?.configurable) setOwn(this, 'agents', value);
+    else (this[LAZY_AGENTS] as LazyAgentsSlot).made = value;
   },
 };
 
@@ -238,7 +243,7 @@ function defineLazyAgents(copy: AgentsRoot, source: CopySource['agents']): void 
  */
 export function unreadAgents(copy: object): CopySource['agents'] | undefined {
   const slot = (copy as AgentsRoot)[LAZY_AGENTS];
-  if (slot === undefined || 'agents' in slot) return undefined;
+  if (slot === undefined || Object.hasOwn(slot, 'made')) return undefined;
   return Object.getOwnPropertyDescriptor(copy, 'agents')?.get === AGENTS_ACCESSOR.get
     ? slot.source
     : undefined;
