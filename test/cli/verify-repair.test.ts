@@ -1,4 +1,12 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { AgentMetrics, MetricsStore } from '../../src/index.js';
@@ -602,12 +610,22 @@ describe('stats', () => {
   it('says so when a folder is where the main or backup file belongs (its size is not the file’s)', async () => {
     const dir = tempDir();
     mkdirSync(join(dir, MAIN));
-    mkdirSync(join(dir, `${MAIN}.bak`));
+    // A link to a folder is a folder too.
+    mkdirSync(join(dir, 'elsewhere'));
+    symlinkSync('elsewhere', join(dir, `${MAIN}.bak`));
     const { code, stdout } = await run(['stats', '--dir', dir]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/^main file +a folder, not a file$/m);
     expect(stdout).toMatch(/^main file valid +no$/m);
     expect(stdout).toMatch(/^backup file +a folder, not a file$/m);
+    const json = JSON.parse((await run(['stats', '--dir', dir, '--json'])).stdout);
+    expect(json).toMatchObject({
+      metricsFileKind: 'folder',
+      backupFileKind: 'folder',
+      metricsFileValid: false,
+    });
+    const fine = JSON.parse((await run(['stats', '--dir', tempDir(), '--json'])).stdout);
+    expect(fine).toMatchObject({ metricsFileKind: 'missing', backupFileKind: 'missing' });
   });
 
   it('says missing for files that do not exist', async () => {

@@ -1,4 +1,4 @@
-import { lstat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { type Context, existingProjectDir, openStore, type StoreFlags } from '../context.js';
 import { EXIT } from '../errors.js';
 import { listProjectFiles } from '../files.js';
@@ -13,23 +13,36 @@ export async function runStats(context: Context, flags: StatsFlags): Promise<num
   const dir = await existingProjectDir(context, flags);
   const stats = await openStore(context, flags).getStats();
   const files = await listProjectFiles(dir);
+  // A folder (or a device) where a file belongs: its size is not a file's.
+  const [metricsFileKind, backupFileKind] = await Promise.all([
+    kindOf(files.mainPath),
+    kindOf(files.backupPath),
+  ]);
   const { out } = context;
   if (flags.json) {
-    out.json({ dir: files.dir, ...stats, quarantinedFiles: files.quarantined, tempFiles: files.temp });
+    out.json({
+      dir: files.dir,
+      ...stats,
+      metricsFileKind: metricsFileKind ?? null,
+      backupFileKind: backupFileKind ?? null,
+      quarantinedFiles: files.quarantined,
+      tempFiles: files.temp,
+    });
     return EXIT.ok;
   }
   const yesNo = (value: boolean) => (value ? 'yes' : 'no');
-  // A folder (or a device) where a file belongs: its size would read as the file's.
-  const kinds = await Promise.all([files.mainPath, files.backupPath].map(notAFile));
-  const size = (exists: boolean, bytes: number, kind: string | undefined) =>
-    kind ?? (exists ? `${formatCount(bytes)} bytes` : 'missing');
+  const size = (exists: boolean, bytes: number, kind: string | undefined) => {
+    if (kind === 'folder') return 'a folder, not a file';
+    if (kind === 'other') return 'not a regular file';
+    return exists ? `${formatCount(bytes)} bytes` : 'missing';
+  };
   out.heading(`Storage of ${files.dir}`);
   out.table({
     head: ['item', 'value'],
     rows: [
-      ['main file', size(stats.metricsFileExists, stats.metricsFileSizeBytes, kinds[0])],
+      ['main file', size(stats.metricsFileExists, stats.metricsFileSizeBytes, metricsFileKind)],
       ['main file valid', stats.metricsFileExists ? yesNo(stats.metricsFileValid) : '-'],
-      ['backup file', size(stats.backupFileExists, stats.backupFileSizeBytes, kinds[1])],
+      ['backup file', size(stats.backupFileExists, stats.backupFileSizeBytes, backupFileKind)],
       ['events', formatCount(stats.eventCount)],
       ['sessions', formatCount(stats.sessionCount)],
       ['agents', formatCount(stats.agentCount)],
@@ -41,9 +54,12 @@ export async function runStats(context: Context, flags: StatsFlags): Promise<num
   return EXIT.ok;
 }
 
-/** 'a folder, not a file' (or the like) when something other than a file (or a link to one) is at `path`. */
-async function notAFile(path: string): Promise<string | undefined> {
-  const stat = await lstat(path).catch(() => undefined);
-  if (stat === undefined || stat.isFile() || stat.isSymbolicLink()) return undefined;
-  return stat.isDirectory() ? 'a folder, not a file' : 'not a regular file';
+/** What is at `path`, links followed; undefined when it cannot tell (a folder it cannot enter, …). */
+async function kindOf(path: string): Promise<'file' | 'folder' | 'other' | 'missing' | undefined> {
+  try {
+    const found = await stat(path);
+    return found.isFile() ? 'file' : found.isDirectory() ? 'folder' : 'other';
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : undefined;
+  }
 }
