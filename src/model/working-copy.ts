@@ -204,30 +204,51 @@ export function isUnreadProfile(agents: object, name: string, stored: Record<str
  * A copy's `agents` is made at its first read, as its histories are: making it defines an accessor
  * per profile, and an `update()` that does not touch the profiles (starting or ending a session)
  * took 20 ms with 10,000 agents for that alone. Until then `agents` is an accessor, which the first
- * read or assignment replaces with a plain value (as the stored state had). A frozen copy cannot
- * be redefined: it is read through `made` (and refuses an assignment, as its value would).
+ * read or assignment replaces with a plain value (as the stored state had). A frozen or sealed copy
+ * cannot be redefined: its value is kept in `fixedAgents` (a frozen one refuses an assignment, as
+ * its value would). An object inheriting from a copy reads the copy's, and an assignment through
+ * it gives it its own, as with an inherited data property.
  */
 const LAZY_AGENTS = Symbol('lazy agents');
 interface LazyAgentsSlot {
+  /** The stored profiles; never changed, so a clone made from a copy's descriptors may share it. */
   source: CopySource['agents'];
-  made?: unknown;
 }
 type AgentsRoot = Record<string, unknown> & { [LAZY_AGENTS]?: LazyAgentsSlot };
 
-// Shared by every copy (no closure per copy): `this` is the copy.
+/** The value of `agents` of copies whose accessor cannot be replaced (frozen or sealed), by copy. */
+const fixedAgents = new WeakMap<object, unknown>();
+
+/** The object that owns the lazy `agents` accessor `target` reads: itself, or one it inherits from. */
+function accessorOwner(target: object): AgentsRoot | undefined {
+  for (let object: object | null = target; object !== null; object = Object.getPrototypeOf(object)) {
+    const own = Object.getOwnPropertyDescriptor(object, 'agents');
+    if (own !== undefined) return own.get === AGENTS_ACCESSOR.get ? (object as AgentsRoot) : undefined;
+  }
+  return undefined;
+}
+
+const readOnly = () => new TypeError("Cannot assign to read only property 'agents' of object");
+
+// Shared by every copy (no closure per copy): `this` is the copy, or an object inheriting from it.
 const AGENTS_ACCESSOR = {
-  get(this: AgentsRoot) {
-    const slot = this[LAZY_AGENTS] as LazyAgentsSlot;
-    if (Object.hasOwn(slot, 'made')) return slot.made;
-    const agents = lazyAgents(slot.source.toRecord());
-    if (Object.getOwnPropertyDescriptor(this, 'agents')?.configurable) setOwn(this, 'agents', agents);
-    else slot.made = agents;
+  get(this: object): unknown {
+    const owner = accessorOwner(this) as AgentsRoot;
+    if (fixedAgents.has(owner)) return fixedAgents.get(owner);
+    const agents = lazyAgents((owner[LAZY_AGENTS] as LazyAgentsSlot).source.toRecord());
+    if (Object.getOwnPropertyDescriptor(owner, 'agents')?.configurable) setOwn(owner, 'agents', agents);
+    else fixedAgents.set(owner, agents);
     return agents;
   },
-  set(this: AgentsRoot, value: unknown) {
-    if (Object.isFrozen(this)) throw new TypeError("Cannot assign to read only property 'agents' of object");
-    if (Object.getOwnPropertyDescriptor(this, 'agents')?.configurable) setOwn(this, 'agents', value);
-    else (this[LAZY_AGENTS] as LazyAgentsSlot).made = value;
+  set(this: object, value: unknown): void {
+    const owner = accessorOwner(this) as AgentsRoot;
+    if (Object.isFrozen(owner)) throw readOnly();
+    if (owner !== this) {
+      if (!Object.isExtensible(this))
+        throw new TypeError('Cannot add property agents, object is not extensible');
+      setOwn(this, 'agents', value);
+    } else if (Object.getOwnPropertyDescriptor(owner, 'agents')?.configurable) setOwn(owner, 'agents', value);
+    else fixedAgents.set(owner, value);
   },
 };
 
@@ -243,7 +264,7 @@ function defineLazyAgents(copy: AgentsRoot, source: CopySource['agents']): void 
  */
 export function unreadAgents(copy: object): CopySource['agents'] | undefined {
   const slot = (copy as AgentsRoot)[LAZY_AGENTS];
-  if (slot === undefined || Object.hasOwn(slot, 'made')) return undefined;
+  if (slot === undefined || fixedAgents.has(copy)) return undefined;
   return Object.getOwnPropertyDescriptor(copy, 'agents')?.get === AGENTS_ACCESSOR.get
     ? slot.source
     : undefined;

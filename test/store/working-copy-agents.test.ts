@@ -65,4 +65,26 @@ describe('a state’s agents, made at the first read', () => {
     });
     expect(Object.keys((await storeIn(dir, { projectName: 'p' }).store.load()).agents)).toEqual(['b']);
   });
+
+  it('is not changed through an object inheriting from a state, nor through a clone of a frozen one', async () => {
+    const { store } = await seeded();
+    const frozen = Object.freeze(await store.load());
+    expect(() => {
+      (Object.create(frozen) as DashboardState).agents = {};
+    }).toThrow(TypeError);
+    const clone = Object.defineProperties({}, Object.getOwnPropertyDescriptors(frozen)) as DashboardState;
+    clone.agents = {};
+    expect(Object.keys(clone.agents)).toEqual([]);
+    expect(Object.keys(frozen.agents)).toEqual(['a', 'b']);
+
+    const state = await store.load();
+    const derived = Object.create(state) as DashboardState;
+    expect(Object.keys(derived.agents)).toEqual(['a', 'b']);
+    derived.agents = {};
+    expect(Object.hasOwn(derived, 'agents')).toBe(true);
+    expect(Object.keys(state.agents)).toEqual(['a', 'b']);
+    const sealed = Object.seal(await store.load());
+    sealed.agents = {};
+    expect(Object.keys(sealed.agents)).toEqual([]);
+  });
 });
