@@ -86,6 +86,16 @@ export interface StoreStats {
 // Errors for which a hard link cannot be made on this file system; the backup is copied instead.
 const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
 
+/**
+ * The root values of a recorded event's patch that need checking: a list of sessions in progress
+ * made from a checked one (`recordedInOpenSession`) is valid, and no deeper than it.
+ */
+function rootToCheck(set: Record<string, unknown>): Record<string, unknown> {
+  if (!isCheckedOpenSessions(set[OPEN_SESSIONS_KEY])) return set;
+  const { [OPEN_SESSIONS_KEY]: _checked, ...others } = set;
+  return others;
+}
+
 /** `changeLooksValid` of a change that sets nothing: spread, and set what a change does. */
 const NOTHING_CHANGED = { root: {}, removed: [], profiles: [], profileFields: [], events: [], sessions: [] };
 
@@ -1060,12 +1070,9 @@ export class MetricsStore implements MetricsBackend {
     const name = journaled.event.agent_name;
     const profile = patch.agents?.[name] as AgentProfile;
     const previous = before.agents.get(name);
-    const set = patch.set ?? {};
-    // A list of sessions in progress made from a checked one is valid, and no deeper than it.
-    const { [OPEN_SESSIONS_KEY]: openSessions, ...others } = set;
     const looksValid = changeLooksValid({
       ...NOTHING_CHANGED,
-      root: isCheckedOpenSessions(openSessions) ? others : set,
+      root: rootToCheck(patch.set ?? {}),
       // An existing profile: what recording changed in it (recording removes no key).
       ...(previous === undefined
         ? { profiles: [profile] }
