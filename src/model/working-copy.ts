@@ -246,7 +246,8 @@ const AGENTS_ACCESSOR = {
     if (owner !== this) {
       if (!Object.isExtensible(this))
         throw new TypeError('Cannot add property agents, object is not extensible');
-      setOwn(this, 'agents', value);
+      // Not `setOwn`, whose assignment of a key `this` lacks would call this setter again.
+      Object.defineProperty(this, 'agents', { value, enumerable: true, writable: true, configurable: true });
     } else if (Object.getOwnPropertyDescriptor(owner, 'agents')?.configurable) setOwn(owner, 'agents', value);
     else fixedAgents.set(owner, value);
   },

@@ -83,6 +83,16 @@ describe('a state’s agents, made at the first read', () => {
     derived.agents = {};
     expect(Object.hasOwn(derived, 'agents')).toBe(true);
     expect(Object.keys(state.agents)).toEqual(['a', 'b']);
+    // Through an object inheriting from a state whose agents were not read yet.
+    const unread = await store.load();
+    const child = Object.create(unread) as DashboardState;
+    child.agents = {};
+    expect(Object.hasOwn(child, 'agents')).toBe(true);
+    expect(Object.keys(unread.agents)).toEqual(['a', 'b']);
+    const fixed = Object.preventExtensions(Object.create(await store.load())) as DashboardState;
+    expect(() => {
+      fixed.agents = {};
+    }).toThrow(/not extensible/);
     const sealed = Object.seal(await store.load());
     sealed.agents = {};
     expect(Object.keys(sealed.agents)).toEqual([]);
