@@ -10,8 +10,8 @@ const MIN_LAYERS = 16;
  *
  * Why not a plain object, copied on each change (as before): every recorded event changes one
  * profile, and copying the object of all profiles made an event's cost grow with the number of
- * agents: 336 µs of CPU per event with 1,000 agents and 3.5 ms with 5,000, against 27 with one
- * (`node bench/probes/many-agents.mjs`). Here a change is a small layer on top of the profiles it
+ * agents: 312 µs of CPU per event with 1,000 agents and 3.5 ms with 5,000, 38 and 97 µs now
+ * (`node bench/probes/record-cpu.mjs --agents=1000 --durability=none`). Here a change is a small layer on top of the profiles it
  * changes; a lookup walks the layers, newest first; once there are 2√size of them (at least 16),
  * they are flattened into one Map, so lookups stay short and the flattening's cost, spread over
  * the changes before it, stays near √size entries per change. Maps, not objects: V8 keeps an

@@ -51,6 +51,9 @@ describe('validateState', () => {
     expect(checkInvariants(missing).map((issue) => issue.path)).toEqual([
       'agents.constructor.total_invocations',
     ]);
+    // Not a state, or no agents object: nothing to say (validateState names that).
+    expect(uncheckedProfileIssues(null)).toEqual([]);
+    expect(uncheckedProfileIssues({ agents: 'x' })).toEqual([]);
     // A working copy's profiles are accessors: read as profiles all the same.
     const stored = toStored(valid);
     expect(uncheckedProfileIssues(workingCopy(stored))).toEqual([]);
