@@ -80,12 +80,30 @@ export interface FileSystem {
   mkdir(dir: string): Promise<void>;
 }
 
+// O_NONBLOCK, which regular files ignore: a FIFO someone put at one of the store's paths would
+// make open() (or, opened read-write, the first read) wait for a writer forever, with the event
+// loop blocked. With it, the open returns and a read fails (EAGAIN), reported like any I/O error.
 const OPEN_FLAGS: Record<OpenMode, number> = {
   'create-exclusive': constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
-  'read-write-create': constants.O_RDWR | constants.O_CREAT,
-  'read-write': constants.O_RDWR,
-  read: constants.O_RDONLY,
+  'read-write-create': constants.O_RDWR | constants.O_CREAT | constants.O_NONBLOCK,
+  'read-write': constants.O_RDWR | constants.O_NONBLOCK,
+  read: constants.O_RDONLY | constants.O_NONBLOCK,
 };
+
+/**
+ * The error for a FIFO, socket or device at a path the store reads whole: a device such as
+ * /dev/zero never ends, and a FIFO waits for a writer. (A folder is left to the read, which fails
+ * with EISDIR.)
+ */
+export function notAFile(path: string, mode: number): Error | undefined {
+  const type = mode & constants.S_IFMT;
+  if (type === constants.S_IFREG || type === constants.S_IFDIR) return undefined;
+  const kind = type === constants.S_IFIFO ? 'a FIFO' : type === constants.S_IFSOCK ? 'a socket' : 'a device';
+  return Object.assign(new Error(`ENOTREG: ${kind}, not a regular file`), {
+    code: 'ENOTREG',
+    path,
+  });
+}
 
 function toStat(stat: fs.Stats): FileStat {
   return {
@@ -176,9 +194,11 @@ const SMALL_READ_BYTES = 256 * 1024;
  */
 export const nodeFileSystem: FileSystem = {
   async readFile(path) {
-    const fd = fs.openSync(path, constants.O_RDONLY);
+    const fd = fs.openSync(path, OPEN_FLAGS.read);
     try {
       const stat = toStat(fs.fstatSync(fd));
+      const unreadable = notAFile(path, stat.mode);
+      if (unreadable) throw unreadable;
       const data = stat.size <= SMALL_READ_BYTES ? readAllSync(fd, stat.size) : await readAll(fd, stat.size);
       return { data, stat };
     } finally {

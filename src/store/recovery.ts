@@ -6,7 +6,7 @@ import { validateState } from '../model/schema.js';
 export { MAX_NESTING } from '../model/schema.js';
 
 import type { DashboardState } from '../model/types.js';
-import type { FileStat, FileSystem } from './file-system.js';
+import { type FileStat, type FileSystem, notAFile } from './file-system.js';
 import { StateFileStream } from './state-file-stream.js';
 
 /** What recovery did and why; passed to the `onRecover` option. */
@@ -173,6 +173,8 @@ async function readStreaming(
   }
   try {
     const stat = await fileSystem.fstat(fd);
+    const unreadable = notAFile(path, stat.mode);
+    if (unreadable) throw unreadable;
     const stream = new StateFileStream();
     for (let position = 0; ; ) {
       const piece = await fileSystem.read(fd, position, READ_PIECE_BYTES);

@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkInvariants, MetricsStore } from '../../src/index.js';
@@ -16,11 +17,16 @@ interface Exit {
   stderr: string;
 }
 
-function cli(args: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<Exit> {
+function cli(
+  args: string[],
+  options: { stdin?: string; env?: Record<string, string>; killAfterMs?: number } = {},
+): Promise<Exit> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       env: { ...process.env, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
+      // A command that hangs is killed (code null) instead of hanging the test run.
+      ...(options.killAfterMs === undefined ? {} : { timeout: options.killAfterMs, killSignal: 'SIGKILL' }),
     });
     let stdout = '';
     let stderr = '';
@@ -150,6 +156,32 @@ describe('the built agent-metrics binary', () => {
     expect(exit.stderr).toMatch(/^error E_IO: could not write to stdout: .*ENOSPC/);
     expect(exit.stderr).not.toContain('    at ');
     expect(Object.keys((await new MetricsStore({ projectName: 'p', dir }).load()).agents)).toEqual(['a']);
+  });
+
+  it('names a FIFO or a device where a file belongs, instead of waiting for a writer or reading forever', async () => {
+    const fifo = tempDir();
+    execFileSync('mkfifo', [join(fifo, '.agent_metrics.json')]);
+    const device = tempDir();
+    symlinkSync('/dev/zero', join(device, '.agent_metrics.json'));
+    for (const [dir, kind] of [
+      [fifo, 'a FIFO'],
+      [device, 'a device'],
+    ] as const) {
+      const shown = await cli(['show', '--dir', dir], { killAfterMs: 20_000 });
+      expect(shown.code).toBe(3);
+      expect(shown.stderr).toContain(
+        `error E_IO: read failed for ${join(dir, '.agent_metrics.json')}: ENOTREG: ${kind}, not a regular file`,
+      );
+      const stats = await cli(['stats', '--dir', dir, '--json'], { killAfterMs: 20_000 });
+      expect(stats.code).toBe(0);
+      expect(JSON.parse(stats.stdout)).toMatchObject({ metricsFileKind: 'other', metricsFileValid: false });
+    }
+    // A FIFO as the backup, with no main file: the load names it too.
+    const backup = tempDir();
+    execFileSync('mkfifo', [join(backup, '.agent_metrics.json.bak')]);
+    const recorded = await cli(['record', '--dir', backup, '--agent', 'a'], { killAfterMs: 20_000 });
+    expect(recorded.code).toBe(3);
+    expect(recorded.stderr).toContain('ENOTREG: a FIFO, not a regular file');
   });
 
   it('exits 3 when stdout and stderr both fail, and still folds the journal before it ends', async () => {
