@@ -269,6 +269,7 @@ export const nodeFileSystem: FileSystem = {
 
 /** More of /proc/locks than this (a host holding thousands of locks) is not read: "cannot tell". */
 const PROC_LOCKS_MAX_BYTES = 64 * 1024;
+let procLocksBuffer: Buffer | undefined;
 
 /**
  * Whether /proc/locks lists a blocked flock waiter (`->`) on a file with inode number `ino`;
@@ -284,7 +285,10 @@ export function hasFlockWaiters(ino: number, path = '/proc/locks'): boolean | un
   try {
     const fd = fs.openSync(path, constants.O_RDONLY);
     try {
-      const buffer = Buffer.allocUnsafe(PROC_LOCKS_MAX_BYTES);
+      // One buffer for every read (the function is synchronous): a lease holder reads the table
+      // every few milliseconds, and a fresh 64 KiB each time cost 10–19 µs and garbage.
+      procLocksBuffer ??= Buffer.allocUnsafe(PROC_LOCKS_MAX_BYTES);
+      const buffer = procLocksBuffer;
       let length = 0;
       for (;;) {
         const read = fs.readSync(fd, buffer, length, buffer.length - length, null);
