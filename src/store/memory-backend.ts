@@ -3,6 +3,7 @@ import { recordEvent } from '../model/record-event.js';
 import { uncheckedProfileIssues, validateState } from '../model/schema.js';
 import { applyFifoEviction, capsFor, createEmptyState, toTimestamp } from '../model/state.js';
 import type { AgentEvent, DashboardState } from '../model/types.js';
+import { asJson } from './as-json.js';
 import type { MetricsBackend, StateMutator } from './backend.js';
 
 /**
@@ -43,22 +44,13 @@ export class MemoryBackend implements MetricsBackend {
   private async apply(mutate: StateMutator): Promise<DashboardState> {
     const draft = structuredClone(this.state);
     await mutate(draft);
-    dropUndefined(draft);
-    const issues = [...validateState(draft), ...uncheckedProfileIssues(draft)];
+    // What the file store keeps is JSON: an undefined is dropped (or null in a list), NaN is null,
+    // a Date its string, a Map `{}`; a BigInt or a cycle is refused. So is what this one keeps.
+    const saved = JSON.parse(asJson(() => JSON.stringify(draft))) as DashboardState;
+    const issues = [...validateState(saved), ...uncheckedProfileIssues(saved)];
     if (issues.length > 0) throw new StateValidationError(issues);
-    const stamped = { ...draft, updated_at: toTimestamp(new Date()) };
+    const stamped = { ...saved, updated_at: toTimestamp(new Date()) };
     this.state = applyFifoEviction(stamped, capsFor(stamped));
     return structuredClone(this.state);
   }
-}
-
-/**
- * Removes the root keys and the profiles a mutator set to undefined, which JSON drops: the file
- * store's states lack them (its journal lines and files are JSON), and so do this backend's.
- */
-function dropUndefined(state: DashboardState): void {
-  for (const key of Object.keys(state)) if (state[key] === undefined) delete state[key];
-  const { agents } = state;
-  if (typeof agents !== 'object' || agents === null) return;
-  for (const name of Object.keys(agents)) if (agents[name] === undefined) delete agents[name];
 }

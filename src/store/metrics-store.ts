@@ -25,6 +25,7 @@ import {
 import type { AgentEvent, AgentProfile, DashboardState } from '../model/types.js';
 import { workingCopy } from '../model/working-copy.js';
 import { callSafely } from '../safe-call.js';
+import { asJson } from './as-json.js';
 import {
   commitFile,
   discardFile,
@@ -103,22 +104,6 @@ const NOTHING_CHANGED = { root: {}, removed: [], profiles: [], profileFields: []
 interface JournaledChange {
   state: StoredState;
   bytes: Buffer;
-}
-
-/** What `encode` returns; what JSON.stringify throws becomes E_INVALID_STATE. */
-function asJson<T>(encode: () => T): T {
-  try {
-    return encode();
-  } catch (error) {
-    // Extra keys may hold values JSON cannot represent (BigInt, cycles).
-    throw new MetricsError(
-      'E_INVALID_STATE',
-      `state cannot be written as JSON: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
-    );
-  }
 }
 
 /** A lock-free read that finds the journal not matching the JSON file retries this often, then locks. */

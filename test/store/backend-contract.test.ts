@@ -52,6 +52,32 @@ describe.each(backends)('backend contract: %s', (_name, create) => {
     expect(await backend.load()).toEqual(saved);
   });
 
+  it('keeps what JSON keeps of a value a mutator sets, and refuses what JSON cannot hold', async () => {
+    const backend = create('contract');
+    const saved = await backend.update((state) => {
+      state.extra = {
+        gone: undefined,
+        list: [1, undefined, Number.NaN],
+        when: new Date(0),
+        map: new Map([[1, 2]]),
+        zero: -0,
+      };
+    });
+    const kept = { list: [1, null, null], when: '1970-01-01T00:00:00.000Z', map: {}, zero: 0 };
+    expect(saved.extra).toStrictEqual(kept);
+    expect(Object.is((saved.extra as { zero: number }).zero, 0)).toBe(true);
+    expect((await backend.load()).extra).toStrictEqual(kept);
+    for (const value of [1n, { self: {} }]) {
+      if (typeof value === 'object') value.self = value;
+      await expect(
+        backend.update((state) => {
+          state.extra = value;
+        }),
+      ).rejects.toMatchObject({ code: 'E_INVALID_STATE', message: /cannot be written as JSON/ });
+    }
+    expect((await backend.load()).extra).toStrictEqual(kept);
+  });
+
   it('refuses a profile that is not one under the names valibot records skip (__proto__, prototype, constructor)', async () => {
     const backend = create('contract');
     for (const name of ['__proto__', 'prototype', 'constructor']) {
