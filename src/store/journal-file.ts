@@ -1,5 +1,5 @@
 import { errnoCode, StorageIOError } from '../errors.js';
-import type { FileStat, FileSystem } from './file-system.js';
+import { type FileStat, type FileSystem, notAFile } from './file-system.js';
 import { nulBytes } from './journal-format.js';
 
 /** A journal file's identity: its inode. Appends change its contents, never its identity. */
@@ -34,6 +34,8 @@ export async function readFrom(
   }
   try {
     const stat = await io('read', path, () => fileSystem.fstat(fd));
+    const unreadable = notAFile(path, stat.mode);
+    if (unreadable) throw new StorageIOError('read', path, unreadable);
     const data = await io('read', path, () =>
       fileSystem.read(fd, from, Math.max(0, Math.min(length, stat.size - from))),
     );

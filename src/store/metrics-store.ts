@@ -783,7 +783,9 @@ export class MetricsStore implements MetricsBackend {
   > {
     const follows = header.follows;
     if (follows === undefined) return undefined;
-    const kept = await readFrom(this.options.fileSystem, this.journalBackupPath, 0).catch(() => undefined);
+    // Missing: nothing to replay through. Unreadable (EACCES, EIO, not a file): E_IO, as for any
+    // file of the project; going on without it would set the journal aside and lose its lines.
+    const kept = await readFrom(this.options.fileSystem, this.journalBackupPath, 0);
     if (kept === undefined) return undefined;
     const keptHeader = parseHeader(kept.data);
     if (!('id' in keptHeader) || keptHeader.id !== follows.id) return undefined;

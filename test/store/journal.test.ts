@@ -910,6 +910,32 @@ describe('journal: checkpoints', () => {
     expect(replayed?.quarantinedPath).toBeUndefined();
   });
 
+  it('a lost snapshot whose .journal.bak cannot be read is E_IO: the journal is not set aside, nothing is lost', async () => {
+    const { dir, store } = await project(3);
+    await store.checkpoint(); // .bak: update 1; .journal.bak: lines 2, 3
+    await store.update(bump(4));
+    await store.close({ checkpoint: false });
+    writeFileSync(file(dir, MAIN), '{"torn');
+    const unreadableBackup: FileSystem = {
+      ...nodeFileSystem,
+      open: async (path, mode, permissions) => {
+        if (path.endsWith(`${JOURNAL}.bak`)) {
+          throw Object.assign(new Error(`EACCES: permission denied, open '${path}'`), { code: 'EACCES' });
+        }
+        return nodeFileSystem.open(path, mode, permissions);
+      },
+    };
+    const denied = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: unreadableBackup });
+    await expect(denied.store.load()).rejects.toMatchObject({
+      code: 'E_IO',
+      message: expect.stringContaining(`${JOURNAL}.bak: EACCES`),
+    });
+    await expect(denied.store.update(bump(5))).rejects.toMatchObject({ code: 'E_IO' });
+    expect(readdirSync(dir).filter((name) => name.startsWith(`${JOURNAL}.corrupt`))).toEqual([]);
+    // Readable again: every update is there.
+    expect(ids(await storeIn(dir, { projectName: 'p' }).store.load())).toEqual(['e1', 'e2', 'e3', 'e4']);
+  });
+
   it('a lost snapshot is rebuilt through backups even when no copy of a damaged file can be made', async () => {
     const { dir, store } = await project(3);
     await store.checkpoint();
