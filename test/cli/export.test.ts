@@ -1,4 +1,14 @@
-import { linkSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { toCsv } from '../../src/cli/format/csv.js';
@@ -254,6 +264,43 @@ describe('export', () => {
     }
     expect(readFileSync(main).equals(before)).toBe(true);
     expect(readdirSync(dir).sort()).toEqual(files);
+  });
+
+  it('writes --out through a symbolic link to the file it names, and refuses a FIFO, a folder or a dangling link', async () => {
+    const dir = pythonProject();
+    const out = tempDir();
+    writeFileSync(join(out, 'real.prom'), 'old contents');
+    symlinkSync('real.prom', join(out, 'link.prom'));
+    const linked = await run(['export', '--dir', dir, '--format', 'prometheus', '--out', 'link.prom'], {
+      cwd: out,
+    });
+    expect(linked.code).toBe(0);
+    expect(lstatSync(join(out, 'link.prom')).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(out, 'real.prom'), 'utf8')).toBe(
+      (await run(['export', '--dir', dir, '--format', 'prometheus'])).stdout,
+    );
+
+    execFileSync('mkfifo', [join(out, 'pipe')]);
+    mkdirSync(join(out, 'folder'));
+    symlinkSync('nowhere', join(out, 'dangling.prom'));
+    const refused: Array<[string, string]> = [
+      [
+        'pipe',
+        'is a FIFO, which export would replace with a file; to write into it, leave out --out and redirect stdout',
+      ],
+      ['folder', 'is a folder; give the path of a file'],
+      ['dangling.prom', 'is a symbolic link to a file that does not exist; export to the file itself'],
+    ];
+    for (const [name, message] of refused) {
+      const { code, stderr } = await run(['export', '--dir', dir, '--format', 'csv', '--out', name], {
+        cwd: out,
+      });
+      expect(code).toBe(2);
+      expect(stderr).toBe(`error E_USAGE: --out: ${join(out, name)} ${message}\n`);
+    }
+    expect(lstatSync(join(out, 'pipe')).isFIFO()).toBe(true);
+    expect(lstatSync(join(out, 'dangling.prom')).isSymbolicLink()).toBe(true);
+    expect(readdirSync(out).sort()).toEqual(['dangling.prom', 'folder', 'link.prom', 'pipe', 'real.prom']);
   });
 
   it('exits 3 when --out cannot be written, leaving no temp file', async () => {

@@ -1,4 +1,4 @@
-import { readdir, realpath, stat } from 'node:fs/promises';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { nodeFileSystem, writeFileAtomic } from '../../index.js';
 import { type Context, existingProjectDir, openStore, type StoreFlags } from '../context.js';
@@ -60,6 +60,34 @@ async function assertNotProjectFile(dir: string, target: string): Promise<void> 
   }
 }
 
+/**
+ * Where `--out` is written: the path, or the file a symbolic link there names (a textfile
+ * collector's target is often a link; replacing the link would leave its file stale). Refuses what
+ * the atomic write would destroy or never reach: a FIFO, a device, a folder, a dangling link.
+ */
+async function outputPath(target: string): Promise<string> {
+  const own = await lstat(target).catch(() => undefined);
+  if (own === undefined) return target;
+  let path = target;
+  if (own.isSymbolicLink()) {
+    const named = await realpath(target).catch(() => undefined);
+    if (named === undefined) {
+      throw new UsageError(
+        `--out: ${target} is a symbolic link to a file that does not exist; export to the file itself`,
+      );
+    }
+    path = named;
+  }
+  const found = await stat(path);
+  if (found.isFile()) return path;
+  const named = path === target ? target : `${target} (${path})`;
+  if (found.isDirectory()) throw new UsageError(`--out: ${named} is a folder; give the path of a file`);
+  const kind = found.isFIFO() ? 'a FIFO' : found.isSocket() ? 'a socket' : 'a device';
+  throw new UsageError(
+    `--out: ${named} is ${kind}, which export would replace with a file; to write into it, leave out --out and redirect stdout`,
+  );
+}
+
 export async function runExport(context: Context, flags: ExportFlags): Promise<number> {
   if (flags.format === 'prometheus' && flags.whatGiven) {
     throw new UsageError(
@@ -70,7 +98,7 @@ export async function runExport(context: Context, flags: ExportFlags): Promise<n
     throw new UsageError('--mode sets the permissions of the --out file, and no --out was given');
   }
   const dir = await existingProjectDir(context, flags);
-  const target = flags.out === undefined ? undefined : resolve(context.io.cwd, flags.out);
+  const target = flags.out === undefined ? undefined : await outputPath(resolve(context.io.cwd, flags.out));
   // Before reading: a refused --out writes nothing.
   if (target !== undefined) await assertNotProjectFile(dir, target);
   const state = await openStore(context, flags).load();
