@@ -82,6 +82,11 @@ export interface StoreStats {
   agentCount: number;
   /** False when the main file exists but is corrupt (the next load will recover it). */
   metricsFileValid: boolean;
+  /**
+   * Present when a file could not be read (the message of the E_IO error a load would throw:
+   * EACCES, EIO, …): the counts and `metricsFileValid` then say nothing about the project.
+   */
+  readError?: string;
 }
 
 // Errors for which a hard link cannot be made on this file system; the backup is copied instead.
@@ -432,17 +437,23 @@ export class MetricsStore implements MetricsBackend {
       this.sizeOf(this.backupPath),
       this.sizeOf(this.journalPath),
     ]);
+    // An unreadable file is not a corrupt one: it is named, not counted as invalid and empty.
+    let readError: string | undefined;
+    const unreadable = (error: unknown) => {
+      if (error instanceof StorageIOError) readError ??= error.message;
+      return undefined;
+    };
     // One lock-free read: statistics never repair anything (a load does).
-    const view = await this.readView(false).catch(() => undefined);
+    const view = await this.readView(false).catch(unreadable);
     const state = view?.state;
     // A view has the main file's identity only when it was read from it, valid. Without a view
     // (a corrupt file, or a journal that needs repair), the file is judged alone: after the
     // view's read, not beside it, which held two parsed copies of a large file at once.
     const mainValid = view
       ? view.snapshot.identity !== undefined
-      : (await readGeneration(this.options.fileSystem, this.metricsPath).catch(() => undefined))?.kind ===
-        'valid';
+      : (await readGeneration(this.options.fileSystem, this.metricsPath).catch(unreadable))?.kind === 'valid';
     return {
+      ...(readError === undefined ? {} : { readError }),
       metricsFileExists: mainSize !== undefined,
       backupFileExists: backupSize !== undefined,
       journalFileExists: journalSize !== undefined,

@@ -172,9 +172,14 @@ describe('the built agent-metrics binary', () => {
       expect(shown.stderr).toContain(
         `error E_IO: read failed for ${join(dir, '.agent_metrics.json')}: ENOTREG: ${kind}, not a regular file`,
       );
+      // The figures, then the error: nothing could be read.
       const stats = await cli(['stats', '--dir', dir, '--json'], { killAfterMs: 20_000 });
-      expect(stats.code).toBe(0);
-      expect(JSON.parse(stats.stdout)).toMatchObject({ metricsFileKind: 'other', metricsFileValid: false });
+      expect(stats.code).toBe(3);
+      expect(JSON.parse(stats.stdout)).toMatchObject({
+        metricsFileKind: 'other',
+        readError: expect.stringContaining(`ENOTREG: ${kind}, not a regular file`),
+      });
+      expect(stats.stderr).toContain(`ENOTREG: ${kind}, not a regular file`);
     }
     // A FIFO as the backup, with no main file: the load names it too.
     const backup = tempDir();

@@ -613,16 +613,19 @@ describe('stats', () => {
     // A link to a folder is a folder too.
     mkdirSync(join(dir, 'elsewhere'));
     symlinkSync('elsewhere', join(dir, `${MAIN}.bak`));
-    const { code, stdout } = await run(['stats', '--dir', dir]);
-    expect(code).toBe(0);
+    // What it is, then the error (exit 3): a folder cannot be read as the state, as `show` says.
+    const { code, stdout, stderr } = await run(['stats', '--dir', dir]);
+    expect(code).toBe(3);
     expect(stdout).toMatch(/^main file +a folder, not a file$/m);
-    expect(stdout).toMatch(/^main file valid +no$/m);
+    expect(stdout).toMatch(/^main file valid +cannot tell \(unreadable\)$/m);
+    expect(stdout).toMatch(/^events +cannot tell \(unreadable\)$/m);
     expect(stdout).toMatch(/^backup file +a folder, not a file$/m);
+    expect(stderr).toMatch(/^error E_IO: read failed for .*\.agent_metrics\.json: EISDIR/);
     const json = JSON.parse((await run(['stats', '--dir', dir, '--json'])).stdout);
     expect(json).toMatchObject({
       metricsFileKind: 'folder',
       backupFileKind: 'folder',
-      metricsFileValid: false,
+      readError: expect.stringContaining('EISDIR'),
     });
     const fine = JSON.parse((await run(['stats', '--dir', tempDir(), '--json'])).stdout);
     expect(fine).toMatchObject({ metricsFileKind: 'missing', backupFileKind: 'missing' });

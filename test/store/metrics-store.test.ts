@@ -221,7 +221,24 @@ describe('getStats', () => {
     const faulty = new FaultyFileSystem();
     faulty.arm({ failAt: 1, code: 'EIO', persistent: true });
     const broken = new MetricsStore({ projectName: 'p', dir: store.dir, fileSystem: faulty.fs });
-    expect(await broken.getStats()).toMatchObject({ metricsFileExists: false, metricsFileValid: false });
+    expect(await broken.getStats()).toMatchObject({
+      metricsFileExists: false,
+      metricsFileValid: false,
+      readError: expect.stringMatching(/^stat failed for .*: EIO: injected fault/),
+    });
+  });
+
+  it('names a main file it cannot read, instead of calling it invalid and empty', async () => {
+    const { store } = storeIn(tempDir());
+    await store.save(makeState(4, 2));
+    expect(await store.getStats()).not.toHaveProperty('readError');
+    const denied = new FaultyFileSystem();
+    denied.arm({ failAt: 1, code: 'EACCES', persistent: true, methods: ['open', 'readFile'] });
+    const unreadable = new MetricsStore({ projectName: 'p', dir: store.dir, fileSystem: denied.fs });
+    expect(await unreadable.getStats()).toMatchObject({
+      metricsFileExists: true,
+      readError: `read failed for ${store.metricsPath}: EACCES: injected fault in open`,
+    });
   });
 });
 

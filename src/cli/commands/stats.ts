@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { MetricsError } from '../../errors.js';
 import { type Context, existingProjectDir, openStore, type StoreFlags } from '../context.js';
 import { EXIT } from '../errors.js';
 import { listProjectFiles } from '../files.js';
@@ -19,6 +20,11 @@ export async function runStats(context: Context, flags: StatsFlags): Promise<num
     kindOf(files.backupPath),
   ]);
   const { out } = context;
+  // After the figures are printed: a monitor sees the exit code, a person both.
+  const done = () => {
+    if (stats.readError !== undefined) throw new MetricsError('E_IO', stats.readError);
+    return EXIT.ok;
+  };
   if (flags.json) {
     out.json({
       dir: files.dir,
@@ -28,7 +34,7 @@ export async function runStats(context: Context, flags: StatsFlags): Promise<num
       quarantinedFiles: files.quarantined,
       tempFiles: files.temp,
     });
-    return EXIT.ok;
+    return done();
   }
   const yesNo = (value: boolean) => (value ? 'yes' : 'no');
   const size = (exists: boolean, bytes: number, kind: string | undefined) => {
@@ -36,22 +42,23 @@ export async function runStats(context: Context, flags: StatsFlags): Promise<num
     if (kind === 'other') return 'not a regular file';
     return exists ? `${formatCount(bytes)} bytes` : 'missing';
   };
+  const unknown = stats.readError === undefined ? undefined : 'cannot tell (unreadable)';
   out.heading(`Storage of ${files.dir}`);
   out.table({
     head: ['item', 'value'],
     rows: [
       ['main file', size(stats.metricsFileExists, stats.metricsFileSizeBytes, metricsFileKind)],
-      ['main file valid', stats.metricsFileExists ? yesNo(stats.metricsFileValid) : '-'],
+      ['main file valid', !stats.metricsFileExists ? '-' : (unknown ?? yesNo(stats.metricsFileValid))],
       ['backup file', size(stats.backupFileExists, stats.backupFileSizeBytes, backupFileKind)],
-      ['events', formatCount(stats.eventCount)],
-      ['sessions', formatCount(stats.sessionCount)],
-      ['agents', formatCount(stats.agentCount)],
+      ['events', unknown ?? formatCount(stats.eventCount)],
+      ['sessions', unknown ?? formatCount(stats.sessionCount)],
+      ['agents', unknown ?? formatCount(stats.agentCount)],
       ['quarantined files', String(files.quarantined.length)],
       ['temp files', String(files.temp.length)],
     ],
   });
   for (const path of files.quarantined) out.line(`quarantined: ${path}`);
-  return EXIT.ok;
+  return done();
 }
 
 /** What is at `path`, links followed; undefined when it cannot tell (a folder it cannot enter, …). */
