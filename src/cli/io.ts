@@ -1,4 +1,4 @@
-import { EXIT } from './errors.js';
+import { EXIT, UsageError } from './errors.js';
 
 /**
  * Everything the CLI touches outside its arguments. `main()` reads and writes only through this,
@@ -67,12 +67,22 @@ export function processIo(): CliIo {
   };
 }
 
-/** Reads all of stdin as UTF-8 text. */
+/**
+ * Reads all of stdin as UTF-8 text. Bytes that are not UTF-8 (a hook writing Latin-1) are a usage
+ * error naming the first one: decoded leniently they became U+FFFD, and `caf\xe9` a second agent.
+ */
 export async function readAll(stdin: AsyncIterable<string | Uint8Array>): Promise<string> {
-  const decoder = new TextDecoder('utf-8');
-  let text = '';
-  for await (const chunk of stdin) {
-    text += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+  const pieces: Buffer[] = [];
+  for await (const chunk of stdin)
+    pieces.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk));
+  const bytes = Buffer.concat(pieces);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    const lenient = bytes.toString('utf8');
+    const offset = Buffer.byteLength(lenient.slice(0, lenient.indexOf('\uFFFD')));
+    throw new UsageError(
+      `stdin is not UTF-8 text: the bytes from offset ${offset} (0x${bytes[offset]?.toString(16).padStart(2, '0')}) are no UTF-8 character`,
+    );
   }
-  return text + decoder.decode();
 }

@@ -6,7 +6,8 @@ import type { DashboardState } from '../../src/index.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 export interface RunOptions {
-  stdin?: string;
+  /** Text, or bytes (which need not be UTF-8). */
+  stdin?: string | Buffer;
   isTTY?: boolean;
   stderrIsTTY?: boolean;
   env?: Record<string, string>;
@@ -21,7 +22,7 @@ export interface RunResult {
   stderr: string;
 }
 
-async function* chunksOf(text: string | undefined): AsyncIterable<Uint8Array> {
+async function* chunksOf(text: string | Buffer | undefined): AsyncIterable<Uint8Array> {
   if (text === undefined) return;
   // Two chunks, split inside a multi-byte character: decoding must not depend on chunk borders.
   const bytes = Buffer.from(text);

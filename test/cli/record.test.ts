@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseEventsText } from '../../src/cli/commands/record.js';
@@ -226,6 +226,22 @@ describe('record --json - (stdin)', () => {
     const state = readState(dir);
     expect(JSON.parse(stdout)).toEqual(state.events[0]);
     expect(state.agents.github?.prs_created).toBe(1);
+  });
+
+  it('exits 2 for bytes that are not UTF-8, naming the first, and records nothing', async () => {
+    const dir = tempDir();
+    const latin1 = Buffer.concat([
+      Buffer.from('{"agentName":"ok","status":"success"}\n{"agentName":"caf'),
+      Buffer.from([0xe9]),
+      Buffer.from('","status":"success"}\n'),
+    ]);
+    const { code, stdout, stderr } = await run(['record', '--dir', dir, '--json', '-'], { stdin: latin1 });
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toBe(
+      `error E_USAGE: stdin is not UTF-8 text: the bytes from offset ${latin1.indexOf(0xe9)} (0xe9) are no UTF-8 character\n`,
+    );
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('records NDJSON lines in order and prints one stored event per line', async () => {
