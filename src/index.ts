@@ -51,7 +51,12 @@ export {
   type SessionType,
 } from './model/types.js';
 export { appendRecord } from './model/working-copy.js';
-export { type AtomicWriteOptions, type Durability, writeFileAtomic } from './store/atomic-write.js';
+export {
+  type AtomicWriteOptions,
+  type Durability,
+  isLeftoverTempFile,
+  writeFileAtomic,
+} from './store/atomic-write.js';
 export type { MetricsBackend, StateMutator } from './store/backend.js';
 export { type FileStat, type FileSystem, nodeFileSystem, type OpenMode } from './store/file-system.js';
 export { checkJournal, type JournalCheck, withJournal } from './store/journal-check.js';

@@ -1,5 +1,5 @@
 import { readdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import {
   BACKUP_FILE,
   type Caps,
@@ -7,6 +7,7 @@ import {
   checkInvariants,
   type DashboardState,
   type FileSystem,
+  isLeftoverTempFile,
   JOURNAL_FILE,
   type JournalCheck,
   METRICS_FILE,
@@ -57,7 +58,7 @@ export interface ProjectFiles {
   journalPath: string;
   /** Corrupt files moved aside by recovery (`.corrupt-<time>`), oldest first. */
   quarantined: string[];
-  /** Temp files of writers that crashed (or are writing right now). */
+  /** Temp files of writers that are gone (crashed or failed); a live writer's are not listed. */
   temp: string[];
 }
 
@@ -83,7 +84,8 @@ export async function listProjectFiles(dir: string): Promise<ProjectFiles> {
     backupPath: join(absolute, BACKUP_FILE),
     journalPath: join(absolute, JOURNAL_FILE),
     quarantined: ours('.corrupt-'),
-    temp: ours('.tmp-'),
+    // As the next write's sweep sees them: a live writer's temp file is its own.
+    temp: ours('.tmp-').filter((path) => isLeftoverTempFile(absolute, basename(path))),
   };
 }
 

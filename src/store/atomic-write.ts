@@ -161,9 +161,21 @@ function isAlive(pid: number): boolean {
 }
 
 /** The pid in a temp file's name (`<target>.tmp-<pid>-<random>`), if any. */
-function writerOf(target: string, name: string): number | undefined {
-  const pid = Number.parseInt(name.slice(basename(target).length + TEMP_MARKER.length), 10);
+function writerOf(name: string): number | undefined {
+  const marker = name.lastIndexOf(TEMP_MARKER);
+  const pid = marker < 0 ? Number.NaN : Number.parseInt(name.slice(marker + TEMP_MARKER.length), 10);
   return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/**
+ * Whether the temp file `name` in `dir` was left by a writer that is gone, which the sweep removes:
+ * not one this process is writing, nor one of another live process (its pid in the name). `repair`
+ * and `stats` list temp files by this rule too, so they never plan what the sweep will not do.
+ */
+export function isLeftoverTempFile(dir: string, name: string): boolean {
+  if (inProgress.has(`${dir}/${name}`)) return false;
+  const pid = writerOf(name);
+  return pid === undefined || pid === process.pid || !isAlive(pid);
 }
 
 /**
@@ -179,11 +191,7 @@ export async function sweepTempFiles(fileSystem: FileSystem, dir: string, target
     return; // Sweeping is housekeeping: never fail a write over it.
   }
   for (const name of names) {
-    const target = targets.find((candidate) => isTempFileOf(candidate, name));
-    if (target === undefined) continue;
-    if (inProgress.has(`${dir}/${name}`)) continue;
-    const pid = writerOf(target, name);
-    if (pid !== undefined && pid !== process.pid && isAlive(pid)) continue;
+    if (!targets.some((target) => isTempFileOf(target, name)) || !isLeftoverTempFile(dir, name)) continue;
     await fileSystem.unlink(`${dir}/${name}`).catch(() => undefined);
   }
 }

@@ -240,6 +240,19 @@ describe('repair', () => {
     expect(existsSync(join(dir, `${MAIN}.tmp-99999-abcdef`))).toBe(false);
   });
 
+  it('leaves the temp file of a live writer alone, and neither stats nor repair --dry-run counts it', async () => {
+    const dir = pythonProject();
+    // A pid that is alive for the whole test: the process that runs this test file's worker.
+    const live = join(dir, `${MAIN}.tmp-${process.ppid}-abcdef`);
+    writeFileSync(live, 'being written');
+    expect(JSON.parse((await run(['stats', '--dir', dir, '--json'])).stdout).tempFiles).toEqual([]);
+    const dryRun = await run(['repair', '--dir', dir, '--dry-run']);
+    expect(dryRun.code).toBe(0);
+    expect(dryRun.stdout).not.toContain('temp file');
+    expect((await run(['repair', '--dir', dir])).stdout).not.toContain('temp file');
+    expect(existsSync(live)).toBe(true);
+  });
+
   it('exits 3 when the main file cannot be read', async () => {
     const dir = tempDir();
     mkdirSync(join(dir, MAIN));
