@@ -10,7 +10,7 @@ import {
   type RecoveryReport,
   StorageIOError,
 } from '../index.js';
-import { UsageError } from './errors.js';
+import { describeError, UsageError } from './errors.js';
 import type { CliIo } from './io.js';
 import { Output } from './output.js';
 
@@ -46,7 +46,7 @@ export async function closeWriters(context: Context, checkpoint: boolean): Promi
   for (const store of context.writers.splice(0)) {
     await store.close({ checkpoint }).catch((error: unknown) => {
       context.out.warn(
-        `could not update ${store.metricsPath} (the journal holds everything): ${String(error)}`,
+        `could not update ${store.metricsPath} (the journal holds everything): ${describeError(error).replace(/^error /, '')}`,
       );
     });
   }

@@ -173,7 +173,10 @@ function inspectCommands(program: Command, context: Context, run: Run): void {
     program
       .command('repair')
       .description('recover a damaged project: corrupt main file → backup; evidence kept as .corrupt-<time>')
-      .option('--dry-run', 'only say what would be done (exit 1 when something would be)')
+      .option(
+        '--dry-run',
+        'only say what would be done (exit 1 when something would be repaired; folding the journal is routine, exit 0)',
+      )
       .option('--json', 'print what was (or would be) done as JSON')
       .addHelpText('after', examples('agent-metrics repair --dry-run', 'agent-metrics repair')),
   ).action((options) => run(async () => (await import('./commands/repair.js')).runRepair(context, options)));
@@ -198,7 +201,12 @@ function exportCommand(program: Command, context: Context, run: Run): void {
           .default('events'),
       )
       .option('--out <file>', 'write to this file atomically (temp file + rename) instead of stdout')
-      .option('--mode <octal>', 'permissions of the --out file', fileMode, 0o600)
+      // The default shown as typed (600), not as the number it is (384).
+      .addOption(
+        new Option('--mode <octal>', 'permissions of the --out file')
+          .argParser(fileMode)
+          .default(0o600, '600'),
+      )
       .addHelpText(
         'after',
         examples(

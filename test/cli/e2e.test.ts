@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, symlinkSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -187,6 +187,21 @@ describe('the built agent-metrics binary', () => {
     const recorded = await cli(['record', '--dir', backup, '--agent', 'a'], { killAfterMs: 20_000 });
     expect(recorded.code).toBe(3);
     expect(recorded.stderr).toContain('ENOTREG: a FIFO, not a regular file');
+  });
+
+  it('warns, with the code, when the closing checkpoint fails; the event is recorded all the same', async () => {
+    const dir = tempDir();
+    expect((await cli(['record', '--dir', dir, '--agent', 'a'])).code).toBe(0);
+    mkdirSync(join(dir, '.agent_metrics.json.bak')); // the checkpoint cannot put its backup there
+    const { code, stderr } = await cli(['record', '--dir', dir, '--agent', 'b']);
+    expect(code).toBe(0);
+    expect(stderr).toMatch(
+      /^warning: could not update .*\.agent_metrics\.json \(the journal holds everything\): E_IO: backup failed for .*EISDIR/,
+    );
+    expect(Object.keys((await new MetricsStore({ projectName: 'p', dir }).load()).agents)).toEqual([
+      'a',
+      'b',
+    ]);
   });
 
   it('exits 3 when stdout and stderr both fail, and still folds the journal before it ends', async () => {

@@ -50,6 +50,15 @@ describe('main: help, version and usage errors', () => {
     }
   });
 
+  it('shows defaults as they are typed, and the exit codes of repair --dry-run as the README has them', async () => {
+    expect((await run(['export', '--help'])).stdout).toMatch(
+      /--mode <octal> +permissions of the --out file \(default: 600\)/,
+    );
+    expect((await run(['repair', '--help'])).stdout.replace(/\s+/g, ' ')).toContain(
+      'exit 1 when something would be repaired; folding the journal is routine, exit 0',
+    );
+  });
+
   it('exits 2 on an unknown command or flag, naming it, with a suggestion', async () => {
     const command = await run(['recrod']);
     expect(command.code).toBe(2);
