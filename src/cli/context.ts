@@ -73,6 +73,23 @@ export async function existingProjectDir(context: Context, flags: StoreFlags): P
   return dir;
 }
 
+/**
+ * `--dir` of a command that records (`record`, `session`, `demo`): created when missing, but a
+ * file there is a mistake, exit 2, not a storage failure (exit 3), which a hook may retry forever.
+ */
+export async function recordingProjectDir(context: Context, flags: StoreFlags): Promise<string> {
+  const dir = projectDir(context, flags);
+  const found = await stat(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    if (error.code === 'ENOTDIR')
+      throw new UsageError(`--dir: ${dir} is not a folder: a file is on its path`);
+    throw new StorageIOError('stat', dir, error);
+  });
+  if (found !== undefined && !found.isDirectory())
+    throw new UsageError(`--dir: ${dir} is a file, not a folder`);
+  return dir;
+}
+
 export function describeRecovery(report: RecoveryReport): string {
   const parts = [`${report.action}: ${report.reason}`];
   // What was kept aside: the journal itself when set aside, else a copy of it.
@@ -117,7 +134,8 @@ export function openStore(
  * The domain API on the project's store, strict: a failure to record throws, so the exit code
  * says whether it was recorded (the library default is to report it and carry on).
  */
-export function openMetrics(context: Context, flags: StoreFlags): AgentMetrics {
+export async function openMetrics(context: Context, flags: StoreFlags): Promise<AgentMetrics> {
+  await recordingProjectDir(context, flags);
   const store = openStore(context, flags);
   context.writers.push(store);
   return new AgentMetrics({ store, strict: true });

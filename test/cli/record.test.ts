@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseEventsText } from '../../src/cli/commands/record.js';
@@ -210,6 +210,24 @@ describe('record from flags', () => {
       /^error E_INVALID_INPUT: .*event: recording it would leave the project's state invalid \(total_tokens: /,
     );
     expect(snapshot(dir)).toEqual(before);
+  });
+});
+
+describe('--dir of a command that records', () => {
+  it('exits 2 when it names a file, or a file is on its path (exit 3 would be retried), and writes nothing', async () => {
+    const file = join(tempDir(), 'not-a-folder');
+    writeFileSync(file, 'mine');
+    for (const command of [['record', '--agent', 'a'], ['session', 'start'], ['demo']]) {
+      const direct = await run([...command, '--dir', file]);
+      expect(direct.code, command.join(' ')).toBe(2);
+      expect(direct.stderr).toBe(`error E_USAGE: --dir: ${file} is a file, not a folder\n`);
+      const below = await run([...command, '--dir', join(file, 'project')]);
+      expect(below.code, command.join(' ')).toBe(2);
+      expect(below.stderr).toBe(
+        `error E_USAGE: --dir: ${join(file, 'project')} is not a folder: a file is on its path\n`,
+      );
+    }
+    expect(readFileSync(file, 'utf8')).toBe('mine');
   });
 });
 

@@ -1,4 +1,4 @@
-import { type Context, openMetrics, projectDir, type StoreFlags } from '../context.js';
+import { type Context, openMetrics, recordingProjectDir, type StoreFlags } from '../context.js';
 import { EXIT, UsageError } from '../errors.js';
 import { checkFile, listProjectFiles } from '../files.js';
 import { shellWord } from '../format/shell.js';
@@ -10,7 +10,7 @@ export interface DemoFlags extends StoreFlags {
 }
 
 export async function runDemo(context: Context, flags: DemoFlags): Promise<number> {
-  const files = await listProjectFiles(projectDir(context, flags));
+  const files = await listProjectFiles(await recordingProjectDir(context, flags));
   const existing = [(await checkFile(files.mainPath)).kind, (await checkFile(files.backupPath)).kind];
   const heldProject = existing.some((kind) => kind !== 'missing');
   if (!flags.force && heldProject) {
@@ -20,7 +20,7 @@ export async function runDemo(context: Context, flags: DemoFlags): Promise<numbe
   }
   // A fresh folder gets throwaway sample data: atomic writes without fsync make the demo take a
   // fraction of a second. A real project (--force) keeps the store's default durability.
-  const metrics = openMetrics(context, {
+  const metrics = await openMetrics(context, {
     ...flags,
     project: flags.project ?? 'demo-project',
     ...(heldProject ? {} : { durability: 'none' as const }),

@@ -156,7 +156,7 @@ async function recordFromStdin(context: Context, flags: RecordFlags): Promise<nu
     throw new UsageError(`${flagOf(given)} cannot be combined with --json -: the events come from stdin`);
   }
   const inputs = parseEventsText(await readAll(context.io.stdin));
-  const metrics = openMetrics(context, flags);
+  const metrics = await openMetrics(context, flags);
   await validateAll(inputs, await metrics.getState());
   for (const [index, input] of inputs.entries()) {
     try {
@@ -181,7 +181,7 @@ export async function runRecord(context: Context, flags: RecordFlags): Promise<n
   const input = inputFromFlags(flags);
   let event: AgentEvent;
   try {
-    event = (await openMetrics(context, flags).recordEvent(input)) as AgentEvent;
+    event = (await (await openMetrics(context, flags)).recordEvent(input)) as AgentEvent;
   } catch (error) {
     if (error instanceof InvalidInputError) throw withFlagNames(error);
     // The store checks what recording changes before writing: nothing was written.

@@ -15,7 +15,7 @@ export interface SessionEndFlags extends StoreFlags {
 }
 
 export async function runSessionStart(context: Context, flags: SessionStartFlags): Promise<number> {
-  const metrics = openMetrics(context, flags);
+  const metrics = await openMetrics(context, flags);
   const sessionId = await metrics.startSession({
     type: flags.type,
     ...(flags.id === undefined ? {} : { sessionId: flags.id }),
@@ -34,7 +34,7 @@ export async function runSessionEnd(
   sessionId: string,
   flags: SessionEndFlags,
 ): Promise<number> {
-  const metrics = openMetrics(context, flags);
+  const metrics = await openMetrics(context, flags);
   // An unknown or ended session is an error (exit 2) before anything is written, not after a new
   // folder and its lock file were made to try it.
   await rehearsal(await metrics.getState(), []).endSession(sessionId, flags.status);
