@@ -8,7 +8,13 @@ export {
   type ValidationIssue,
 } from './errors.js';
 export { AgentMetrics, type TrackContext } from './metrics/agent-metrics.js';
-export type { EndSessionInput, EventInput, SessionInput, TimeInput } from './metrics/inputs.js';
+export {
+  type EndSessionInput,
+  type EventInput,
+  MAX_TOKENS_PER_CALL,
+  type SessionInput,
+  type TimeInput,
+} from './metrics/inputs.js';
 export type { AgentMetricsOptions, AgentMetricsSettings } from './metrics/options.js';
 export { AgentTracker } from './metrics/tracker.js';
 export {

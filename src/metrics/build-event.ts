@@ -50,6 +50,8 @@ export function buildEvent(input: EventInput, now: Date, pricing: Pricing): Agen
     parsed.costUsd ??
     costOf(priceOf(model, pricing.prices, pricing.unknownModelPrice), inputTokens, outputTokens);
   const totalTokens = inputTokens + outputTokens;
+  // Not reached while both are at most MAX_TOKENS_PER_CALL; kept so that raising that limit
+  // cannot let a total the file format rejects through to the store.
   if (!Number.isSafeInteger(totalTokens)) {
     throw new InvalidInputError([
       { path: 'outputTokens', message: 'inputTokens + outputTokens is too large' },

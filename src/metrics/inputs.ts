@@ -27,9 +27,9 @@ export interface EventInput {
   ticketKey?: string;
   /** Model used; prices the call. @default '' (priced as an unknown model) */
   model?: string;
-  /** @default 0 */
+  /** At most `MAX_TOKENS_PER_CALL`. @default 0 */
   inputTokens?: number;
-  /** @default 0 */
+  /** At most `MAX_TOKENS_PER_CALL`. @default 0 */
   outputTokens?: number;
   /** @default endedAt minus durationSeconds, or endedAt */
   startedAt?: TimeInput;
@@ -67,6 +67,18 @@ const AMOUNT = 'expected a non-negative number';
 const TEXT = 'expected a string';
 
 const count = v.pipe(v.number(COUNT), v.safeInteger(COUNT), v.minValue(0, COUNT));
+
+/**
+ * The most tokens one call may report, as input or as output: 10^12, about a thousand times the
+ * largest context window offered today. A larger count is a bug (an uninitialised counter, a
+ * cumulative figure passed as a per-call one), and once recorded it can never be undone: a
+ * single call of Number.MAX_SAFE_INTEGER tokens put the project's `total_tokens` at the largest
+ * integer the file can hold, and every later event failed. Far enough below that limit that
+ * ~9,000 such calls fit in one project.
+ */
+export const MAX_TOKENS_PER_CALL = 1_000_000_000_000;
+const TOKENS = `expected a non-negative integer of at most ${MAX_TOKENS_PER_CALL} (MAX_TOKENS_PER_CALL) tokens per call`;
+const tokens = v.pipe(count, v.maxValue(MAX_TOKENS_PER_CALL, TOKENS));
 const amount = v.pipe(v.number(AMOUNT), v.finite(AMOUNT), v.minValue(0, AMOUNT));
 const text = v.string(TEXT);
 // Names are keys (an agent's profile, a session): one of spaces only is a mistake, not a name.
@@ -133,8 +145,8 @@ const eventInputEntries = {
   sessionId: v.optional(text),
   ticketKey: v.optional(text),
   model: v.optional(text),
-  inputTokens: v.optional(count),
-  outputTokens: v.optional(count),
+  inputTokens: v.optional(tokens),
+  outputTokens: v.optional(tokens),
   startedAt: v.optional(time),
   endedAt: v.optional(time),
   durationSeconds: v.optional(amount),

@@ -35,6 +35,18 @@ const FLAGS = [
   '0.25',
 ];
 
+/**
+ * A project whose total_tokens is 500 below the largest integer the file holds exactly (one event
+ * cannot get there: at most MAX_TOKENS_PER_CALL tokens each), checkpointed into the JSON file.
+ */
+async function nearTheLargestTotal(dir: string): Promise<void> {
+  const store = new MetricsStore({ projectName: 'p', dir, durability: 'none' });
+  await store.update((state) => {
+    state.total_tokens = Number.MAX_SAFE_INTEGER - 500;
+  });
+  await store.close();
+}
+
 describe('record from flags', () => {
   it('stores the event and prints its id; the folder name is the project name', async () => {
     const dir = join(tempDir(), 'my-project');
@@ -193,7 +205,7 @@ describe('record from flags', () => {
 
   it('refuses an event given by flags that would overflow a total as bad input (exit 2), writing nothing', async () => {
     const dir = tempDir();
-    await run(['record', '--dir', dir, '--agent', 'a', '--input-tokens', '1000']);
+    await nearTheLargestTotal(dir);
     const before = snapshot(dir);
     const { code, stdout, stderr } = await run([
       'record',
@@ -202,7 +214,7 @@ describe('record from flags', () => {
       '--agent',
       'a',
       '--input-tokens',
-      '9007199254740000',
+      '1000',
     ]);
     expect(code).toBe(2);
     expect(stdout).toBe('');
@@ -293,11 +305,11 @@ describe('record --json - (stdin)', () => {
 
   it("checks the events against the project's state too: one that would overflow a total writes none (exit 2)", async () => {
     const dir = tempDir();
-    await run(['record', '--dir', dir, '--agent', 'a', '--input-tokens', '1000']);
+    await nearTheLargestTotal(dir);
     const before = snapshot(dir);
     const stdin =
       '{"agentName":"a","status":"success","inputTokens":5}\n' +
-      '{"agentName":"a","status":"success","inputTokens":9007199254740000}\n';
+      '{"agentName":"a","status":"success","inputTokens":1000}\n';
     const { code, stdout, stderr } = await run(['record', '--dir', dir, '--json', '-'], { stdin });
     expect(code).toBe(2);
     expect(stdout).toBe('');

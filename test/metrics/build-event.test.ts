@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../src/errors.js';
 import { buildEvent, type Pricing } from '../../src/metrics/build-event.js';
-import type { EventInput } from '../../src/metrics/inputs.js';
+import { type EventInput, MAX_TOKENS_PER_CALL } from '../../src/metrics/inputs.js';
 import { parseArtifact } from '../../src/model/artifacts.js';
 import { DEFAULT_MODEL_PRICES, UNKNOWN_MODEL_PRICE } from '../../src/model/pricing.js';
 import { agentEventSchema, collectIssues } from '../../src/model/schema.js';
@@ -112,9 +112,20 @@ describe('buildEvent', () => {
     expect(issuesOf({ agentName: 'a', status: 'success', durationSeconds: 1e300 })).toEqual([
       'durationSeconds: puts the event outside the valid dates: expected a time between years 0001 and 9999 (UTC)',
     ]);
+  });
+
+  it('rejects a token count above MAX_TOKENS_PER_CALL, naming the field, and accepts the limit itself', () => {
+    const tooMany = `expected a non-negative integer of at most ${MAX_TOKENS_PER_CALL} (MAX_TOKENS_PER_CALL) tokens per call`;
+    // One such call put the project's total_tokens at the brink, and every later event failed.
     expect(
       issuesOf({ agentName: 'a', status: 'success', inputTokens: Number.MAX_SAFE_INTEGER, outputTokens: 2 }),
-    ).toEqual(['outputTokens: inputTokens + outputTokens is too large']);
+    ).toEqual([`inputTokens: ${tooMany}`]);
+    expect(issuesOf({ agentName: 'a', status: 'success', outputTokens: MAX_TOKENS_PER_CALL + 1 })).toEqual([
+      `outputTokens: ${tooMany}`,
+    ]);
+    expect(build({ inputTokens: MAX_TOKENS_PER_CALL, outputTokens: MAX_TOKENS_PER_CALL }).total_tokens).toBe(
+      2 * MAX_TOKENS_PER_CALL,
+    );
   });
 
   it('rejects given, derived and defaulted times outside years 0001-9999, naming the field', () => {
