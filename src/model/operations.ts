@@ -1,4 +1,4 @@
-import { recordEvent } from './record-event.js';
+import { addEvent } from './record-event.js';
 import { OPEN_SESSIONS_KEY, recordedInOpenSession } from './sessions.js';
 import { RETENTION_KEY } from './state.js';
 import { applyPatch, type StatePatch, type StoredState } from './state-patch.js';
@@ -116,9 +116,11 @@ export function recordEventPatch(state: StoredState, operation: RecordEventOpera
   // with 64 callers; the property test checks that the stored state is never changed in place.)
   const stored = state.agents.get(name);
   if (stored !== undefined) setOwn(agents, name, { ...stored });
-  // The scratch has no open sessions, so `recordEvent` adds to none; the session the event adds to
+  // The scratch has no open sessions, so recording adds to none; the session the event adds to
   // is found and added to here (`recordedInOpenSession`: on a copy of that session, in a new list
-  // sharing the others), as the last step of `recordEvent` would.
+  // sharing the others), as the last step of `recordEvent` would. Without `recordEvent`'s check
+  // of the token totals: replay must not fail, and the writer checks the patch
+  // (`recordedChange` in store/metrics-store.ts).
   const scratch = {
     agents,
     events: [] as AgentEvent[],
@@ -126,7 +128,7 @@ export function recordEventPatch(state: StoredState, operation: RecordEventOpera
     total_cost_usd: state.total_cost_usd,
     total_duration_seconds: state.total_duration_seconds,
   } as unknown as DashboardState;
-  recordEvent(scratch, event);
+  addEvent(scratch, event, undefined);
 
   const set: Record<string, unknown> = {
     total_tokens: scratch.total_tokens,

@@ -1,5 +1,6 @@
+import { InvalidInputError } from '../errors.js';
 import { addContributions } from './artifacts.js';
-import { addToOpenSession, findOpenSession } from './sessions.js';
+import { addToOpenSession, findOpenSession, type OpenSession } from './sessions.js';
 import type { AgentEvent, AgentProfile, DashboardState } from './types.js';
 import { appendRecord } from './working-copy.js';
 
@@ -105,9 +106,62 @@ function profileFor(state: DashboardState, agentName: string): AgentProfile {
  *   (none given, unknown, already ended, or `sessions_in_progress` unreadable) is still recorded
  *   everywhere else: events may come from hooks that know no session.
  *
+ * Throws `InvalidInputError` (naming `total_tokens`), changing nothing, when the event's tokens
+ * would push the project's, the agent's or the session's `total_tokens` past
+ * `Number.MAX_SAFE_INTEGER` (see `assertTokenTotalsFit`).
+ *
  * `xp`, `level`, `achievements`, `strengths` and `weaknesses` are left as they are.
  */
 export function recordEvent(state: DashboardState, event: AgentEvent): void {
+  const session = findOpenSession(state, event.session_id);
+  const known = Object.hasOwn(state.agents, event.agent_name);
+  assertTokenTotalsFit(event, {
+    project: state.total_tokens + event.total_tokens,
+    agent: (known ? (state.agents[event.agent_name] as AgentProfile).total_tokens : 0) + event.total_tokens,
+    session: session === undefined ? undefined : session.total_tokens + event.total_tokens,
+  });
+  addEvent(state, event, session);
+}
+
+/** The running token totals recording an event leads to (`session`: when it is in progress). */
+export interface TokenTotals {
+  project: number;
+  agent: number;
+  session?: number | undefined;
+}
+
+/**
+ * Refuses an event whose tokens push a running total past Number.MAX_SAFE_INTEGER, as the input
+ * error it is (E_INVALID_INPUT naming the event's `total_tokens`), before anything is written. The
+ * state schema rejects such a total (JSON cannot carry it exactly), so the write failed anyway,
+ * but as E_INVALID_STATE, which says the store is broken when the event is what is wrong.
+ * `totals` are the totals after the event.
+ */
+export function assertTokenTotalsFit(
+  event: Pick<AgentEvent, 'agent_name' | 'session_id' | 'total_tokens'>,
+  totals: TokenTotals,
+): void {
+  const whose = !Number.isSafeInteger(totals.project)
+    ? "the project's"
+    : !Number.isSafeInteger(totals.agent)
+      ? `agent ${event.agent_name}'s`
+      : totals.session !== undefined && !Number.isSafeInteger(totals.session)
+        ? `session ${event.session_id}'s`
+        : undefined;
+  if (whose === undefined) return;
+  throw new InvalidInputError([
+    {
+      path: 'total_tokens',
+      message: `the event's ${event.total_tokens} tokens would push ${whose} total_tokens past ${Number.MAX_SAFE_INTEGER}, the largest integer the file holds exactly; nothing was recorded`,
+    },
+  ]);
+}
+
+/**
+ * `recordEvent` without its check of the token totals, the session in progress already found:
+ * replaying a journaled operation must not fail (its writer checked it on the same state).
+ */
+export function addEvent(state: DashboardState, event: AgentEvent, session: OpenSession | undefined): void {
   appendRecord(state, 'events', event);
 
   const profile = profileFor(state, event.agent_name);
@@ -137,6 +191,5 @@ export function recordEvent(state: DashboardState, event: AgentEvent): void {
   state.total_cost_usd += event.estimated_cost_usd;
   state.total_duration_seconds += event.duration_seconds;
 
-  const session = findOpenSession(state, event.session_id);
   if (session) addToOpenSession(session, event);
 }

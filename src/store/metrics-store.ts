@@ -8,8 +8,9 @@ import {
   type RecordEventOperation,
   recordEventPatch,
 } from '../model/operations.js';
+import { assertTokenTotalsFit } from '../model/record-event.js';
 import { changeLooksValid, uncheckedProfileIssues, validateState } from '../model/schema.js';
-import { isCheckedOpenSessions, OPEN_SESSIONS_KEY } from '../model/sessions.js';
+import { isCheckedOpenSessions, OPEN_SESSIONS_KEY, type OpenSession } from '../model/sessions.js';
 import { type Caps, capsFor, createEmptyState, RETENTION_KEY, toTimestamp } from '../model/state.js';
 import {
   applyPatch,
@@ -372,7 +373,10 @@ export class MetricsStore implements MetricsBackend {
    * model/record-event.ts does, in one durable write, like `commit` with that mutator. The journal
    * holds the operation rather than the values it changed (model/operations.ts): no working copy,
    * no diff, and a line of ~0.6 KB instead of ~1.4 KB. The event, and what recording it changes,
-   * are validated as an `update` is (`StateValidationError`, E_INVALID_STATE; nothing written).
+   * are validated as an `update` is (`StateValidationError`, E_INVALID_STATE; nothing written),
+   * but an event whose tokens would push the project's, its agent's or its session's
+   * `total_tokens` past `Number.MAX_SAFE_INTEGER` is `InvalidInputError` (E_INVALID_INPUT naming
+   * `total_tokens`; nothing written), as in `recordEvent` of model/record-event.ts.
    */
   async recordEvent(event: AgentEvent): Promise<void> {
     await this.enqueue({ record: event });
@@ -1067,6 +1071,13 @@ export class MetricsStore implements MetricsBackend {
     const patch = recordEventPatch(before, journaled);
     const name = journaled.event.agent_name;
     const profile = patch.agents?.[name] as AgentProfile;
+    // Before the state's validation, which rejects such a total too, but as E_INVALID_STATE.
+    const open = patch.set?.[OPEN_SESSIONS_KEY] as OpenSession[] | undefined;
+    assertTokenTotalsFit(journaled.event, {
+      project: patch.set?.total_tokens as number,
+      agent: profile.total_tokens,
+      session: open?.find((session) => session.session_id === journaled.event.session_id)?.total_tokens,
+    });
     const previous = before.agents.get(name);
     const looksValid = changeLooksValid({
       ...NOTHING_CHANGED,

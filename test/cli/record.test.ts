@@ -219,7 +219,7 @@ describe('record from flags', () => {
     expect(code).toBe(2);
     expect(stdout).toBe('');
     expect(stderr).toMatch(
-      /^error E_INVALID_INPUT: .*event: recording it would leave the project's state invalid \(total_tokens: /,
+      /^error E_INVALID_INPUT: invalid input: total_tokens: the event's 1000 tokens would push the project's total_tokens past 9007199254740991/,
     );
     expect(snapshot(dir)).toEqual(before);
   });
@@ -314,7 +314,7 @@ describe('record --json - (stdin)', () => {
     expect(code).toBe(2);
     expect(stdout).toBe('');
     expect(stderr).toMatch(
-      /^error E_INVALID_INPUT: .*stdin event 2: recording it would leave the project's state invalid \(total_tokens: /,
+      /^error E_INVALID_INPUT: invalid input: stdin event 2: total_tokens: the event's 1000 tokens would push the project's total_tokens past/,
     );
     expect(stderr).not.toContain('recorded 1 of 2');
     expect(snapshot(dir)).toEqual(before);

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { InvalidInputError } from '../../src/errors.js';
 import { createProfile, derivedMetricsOf, recordEvent } from '../../src/model/record-event.js';
 import { openSessionsOf, startSession } from '../../src/model/sessions.js';
 import { createEmptyState } from '../../src/model/state.js';
@@ -96,6 +97,42 @@ describe('recordEvent', () => {
       ['a', 0, []],
       ['b', 1200, []],
     ]);
+  });
+
+  it('refuses, changing nothing, an event that would push a token total past the largest exact integer', () => {
+    const state = createEmptyState('p');
+    startSession(state, { sessionId: 's', type: 'initializer', startedAt: AT, maxOpenSessions: 10 });
+    state.agents.coding = makeProfile({ total_tokens: 100 });
+    const brink = (set: (tokens: number) => void, whose: string) => {
+      set(Number.MAX_SAFE_INTEGER - 1000);
+      const before = structuredClone(state);
+      expect(() =>
+        recordEvent(state, makeEvent({ event_id: 'big', session_id: 's', total_tokens: 1200 })),
+      ).toThrow(InvalidInputError);
+      try {
+        recordEvent(state, makeEvent({ event_id: 'big', session_id: 's', total_tokens: 1200 }));
+      } catch (error) {
+        expect((error as InvalidInputError).issues).toEqual([
+          {
+            path: 'total_tokens',
+            message: `the event's 1200 tokens would push ${whose} total_tokens past 9007199254740991, the largest integer the file holds exactly; nothing was recorded`,
+          },
+        ]);
+      }
+      expect(state).toEqual(before);
+      set(0);
+    };
+    const session = () => openSessionsOf(state)[0] as { total_tokens: number };
+    brink((tokens) => (state.total_tokens = tokens), "the project's");
+    brink(
+      (tokens) => ((state.agents.coding as { total_tokens: number }).total_tokens = tokens),
+      "agent coding's",
+    );
+    brink((tokens) => (session().total_tokens = tokens), "session s's");
+    // Up to the limit itself is fine.
+    state.total_tokens = Number.MAX_SAFE_INTEGER - 1200;
+    recordEvent(state, makeEvent({ event_id: 'fits', session_id: 's', total_tokens: 1200 }));
+    expect(state.total_tokens).toBe(Number.MAX_SAFE_INTEGER);
   });
 
   it('creates new profiles with zero counters and level 1', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StateValidationError } from '../../src/errors.js';
+import { InvalidInputError, StateValidationError } from '../../src/errors.js';
 import { recordEvent } from '../../src/model/record-event.js';
 import type { MetricsBackend } from '../../src/store/backend.js';
 import { MemoryBackend } from '../../src/store/memory-backend.js';
@@ -138,7 +138,7 @@ describe.each(backends)('backend contract: %s', (_name, create) => {
     const before = await backend.load();
     await expect(
       backend.recordEvent?.(makeEvent({ event_id: 'r3', total_tokens: 5 })),
-    ).rejects.toBeInstanceOf(StateValidationError);
+    ).rejects.toBeInstanceOf(InvalidInputError);
     expect(await backend.load()).toEqual(before);
   });
 

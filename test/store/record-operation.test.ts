@@ -66,7 +66,7 @@ describe('MetricsStore.recordEvent: events journaled as operations', () => {
     expect((replayed.sessions_in_progress as Array<{ total_tokens: number }>)[0]?.total_tokens).toBe(600);
   });
 
-  it('rejects an event whose change would be invalid, writing nothing', async () => {
+  it("refuses an event that would push the project's token total past the largest exact integer as bad input, writing nothing", async () => {
     const { dir, store, metrics } = await recording();
     await store.update((state) => {
       state.total_tokens = Number.MAX_SAFE_INTEGER - 5;
@@ -75,16 +75,27 @@ describe('MetricsStore.recordEvent: events journaled as operations', () => {
     await expect(
       metrics.recordEvent({ agentName: 'coding', status: 'success', inputTokens: 10 }),
     ).rejects.toMatchObject({
-      code: 'E_INVALID_STATE',
+      code: 'E_INVALID_INPUT',
+      issues: [
+        {
+          path: 'total_tokens',
+          message: expect.stringMatching(
+            /^the event's 10 tokens would push the project's total_tokens past 9007199254740991/,
+          ),
+        },
+      ],
     });
     expect(journalChanges(dir).lines.equals(lines)).toBe(true);
     const state = await storeIn(dir).store.load();
     expect(state.events).toEqual([]);
     expect(state.agents).toEqual({});
+    // The store is not stuck: an event that fits is recorded.
+    await metrics.recordEvent({ agentName: 'coding', status: 'success', inputTokens: 5 });
+    expect((await storeIn(dir).store.load()).total_tokens).toBe(Number.MAX_SAFE_INTEGER);
   });
 
-  it('rejects an event whose change to an existing profile would be invalid, naming the field', async () => {
-    const { dir, store, metrics } = await recording();
+  it("refuses an event that would overflow its agent's or its session's token total, naming the field", async () => {
+    const { dir, store, metrics, sessionId } = await recording();
     await metrics.recordEvent({ agentName: 'coding', status: 'success', inputTokens: 10 });
     await store.update((state) => {
       (state.agents.coding as { total_tokens: number }).total_tokens = Number.MAX_SAFE_INTEGER - 5;
@@ -93,10 +104,30 @@ describe('MetricsStore.recordEvent: events journaled as operations', () => {
     await expect(
       metrics.recordEvent({ agentName: 'coding', status: 'success', inputTokens: 10 }),
     ).rejects.toMatchObject({
-      code: 'E_INVALID_STATE',
-      paths: ['agents.coding.total_tokens'],
+      code: 'E_INVALID_INPUT',
+      issues: [
+        { path: 'total_tokens', message: expect.stringContaining("push agent coding's total_tokens past") },
+      ],
     });
-    expect(journalChanges(dir).lines.equals(lines)).toBe(true);
+    await store.update((state) => {
+      ((state.sessions_in_progress as unknown[])[0] as { total_tokens: number }).total_tokens =
+        Number.MAX_SAFE_INTEGER - 5;
+    });
+    const sessionLines = journalChanges(dir).lines;
+    await expect(
+      metrics.recordEvent({ agentName: 'github', sessionId, status: 'success', inputTokens: 10 }),
+    ).rejects.toMatchObject({
+      code: 'E_INVALID_INPUT',
+      issues: [
+        {
+          path: 'total_tokens',
+          message: expect.stringContaining(`push session ${sessionId}'s total_tokens past`),
+        },
+      ],
+    });
+    expect(journalChanges(dir).lines.equals(sessionLines)).toBe(true);
+    expect(sessionLines.subarray(0, lines.length).equals(lines)).toBe(true);
+    expect((await storeIn(dir).store.load()).agents.github).toBeUndefined();
   });
 
   it('rejects a malformed event with the path of what is wrong, before recording reads it', async () => {

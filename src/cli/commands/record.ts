@@ -108,8 +108,9 @@ function assertObject(value: unknown, where: string): unknown {
 }
 
 /**
- * An event valid alone that the project's state cannot take (a total it would push past
- * `Number.MAX_SAFE_INTEGER`): bad input, exit 2, as nothing was written.
+ * An event valid alone that the project's state cannot take (a token total it would push past
+ * `Number.MAX_SAFE_INTEGER` is already an input error; a counter or a sum of costs the file cannot
+ * hold is not): bad input, exit 2, as nothing was written.
  */
 function overflowIssue(path: string, error: StateValidationError): ValidationIssue {
   const first = error.issues[0];
