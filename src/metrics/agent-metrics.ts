@@ -130,12 +130,14 @@ export class AgentMetrics {
    * rejected before anything is written.
    */
   async recordEvent(input: EventInput): Promise<AgentEvent | undefined> {
-    return this.guard(undefined, async () => {
-      const event = buildEvent(input, this.options.clock(), this.options);
-      if (this.backend.recordEvent) await this.backend.recordEvent(event);
-      else await this.write((state) => recordEvent(state, event));
-      return event;
-    });
+    return this.guard(undefined, () => this.recordUnguarded(input));
+  }
+
+  private async recordUnguarded(input: EventInput): Promise<AgentEvent> {
+    const event = buildEvent(input, this.options.clock(), this.options);
+    if (this.backend.recordEvent) await this.backend.recordEvent(event);
+    else await this.write((state) => recordEvent(state, event));
+    return event;
   }
 
   /**
@@ -169,32 +171,38 @@ export class AgentMetrics {
    * re-thrown, whatever `strict` says: it is the agent's error, not a metrics failure). The
    * duration is measured. Resolves to what `work` returned. With `strict`, a recording failure
    * after a successful `work` is thrown; after a failed one it goes to `onError`, and the
-   * agent's error is thrown.
+   * agent's error is thrown. Without `strict`, every recording failure (a bad `clock` too) goes
+   * to `onError`, and the call resolves or rejects exactly as `work` did.
    */
   async trackAgent<T>(context: TrackContext, work: (tracker: AgentTracker) => T | Promise<T>): Promise<T> {
+    let startedAt: Date;
     try {
       parseInput(trackContextSchema, context);
+      startedAt = this.options.clock();
     } catch (error) {
       // Nothing can be recorded; the work still runs unless the caller asked for strictness.
-      if (this.options.strict) throw error;
+      if (this.options.strict) throw asMetricsError(error);
       this.report(asMetricsError(error));
       return work(new AgentTracker());
     }
     const tracker = new AgentTracker();
-    const startedAt = this.options.clock();
+    // Guarded as a whole, the clock's second reading included: whatever fails there is a
+    // recording failure (thrown only under `strict`), never in place of the work's own outcome.
     const record = (status: AgentEvent['status'], errorMessage: string) =>
-      this.recordEvent({
-        ...context,
-        status,
-        errorMessage,
-        inputTokens: tracker.inputTokens,
-        outputTokens: tracker.outputTokens,
-        artifacts: [...(context.artifacts ?? []), ...tracker.artifacts],
-        startedAt,
-        // The end is derived from the duration: a wall clock set back meanwhile gives a zero
-        // duration, not an event that ends before it starts (which would be rejected).
-        durationSeconds: Math.max(0, this.options.clock().getTime() - startedAt.getTime()) / 1000,
-      });
+      this.guard(undefined, () =>
+        this.recordUnguarded({
+          ...context,
+          status,
+          errorMessage,
+          inputTokens: tracker.inputTokens,
+          outputTokens: tracker.outputTokens,
+          artifacts: [...(context.artifacts ?? []), ...tracker.artifacts],
+          startedAt,
+          // The end is derived from the duration: a wall clock set back meanwhile gives a zero
+          // duration, not an event that ends before it starts (which would be rejected).
+          durationSeconds: Math.max(0, this.options.clock().getTime() - startedAt.getTime()) / 1000,
+        }),
+      );
     let result: T;
     try {
       result = await work(tracker);

@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import * as v from 'valibot';
 import { MetricsError } from '../errors.js';
 import { DEFAULT_MODEL_PRICES, type ModelPrice, UNKNOWN_MODEL_PRICE } from '../model/pricing.js';
@@ -51,7 +52,9 @@ export interface AgentMetricsSettings {
    */
   maxOpenSessions?: number;
   /**
-   * Source of "now" for default timestamps and `trackAgent` durations. For tests.
+   * Source of "now" for default timestamps and `trackAgent` durations. For tests. Must return a
+   * valid `Date`: anything else (`() => Date.now()`, a number) fails the call that read it with
+   * E_INVALID_OPTIONS, which goes to `onError` like any recording failure unless `strict`.
    * @default () => new Date()
    */
   clock?: () => Date;
@@ -177,6 +180,21 @@ export function resolveAgentMetricsOptions(options: AgentMetricsOptions): Resolv
     prices: { ...DEFAULT_MODEL_PRICES, ...options.prices },
     unknownModelPrice: options.unknownModelPrice ?? UNKNOWN_MODEL_PRICE,
     maxOpenSessions: options.maxOpenSessions ?? 100,
-    clock: options.clock ?? (() => new Date()),
+    clock: options.clock === undefined ? () => new Date() : checkedClock(options.clock),
+  };
+}
+
+/**
+ * `clock`, whose result is checked at each reading: only its type is known when the options are
+ * checked, and a clock returning a number (`() => Date.now()`, an easy slip) made the calls that
+ * read it fail with a bare TypeError, which in `trackAgent` escaped the non-strict guard and
+ * replaced the work's own result or error.
+ */
+function checkedClock(clock: () => Date): () => Date {
+  return () => {
+    const now: unknown = clock();
+    if (types.isDate(now) && !Number.isNaN(now.getTime())) return now;
+    const got = types.isDate(now) ? 'an invalid Date' : now === null ? 'null' : typeof now;
+    throw invalid([`clock: expected a function that returns a valid Date, got ${got}`]);
   };
 }

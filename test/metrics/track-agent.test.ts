@@ -152,6 +152,48 @@ describe('trackAgent', () => {
     expect((await lenient.metrics.getState()).events).toEqual([]);
   });
 
+  it('a clock that returns no Date: E_INVALID_OPTIONS through onError, and the work’s own outcome, unless strict', async () => {
+    const clock = (() => Date.now()) as unknown as () => Date;
+    const { metrics, errors } = metricsIn({ clock });
+    expect(await metrics.trackAgent({ agentName: 'coding' }, async () => 'agent result')).toBe(
+      'agent result',
+    );
+    const failure = new Error('agent failure');
+    await expect(
+      metrics.trackAgent({ agentName: 'coding' }, async () => {
+        throw failure;
+      }),
+    ).rejects.toBe(failure);
+    expect(await metrics.recordEvent({ agentName: 'coding', status: 'success' })).toBeUndefined();
+    expect(errors.map((error) => [error.code, error.message])).toEqual(
+      Array(3).fill([
+        'E_INVALID_OPTIONS',
+        'invalid AgentMetrics options: clock: expected a function that returns a valid Date, got number',
+      ]),
+    );
+    expect((await metrics.getState()).events).toEqual([]);
+
+    // Read again at the end: a clock that goes bad during the work.
+    let readings = 0;
+    const failing = metricsIn({ clock: () => (++readings === 1 ? new Date() : new Date(Number.NaN)) });
+    expect(await failing.metrics.trackAgent({ agentName: 'coding' }, () => 7)).toBe(7);
+    expect(failing.errors.map((error) => error.message)).toEqual([
+      'invalid AgentMetrics options: clock: expected a function that returns a valid Date, got an invalid Date',
+    ]);
+
+    let runs = 0;
+    const strict = metricsIn({ clock, strict: true });
+    await expect(strict.metrics.trackAgent({ agentName: 'coding' }, () => runs++)).rejects.toMatchObject({
+      code: 'E_INVALID_OPTIONS',
+    });
+    expect(runs).toBe(0);
+    await expect(
+      strict.metrics.recordEvent({ agentName: 'coding', status: 'success' }),
+    ).rejects.toMatchObject({
+      code: 'E_INVALID_OPTIONS',
+    });
+  });
+
   it('negative tokens reported through the tracker are rejected like any invalid input', async () => {
     const { metrics, errors } = metricsIn();
     expect(await metrics.trackAgent({ agentName: 'coding' }, (t) => t.addTokens(-5))).toBeUndefined();
