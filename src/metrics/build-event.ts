@@ -20,7 +20,8 @@ export interface Pricing {
 /**
  * Validates `input` and turns it into the stored event (file format), or throws
  * `InvalidInputError` naming each bad field. Times: `endedAt` defaults to `startedAt +
- * durationSeconds` when both are given, else to `now`; `startedAt` to `endedAt - durationSeconds`
+ * durationSeconds` when both are given, else to `now`, or to `startedAt` when that is later (a
+ * clock ahead of ours stamped it); `startedAt` to `endedAt - durationSeconds`
  * (or `endedAt`); `durationSeconds` to the time between them. Cost: `costUsd`, else priced.
  */
 export function buildEvent(input: EventInput, now: Date, pricing: Pricing): AgentEvent {
@@ -30,7 +31,13 @@ export function buildEvent(input: EventInput, now: Date, pricing: Pricing): Agen
   let endMs: number;
   if (parsed.endedAt !== undefined) endMs = toMs(parsed.endedAt);
   else if (startMs !== undefined && duration !== undefined) endMs = startMs + duration * 1000;
-  else endMs = Date.parse(storableIso(now, 'endedAt'));
+  else {
+    endMs = Date.parse(storableIso(now, 'endedAt'));
+    // A start stamped by a clock ahead of ours (another process or host) would make "now" end
+    // the event before it starts, and the event was lost as invalid input: it ends at its start
+    // (zero duration), as endSession and trackAgent tolerate such skew. A given end is not moved.
+    if (startMs !== undefined && endMs < startMs) endMs = startMs;
+  }
   const beginMs = startMs ?? endMs - (duration ?? 0) * 1000;
   // Given times were range-checked by the schema, "now" by storableIso: only a duration can put
   // the derived start or end outside the timestamps the file format can hold.
@@ -39,9 +46,9 @@ export function buildEvent(input: EventInput, now: Date, pricing: Pricing): Agen
       { path: 'durationSeconds', message: `puts the event outside the valid dates: ${OUT_OF_RANGE}` },
     ]);
   }
+  // Only a given end can come before the start now.
   if (endMs < beginMs) {
-    const path = parsed.endedAt === undefined ? 'startedAt' : 'endedAt';
-    throw new InvalidInputError([{ path, message: 'endedAt must not be before startedAt' }]);
+    throw new InvalidInputError([{ path: 'endedAt', message: 'endedAt must not be before startedAt' }]);
   }
   const model = parsed.model ?? '';
   const inputTokens = parsed.inputTokens ?? 0;

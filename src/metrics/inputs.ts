@@ -33,7 +33,10 @@ export interface EventInput {
   outputTokens?: number;
   /** @default endedAt minus durationSeconds, or endedAt */
   startedAt?: TimeInput;
-  /** @default startedAt plus durationSeconds when both are given, else now */
+  /**
+   * @default startedAt plus durationSeconds when both are given, else now, or startedAt when that
+   * is later (a start stamped by a clock ahead of this one: the event then lasts 0 seconds)
+   */
   endedAt?: TimeInput;
   /** @default endedAt minus startedAt, in seconds */
   durationSeconds?: number;

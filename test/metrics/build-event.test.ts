@@ -106,9 +106,6 @@ describe('buildEvent', () => {
     expect(
       issuesOf({ agentName: 'a', status: 'success', startedAt: NOW, endedAt: '2026-03-01T11:00:00Z' }),
     ).toEqual(['endedAt: endedAt must not be before startedAt']);
-    expect(issuesOf({ agentName: 'a', status: 'success', startedAt: '2026-03-02T00:00:00Z' })).toEqual([
-      'startedAt: endedAt must not be before startedAt',
-    ]);
     expect(issuesOf({ agentName: 'a', status: 'success', durationSeconds: 1e300 })).toEqual([
       'durationSeconds: puts the event outside the valid dates: expected a time between years 0001 and 9999 (UTC)',
     ]);
@@ -126,6 +123,25 @@ describe('buildEvent', () => {
     expect(build({ inputTokens: MAX_TOKENS_PER_CALL, outputTokens: MAX_TOKENS_PER_CALL }).total_tokens).toBe(
       2 * MAX_TOKENS_PER_CALL,
     );
+  });
+
+  it('ends an event whose start is after now at its start (clock skew), when no end is given', () => {
+    // Stamped by another host whose clock is 5 ms ahead: the event used to be rejected, and lost.
+    const ahead = new Date(NOW.getTime() + 5);
+    expect(build({ startedAt: ahead, inputTokens: 12000 })).toMatchObject({
+      started_at: ahead.toISOString(),
+      ended_at: ahead.toISOString(),
+      duration_seconds: 0,
+      total_tokens: 12000,
+    });
+    expect(build({ startedAt: '2026-03-02T00:00:00Z' })).toMatchObject({
+      ended_at: '2026-03-02T00:00:00.000Z',
+      duration_seconds: 0,
+    });
+    // A given end before the start is still the caller's mistake.
+    expect(issuesOf({ agentName: 'a', status: 'success', startedAt: ahead, endedAt: NOW })).toEqual([
+      'endedAt: endedAt must not be before startedAt',
+    ]);
   });
 
   it('rejects given, derived and defaulted times outside years 0001-9999, naming the field', () => {
