@@ -59,9 +59,28 @@ export const COST_DECIMALS = 6;
 
 /**
  * USD for one call: the same arithmetic, in the same order, as the Python implementation, rounded
- * to 6 decimals like its `round(cost, 6)` (both round the exact binary value).
+ * to 6 decimals like its `round(cost, 6)` (`roundCost`).
  */
 export function costOf(price: ModelPrice, inputTokens: number, outputTokens: number): number {
   const raw = (inputTokens * price.inputPer1k) / 1000 + (outputTokens * price.outputPer1k) / 1000;
-  return Number(raw.toFixed(COST_DECIMALS));
+  return roundCost(raw);
+}
+
+/**
+ * `value` rounded to 6 decimals as Python's `round(value, 6)` rounds a float: the exact binary
+ * value to the nearest multiple of 10^-6, an exact tie to the even one, then the nearest double.
+ * `toFixed` rounds the exact value as well, but takes the larger multiple on a tie
+ * (`0.0078125.toFixed(6)` is `0.007813`, Python's is 0.007812), so a tie is told apart exactly:
+ * a double lies halfway between two multiples of 10^-6 only when it is an odd multiple of 2^-7
+ * (`value · 2 · 10^6` odd needs 5^6 to divide the numerator of `value`, a power-of-two
+ * fraction), which `value · 128`, exact in binary, shows.
+ */
+export function roundCost(value: number): number {
+  if (value < 0) return -roundCost(-value);
+  const fixed = value.toFixed(COST_DECIMALS);
+  const scaled = value * 128;
+  // Not a tie, or a tie whose larger neighbour (toFixed's pick) is already the even one.
+  if (!Number.isInteger(scaled) || scaled % 2 === 0 || Number(fixed.at(-1)) % 2 === 0) return Number(fixed);
+  // The smaller neighbour, in whole micro-dollars (a BigInt: exact at any size).
+  return Number(`${BigInt(fixed.replace('.', '')) - 1n}e-${COST_DECIMALS}`);
 }
