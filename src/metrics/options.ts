@@ -36,7 +36,8 @@ export interface AgentMetricsSettings {
   onError?: (error: MetricsError) => void;
   /**
    * Prices in USD per 1,000 input / output tokens, by model name; merged over the default table
-   * (entries here win). A dated snapshot name (`claude-sonnet-4-5-20250929`) uses its family's price.
+   * (entries here win). A dated snapshot name (`claude-sonnet-4-5-20250929`) and an alias
+   * (`claude-3-5-haiku-latest`, `claude-opus-4-0`) use their family's price (see `priceOf`).
    * @default DEFAULT_MODEL_PRICES
    */
   prices?: Readonly<Record<string, ModelPrice>>;

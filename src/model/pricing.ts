@@ -38,10 +38,16 @@ export const UNKNOWN_MODEL_PRICE: Readonly<ModelPrice> = Object.freeze({
 // Dated snapshots (`claude-sonnet-4-5-20250929`, Vertex's `claude-sonnet-4-5@20250929`) cost what
 // their family costs.
 const SNAPSHOT_SUFFIX = /[-@]\d{8}$/;
+// Anthropic's aliases: `claude-3-5-haiku-latest` is the family's newest snapshot, and
+// `claude-opus-4-0` (`-<major>-0`) the first release of `claude-opus-4`. Only a `-0` minor: any
+// other (`claude-opus-4-1`) is another model, with a price of its own or the unknown-model one.
+const LATEST_SUFFIX = /-latest$/;
+const FIRST_MINOR_SUFFIX = /(-\d+)-0$/;
 
 /**
  * The price of `model` in `prices`: its exact name first, then its name without a date suffix,
- * else `fallback`.
+ * then without an alias suffix (`-latest`, or a `-0` minor version after a major one), else
+ * `fallback`. Each step only finds a name the table holds.
  */
 export function priceOf(
   model: string,
@@ -51,6 +57,8 @@ export function priceOf(
   if (Object.hasOwn(prices, model)) return prices[model] as ModelPrice;
   const family = model.replace(SNAPSHOT_SUFFIX, '');
   if (Object.hasOwn(prices, family)) return prices[family] as ModelPrice;
+  const aliased = family.replace(LATEST_SUFFIX, '').replace(FIRST_MINOR_SUFFIX, '$1');
+  if (Object.hasOwn(prices, aliased)) return prices[aliased] as ModelPrice;
   return fallback;
 }
 

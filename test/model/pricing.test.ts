@@ -61,6 +61,25 @@ describe('pricing', () => {
     expect(priceOf('toString', DEFAULT_MODEL_PRICES, fallback)).toBe(fallback);
   });
 
+  it('prices Anthropic aliases (-latest, a -0 minor) as their family, and no other minor version', () => {
+    const price = (model: string, prices = DEFAULT_MODEL_PRICES) =>
+      priceOf(model, prices, UNKNOWN_MODEL_PRICE);
+    expect(price('claude-opus-4-0')).toBe(DEFAULT_MODEL_PRICES['claude-opus-4']);
+    expect(price('claude-sonnet-4-0')).toBe(DEFAULT_MODEL_PRICES['claude-sonnet-4']);
+    expect(price('claude-3-5-haiku-latest')).toBe(DEFAULT_MODEL_PRICES['claude-3-5-haiku']);
+    expect(price('claude-3-7-sonnet-latest')).toBe(DEFAULT_MODEL_PRICES['claude-3-7-sonnet']);
+    expect(price('claude-opus-4-1')).toBe(DEFAULT_MODEL_PRICES['claude-opus-4-1']);
+    // A table without claude-opus-4-1 does not lend it claude-opus-4's price.
+    const { 'claude-opus-4-1': _, ...withoutOpus41 } = DEFAULT_MODEL_PRICES;
+    expect(price('claude-opus-4-1', withoutOpus41)).toBe(UNKNOWN_MODEL_PRICE);
+    expect(price('claude-opus-4-1-20250805', withoutOpus41)).toBe(UNKNOWN_MODEL_PRICE);
+    // A name the table holds wins over the alias rule; an alias of a family it lacks is unknown.
+    const own = { inputPer1k: 9, outputPer1k: 9 };
+    expect(price('claude-opus-4-0', { ...DEFAULT_MODEL_PRICES, 'claude-opus-4-0': own })).toBe(own);
+    expect(price('claude-9-latest')).toBe(UNKNOWN_MODEL_PRICE);
+    expect(price('claude-x-0')).toBe(UNKNOWN_MODEL_PRICE);
+  });
+
   it('computes USD per 1,000 tokens', () => {
     expect(costOf({ inputPer1k: 0.003, outputPer1k: 0.015 }, 1000, 1000)).toBe(0.018);
     // Whole micro-dollars: 1 token at 0.0008 per 1,000 is 0.0000008, stored as 0.000001.
