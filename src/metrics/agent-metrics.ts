@@ -142,8 +142,10 @@ export class AgentMetrics {
 
   /**
    * Ends a session in progress: it moves into `sessions` with its totals. Ending an unknown
-   * session fails with E_NOT_FOUND, an ended one with E_CONFLICT. Resolves to the summary, or
-   * to `undefined` when that failed and `strict` is false.
+   * session fails with E_NOT_FOUND, an ended one with E_CONFLICT while it is still among the
+   * kept `sessions`; once evicted from them (FIFO, `maxSessions`) it is E_NOT_FOUND, since no
+   * ended id is kept beyond them (the file stays bounded), and `startSession` accepts its id again.
+   * Resolves to the summary, or to `undefined` when that failed and `strict` is false.
    */
   async endSession(
     sessionId: string,

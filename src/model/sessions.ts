@@ -125,7 +125,9 @@ export function startSession(state: DashboardState, start: SessionStart): OpenSe
 
 /**
  * Ends a session in progress: moves it into `sessions` (newest last) with its end time and
- * status. Throws E_CONFLICT for a session that already ended, E_NOT_FOUND for an unknown one.
+ * status. Throws E_CONFLICT for a session that already ended, E_NOT_FOUND for an unknown one, and
+ * E_NOT_FOUND too for one that ended but was evicted from `sessions` since (FIFO, `maxSessions`):
+ * no ended id is kept beyond them.
  * An end before the start is an input error when the caller gave it (`endedAtGiven`); when it
  * is "now" from a clock behind the one of the process that started the session, the session
  * ends at its start instead.
@@ -143,7 +145,12 @@ export function endSession(
     if (state.sessions.some((session) => session.session_id === sessionId)) {
       throw new MetricsError('E_CONFLICT', `session ${sessionId} has already ended`);
     }
-    throw new MetricsError('E_NOT_FOUND', `session ${sessionId} is not in progress (unknown session id)`);
+    // A session ended long ago is evicted from `sessions` like any other; keeping every ended id
+    // would let the file grow without bound, so the error says it may be one of those.
+    throw new MetricsError(
+      'E_NOT_FOUND',
+      `session ${sessionId} is not in progress: an unknown id, or one that ended and is no longer among the kept sessions (maxSessions)`,
+    );
   }
   const session = open[index] as OpenSession;
   let end = endedAt;

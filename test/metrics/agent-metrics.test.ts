@@ -166,6 +166,19 @@ describe('AgentMetrics session loop', () => {
     expect(errors.map((e) => e.code)).toEqual(['E_INVALID_STATE', 'E_INVALID_STATE']);
   });
 
+  it('ending a session twice is E_CONFLICT while it is kept, E_NOT_FOUND saying why once evicted', async () => {
+    // No id is kept beyond the capped `sessions`: a bounded file cannot remember every ended id.
+    const { metrics } = metricsIn({ strict: true, maxSessions: 1 });
+    const first = await metrics.startSession();
+    await metrics.endSession(first);
+    await expect(metrics.endSession(first)).rejects.toMatchObject({ code: 'E_CONFLICT' });
+    await metrics.endSession(await metrics.startSession()); // evicts `first` from sessions
+    await expect(metrics.endSession(first)).rejects.toMatchObject({
+      code: 'E_NOT_FOUND',
+      message: `session ${first} is not in progress: an unknown id, or one that ended and is no longer among the kept sessions (maxSessions)`,
+    });
+  });
+
   it('ranks the leaderboard by successes, then success rate, then fewest tokens per call, then name', async () => {
     const { metrics } = metricsIn();
     const record = (agentName: string, status: 'success' | 'error', inputTokens = 0) =>
