@@ -1311,7 +1311,13 @@ export class MetricsStore implements MetricsBackend {
           });
           throw error;
         });
-        const journalStat = await commitFile(fileSystem, journal, this.options);
+        const journalStat = await commitFile(fileSystem, journal, this.options).catch((error) => {
+          // The snapshot is in place, and with the old journal, which it names, the files hold
+          // what this checkpoint wrote. With no lines carried that is everything (a save's or a
+          // first write's change): `committed`, or the caller's retry would apply it twice.
+          if (carried.length > 0 || !(error instanceof StorageIOError) || error.committed) throw error;
+          throw new StorageIOError(error.operation, error.path, error.cause, true);
+        });
         // The kept descriptor names the replaced journal now.
         await this.appender.close();
         this.keepView({
@@ -1367,15 +1373,22 @@ export class MetricsStore implements MetricsBackend {
         return;
       }
     }
+    await this.linkAsBackup(this.metricsPath, this.backupPath);
+  }
+
+  /**
+   * Makes `backup` another name of `path` (a hard link; a copy where links are not supported).
+   * What fails is E_IO (`StorageIOError` 'backup'), for the main file's backup and the journal's.
+   */
+  private async linkAsBackup(path: string, backup: string): Promise<void> {
     try {
-      await this.linkAsBackup(this.metricsPath, this.backupPath);
+      await this.linkAsBackupUnwrapped(path, backup);
     } catch (error) {
-      throw error instanceof MetricsError ? error : new StorageIOError('backup', this.backupPath, error);
+      throw error instanceof MetricsError ? error : new StorageIOError('backup', backup, error);
     }
   }
 
-  /** Makes `backup` another name of `path` (a hard link; a copy where links are not supported). */
-  private async linkAsBackup(path: string, backup: string): Promise<void> {
+  private async linkAsBackupUnwrapped(path: string, backup: string): Promise<void> {
     const fileSystem = this.options.fileSystem;
     const [source, existing] = await Promise.all([
       fileSystem.stat(path),

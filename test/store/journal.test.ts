@@ -3,6 +3,7 @@ import {
   existsSync,
   linkSync,
   lstatSync,
+  mkdirSync,
   readdirSync,
   readFileSync,
   renameSync,
@@ -10,10 +11,11 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { StorageIOError } from '../../src/errors.js';
 import { createProfile } from '../../src/model/record-event.js';
 import type { StatePatch } from '../../src/model/state-patch.js';
 import type { DashboardState } from '../../src/model/types.js';
@@ -908,6 +910,39 @@ describe('journal: checkpoints', () => {
     );
     expect(replayed?.quarantinedBackupPath).toBeUndefined();
     expect(replayed?.quarantinedPath).toBeUndefined();
+  });
+
+  it('a first write whose journal rename fails after its snapshot is in place says committed: a retry would count twice', async () => {
+    const dir = tempDir();
+    let failed = false;
+    const journalRenameFailsOnce: FileSystem = {
+      ...nodeFileSystem,
+      rename: async (from, to) => {
+        if (!failed && to.endsWith(`/${JOURNAL}`)) {
+          failed = true;
+          throw Object.assign(new Error('EIO: injected'), { code: 'EIO' });
+        }
+        return nodeFileSystem.rename(from, to);
+      },
+    };
+    const { store } = storeIn(dir, { projectName: 'p', fileSystem: journalRenameFailsOnce });
+    await expect(store.update(bump(1))).rejects.toMatchObject({ code: 'E_IO', committed: true });
+    expect(failed).toBe(true);
+    expect((await storeIn(dir, { projectName: 'p' }).store.load()).total_sessions).toBe(1);
+    await store.close({ checkpoint: false });
+  });
+
+  it('a backup of the journal that cannot be made is E_IO (StorageIOError), not a bare errno error', async () => {
+    const { dir, store } = await project(2);
+    mkdirSync(file(dir, `${JOURNAL}.bak`));
+    writeFileSync(join(file(dir, `${JOURNAL}.bak`), 'x'), 'x');
+    const failure = await store.checkpoint().catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(StorageIOError);
+    expect(failure).toMatchObject({
+      code: 'E_IO',
+      operation: 'backup',
+      message: expect.stringContaining('EISDIR'),
+    });
   });
 
   it('a lost snapshot whose .journal.bak cannot be read is E_IO: the journal is not set aside, nothing is lost', async () => {
