@@ -448,7 +448,9 @@ export class MetricsStore implements MetricsBackend {
       return undefined;
     };
     // One lock-free read: statistics never repair anything (a load does).
-    const view = await this.readView(false).catch(unreadable);
+    // Read again, as a load does, when another writer's checkpoint changed the files meanwhile:
+    // a single read reported 0 events then.
+    const view = await this.readWithoutLock().catch(unreadable);
     const state = view?.state;
     // A view has the main file's identity only when it was read from it, valid. Without a view
     // (a corrupt file, or a journal that needs repair), the file is judged alone: after the
@@ -476,6 +478,17 @@ export class MetricsStore implements MetricsBackend {
   /** The current state without the lock; takes it only when something needs repair. */
   private async readUnlocked(): Promise<View> {
     await letEventLoopTurn();
+    const view = await this.readWithoutLock();
+    if (view !== undefined) return view;
+    await this.ensureDir();
+    return this.lock.run(() => this.readLocked());
+  }
+
+  /**
+   * The current state read without the lock, read again while the files change under it (another
+   * writer's checkpoint); undefined when they need a repair, or kept changing.
+   */
+  private async readWithoutLock(): Promise<View | undefined> {
     for (let attempt = 1; attempt <= UNLOCKED_READ_ATTEMPTS; attempt++) {
       try {
         return await this.readView(false);
@@ -486,8 +499,7 @@ export class MetricsStore implements MetricsBackend {
         if (error.repair) break;
       }
     }
-    await this.ensureDir();
-    return this.lock.run(() => this.readLocked());
+    return undefined;
   }
 
   /** Under the lock: the current state, with any repair done, remembered as this instance's view. */

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MetricsError, StateValidationError } from '../../src/errors.js';
 import type { DashboardState } from '../../src/model/types.js';
+import { type FileSystem, nodeFileSystem } from '../../src/store/file-system.js';
 import { MetricsStore } from '../../src/store/metrics-store.js';
 import { makeEvent, makeProfile, makeState } from '../helpers/builders.js';
 import { FaultyFileSystem } from '../helpers/faulty-fs.js';
@@ -226,6 +227,37 @@ describe('getStats', () => {
       metricsFileValid: false,
       readError: expect.stringMatching(/^stat failed for .*: EIO: injected fault/),
     });
+  });
+
+  it('reads again, as a load does, when another writer checkpoints while it reads', async () => {
+    const dir = tempDir();
+    const writer = new MetricsStore({ projectName: 'p', dir, checkpointIdleMs: 0 });
+    await writer.update((state) => {
+      state.events.push(makeEvent({ event_id: 'e0' }));
+    });
+    await writer.update((state) => {
+      state.events.push(makeEvent({ event_id: 'e1' })); // a journal line
+    });
+    let statsOfJournal = 0;
+    const checkpointMidRead: FileSystem = {
+      ...nodeFileSystem,
+      async stat(path) {
+        // The reader's second look at the journal: another writer has checkpointed meanwhile.
+        if (path.endsWith('.agent_metrics.journal') && ++statsOfJournal === 2) {
+          await writer.update((state) => {
+            state.events.push(makeEvent({ event_id: 'e2' }));
+          });
+          await writer.checkpoint();
+        }
+        return nodeFileSystem.stat(path);
+      },
+    };
+    const reader = new MetricsStore({ projectName: 'p', dir, fileSystem: checkpointMidRead });
+    const stats = await reader.getStats();
+    expect(statsOfJournal).toBeGreaterThan(2);
+    expect(stats).toMatchObject({ eventCount: 3, metricsFileValid: true });
+    expect(stats).not.toHaveProperty('readError');
+    await writer.close();
   });
 
   it('names a main file it cannot read, instead of calling it invalid and empty', async () => {
