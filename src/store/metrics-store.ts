@@ -502,6 +502,12 @@ export class MetricsStore implements MetricsBackend {
     return undefined;
   }
 
+  /** Whether the main file is still the one `snapshot` was read from (not replaced meanwhile). */
+  private async isStillMain(snapshot: SnapshotInfo): Promise<boolean> {
+    const now = await this.options.fileSystem.stat(this.metricsPath).catch(() => undefined);
+    return snapshot.identity !== undefined && now !== undefined && identityOf(now) === snapshot.identity;
+  }
+
   /** Under the lock: the current state, with any repair done, remembered as this instance's view. */
   private async readLocked(): Promise<View> {
     const view = await this.readView(true);
@@ -611,7 +617,20 @@ export class MetricsStore implements MetricsBackend {
       const header = parseHeader(read.data);
       const start = 'id' in header ? replayStart(snapshot.binding, header.id, header.end) : undefined;
       if (!('id' in header) || start === undefined) {
-        if (!locked) throw new RetryUnlocked(false);
+        if (!locked) {
+          // A main file that names no journal (the Python side saved it after our checkpoint), not
+          // replaced since it was read, and a journal of a header alone: what the locked read below
+          // would do is nothing (no rebuild can start from a file that names no journal), so read
+          // as it is. Else each load took the lock and wrote the lock file, and a reader without
+          // write access could not load at all. (A main file that names a journal may be a .bak
+          // restored by an interrupted recovery, whose changes since are in .journal.bak.)
+          const held = 'id' in header ? parseEntries(read.data, header.end) : undefined;
+          const holdsNothing = held?.entries.length === 0 && held.tornLines === 0;
+          if (snapshot.binding === undefined && holdsNothing && (await this.isStillMain(snapshot))) {
+            return { state, snapshot, journal: undefined, needsCheckpoint: false };
+          }
+          throw new RetryUnlocked(false);
+        }
         const rebuilt =
           'id' in header ? await this.replayThroughBackups(state, snapshot.binding, header, read) : undefined;
         if (rebuilt) {

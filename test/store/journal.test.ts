@@ -912,6 +912,25 @@ describe('journal: checkpoints', () => {
     expect(replayed?.quarantinedPath).toBeUndefined();
   });
 
+  it('a load takes no lock for an empty journal that does not continue a main file the Python side saved', async () => {
+    const { dir, store } = await project(2);
+    await store.close(); // a checkpoint: the journal holds its header alone
+    const saved = readJson(file(dir, MAIN)) as Record<string, unknown>;
+    delete saved[JOURNAL_BINDING_KEY]; // as the Python side writes it
+    saved.total_sessions = 7;
+    writeFileSync(file(dir, `${MAIN}.py-tmp`), JSON.stringify(saved, null, 2));
+    renameSync(file(dir, `${MAIN}.py-tmp`), file(dir, MAIN));
+    const faulty = new FaultyFileSystem();
+    const reader = storeIn(dir, { projectName: 'p', fileSystem: faulty.fs });
+    for (let round = 0; round < 2; round++) {
+      expect((await reader.store.load()).total_sessions).toBe(7);
+      expect(await reader.store.getStats()).toMatchObject({ eventCount: 2, metricsFileValid: true });
+    }
+    const locking = faulty.calls.filter((call) => String(call.args[0]).endsWith('.agent_metrics.lock'));
+    expect(locking).toEqual([]);
+    expect(reader.reports).toEqual([]);
+  });
+
   it('a first write whose journal rename fails after its snapshot is in place says committed: a retry would count twice', async () => {
     const dir = tempDir();
     let failed = false;
