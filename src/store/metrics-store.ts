@@ -879,6 +879,9 @@ export class MetricsStore implements MetricsBackend {
     if (main.kind === 'missing' && (await this.statOrUndefined(this.backupPath)) === undefined) return fresh;
     if (!locked) throw new RetryUnlocked(true);
 
+    // The backup is read before the corrupt main file is moved aside: a backup that cannot be read
+    // (E_IO) then leaves the files as they were, and the next load reports the same recovery.
+    const backup = await readGeneration(fileSystem, this.backupPath, { keepBytes: true });
     const report: RecoveryReport =
       main.kind === 'missing'
         ? { action: 'started-fresh', reason: 'main file missing' }
@@ -887,7 +890,6 @@ export class MetricsStore implements MetricsBackend {
             reason: main.reason,
             quarantinedPath: await quarantine(fileSystem, this.metricsPath),
           };
-    const backup = await readGeneration(fileSystem, this.backupPath, { keepBytes: true });
     if (backup.kind === 'valid') {
       // Write the backup's bytes back as they are: nothing in them is lost or reformatted.
       const prepared = await prepareFile(fileSystem, this.metricsPath, backup.data, this.options);

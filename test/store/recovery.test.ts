@@ -38,6 +38,38 @@ describe('corruption recovery', () => {
     ]);
   });
 
+  it('leaves a corrupt main file where it is while the backup cannot be read (E_IO), and reports it once it can', async () => {
+    const { dir, store } = await projectWithTwoGenerations();
+    writeFileSync(store.metricsPath, '{"torn');
+    const denied = new FaultyFileSystem();
+    // Every read of the backup fails; the rest works.
+    const backupUnreadable = {
+      ...denied.fs,
+      open: async (path: string, mode: never, permissions?: number) => {
+        if (path === store.backupPath) throw Object.assign(new Error('EACCES: injected'), { code: 'EACCES' });
+        return denied.fs.open(path, mode, permissions);
+      },
+      readFile: async (path: string) => {
+        if (path === store.backupPath) throw Object.assign(new Error('EACCES: injected'), { code: 'EACCES' });
+        return denied.fs.readFile(path);
+      },
+    };
+    const blocked = storeIn(dir, { fileSystem: backupUnreadable });
+    await expect(blocked.store.load()).rejects.toMatchObject({ code: 'E_IO' });
+    expect(corruptFilesIn(dir)).toEqual([]);
+    expect(readFileSync(store.metricsPath, 'utf8')).toBe('{"torn');
+    expect(blocked.reports).toEqual([]);
+    // Readable again: the recovery says why it restored the backup, not "main file missing".
+    const again = storeIn(dir);
+    expect((await again.store.load()).events).toHaveLength(2);
+    expect(again.reports).toEqual([
+      expect.objectContaining({
+        action: 'restored-from-backup',
+        reason: expect.stringMatching(/^not valid JSON/),
+      }),
+    ]);
+  });
+
   it('writes the backup back as the main file, byte for byte', async () => {
     const { store } = await projectWithTwoGenerations();
     const backupBytes = readFileSync(store.backupPath);
