@@ -83,16 +83,18 @@ describe('error handling: injected file-system faults', () => {
     expect(tempFilesIn(dir)).toEqual([]);
   });
 
-  it('an unreadable backup during recovery is E_IO, and the corrupt main stays aside for a retry', async () => {
+  it('an unreadable backup during recovery is E_IO, and the corrupt main stays in place for a retry', async () => {
     const { dir, faulty, store } = await faultyProject();
     const { writeFileSync } = await import('node:fs');
     writeFileSync(store.metricsPath, 'corrupt');
     // Reads: main (no lock), main again (under the lock), then the backup.
     faulty.arm({ failAt: 3, code: 'EACCES', methods: ['readFile'] });
     await expect(store.load()).rejects.toMatchObject({ code: 'E_IO', operation: 'read' });
-    expect(corruptFilesIn(dir)).toHaveLength(1);
+    // Moved aside only once the backup is read: the retry reports why (not "main file missing").
+    expect(corruptFilesIn(dir)).toHaveLength(0);
     faulty.arm(undefined);
     expect((await store.load()).events).toHaveLength(1); // the .bak generation
+    expect(corruptFilesIn(dir)).toHaveLength(1);
   });
 
   it('a failed folder creation is E_IO', async () => {
