@@ -148,6 +148,25 @@ describe('repair', () => {
     expect((await run(['verify', '--dir', dir])).code).toBe(0);
   });
 
+  it('--dry-run says a restored backup is brought forward from .journal.bak and the journal, as repair then does', async () => {
+    const dir = tempDir();
+    const store = new MetricsStore({ projectName: 'p', dir, checkpointIdleMs: 0 });
+    const metrics = new AgentMetrics({ store, strict: true });
+    await metrics.recordEvent({ agentName: 'a', status: 'success' });
+    await store.checkpoint(); // .bak: empty; main: 1 event
+    await metrics.recordEvent({ agentName: 'a', status: 'success' });
+    await store.checkpoint(); // .bak: 1 event; .journal.bak: the second
+    await metrics.recordEvent({ agentName: 'a', status: 'success' }); // in the journal
+    await store.close({ checkpoint: false });
+    writeFileSync(join(dir, MAIN), '{"torn');
+    const dry = await run(['repair', '--dir', dir, '--dry-run']);
+    expect(dry.stdout.replace(/\s+/g, ' ')).toContain(
+      'restore it from the backup (1 events, 0 sessions, then the changes made since, from .agent_metrics.journal.bak and the journal, where they continue it)',
+    );
+    expect((await run(['repair', '--dir', dir])).code).toBe(0);
+    expect(readState(dir).events).toHaveLength(3);
+  });
+
   it('restores a missing main file from the backup', async () => {
     const dir = pythonProject();
     const { rmSync } = await import('node:fs');

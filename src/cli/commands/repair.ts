@@ -1,7 +1,10 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   BACKUP_FILE,
   checkJournal,
   createEmptyState,
+  JOURNAL_BACKUP_FILE,
   JOURNAL_FILE,
   type JournalCheck,
   METRICS_FILE,
@@ -48,8 +51,17 @@ function describeFile(check: FileCheck, name: string): string {
   return `the ${name} is corrupt (${issue?.path}: ${issue?.message})`;
 }
 
-/** What `repair` would do, decided from a read-only look at the files (as `load()` decides). */
-function plan(main: FileCheck, backup: FileCheck, tempFiles: readonly string[]): Step[] {
+/**
+ * What `repair` would do, decided from a read-only look at the files (as `load()` decides).
+ * `journalBackupExists`: a restored backup is then brought forward with the changes made since it
+ * (kept in `.agent_metrics.journal.bak` and the journal), where they continue it.
+ */
+function plan(
+  main: FileCheck,
+  backup: FileCheck,
+  tempFiles: readonly string[],
+  journalBackupExists: boolean,
+): Step[] {
   const steps: Step[] = [];
   if (main.kind === 'valid') {
     if (backup.kind === 'corrupt') {
@@ -61,9 +73,12 @@ function plan(main: FileCheck, backup: FileCheck, tempFiles: readonly string[]):
   } else if (backup.kind === 'valid') {
     const keep =
       main.kind === 'corrupt' ? `, keeping the corrupt file as ${METRICS_FILE}.corrupt-<time>` : '';
+    const since = journalBackupExists
+      ? `, then the changes made since, from ${JOURNAL_BACKUP_FILE} and the journal, where they continue it`
+      : '';
     steps.push({
       action: 'restore-from-backup',
-      detail: `${describeFile(main, 'main file')}: restore it from the backup (${backup.state.events.length} events, ${backup.state.sessions.length} sessions)${keep}`,
+      detail: `${describeFile(main, 'main file')}: restore it from the backup (${backup.state.events.length} events, ${backup.state.sessions.length} sessions${since})${keep}`,
     });
   } else if (main.kind === 'corrupt' || backup.kind === 'corrupt') {
     steps.push({
@@ -181,7 +196,11 @@ export async function runRepair(context: Context, flags: RepairFlags): Promise<n
       before.journalPath,
       main.kind === 'valid' ? main.state : startsEmpty ? createEmptyState('project') : undefined,
     );
-    const steps = [...plan(main, backup, before.temp), ...planJournal(journal)];
+    const journalBackupExists = await stat(join(dir, JOURNAL_BACKUP_FILE)).then(
+      () => true,
+      () => false,
+    );
+    const steps = [...plan(main, backup, before.temp, journalBackupExists), ...planJournal(journal)];
     report(context, flags, { dryRun: true, dir, steps, notRepaired, journal: withoutPatches(journal) });
     return steps.some((step) => !ROUTINE.has(step.action)) ? EXIT.problems : EXIT.ok;
   }
