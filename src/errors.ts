@@ -89,9 +89,14 @@ export class StorageIOError extends MetricsError {
    */
   readonly committed: boolean;
 
-  constructor(operation: string, path: string, cause: unknown, committed = false) {
+  /** `committedAs`: what is in place, when not the file that failed (said instead of the usual note). */
+  constructor(operation: string, path: string, cause: unknown, committed = false, committedAs?: string) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    const note = committed ? ' (the new file is in place, but may not survive a power cut)' : '';
+    const note = !committed
+      ? ''
+      : committedAs !== undefined
+        ? ` (${committedAs})`
+        : ' (the new file is in place, but may not survive a power cut)';
     super('E_IO', `${operation} failed for ${path}: ${reason}${note}`, { cause });
     this.name = 'StorageIOError';
     this.operation = operation;

@@ -451,13 +451,19 @@ export class MetricsStore implements MetricsBackend {
     // Read again, as a load does, when another writer's checkpoint changed the files meanwhile:
     // a single read reported 0 events then.
     const view = await this.readWithoutLock().catch(unreadable);
-    const state = view?.state;
     // A view has the main file's identity only when it was read from it, valid. Without a view
     // (a corrupt file, or a journal that needs repair), the file is judged alone: after the
-    // view's read, not beside it, which held two parsed copies of a large file at once.
-    const mainValid = view
-      ? view.snapshot.identity !== undefined
-      : (await readGeneration(this.options.fileSystem, this.metricsPath).catch(unreadable))?.kind === 'valid';
+    // view's read, not beside it, which held two parsed copies of a large file at once. Its
+    // counts are then the main file's (what a load gives when it sets the journal aside), not 0.
+    const main = view
+      ? undefined
+      : await readGeneration(this.options.fileSystem, this.metricsPath).catch(unreadable);
+    const mainValid = view ? view.snapshot.identity !== undefined : main?.kind === 'valid';
+    const stored = view?.state;
+    const file = main?.kind === 'valid' ? main.state : undefined;
+    const eventCount = stored?.events.length ?? file?.events.length ?? 0;
+    const sessionCount = stored?.sessions.length ?? file?.sessions.length ?? 0;
+    const agentCount = stored ? stored.agents.size : file ? Object.keys(file.agents).length : 0;
     return {
       ...(readError === undefined ? {} : { readError }),
       metricsFileExists: mainSize !== undefined,
@@ -466,9 +472,9 @@ export class MetricsStore implements MetricsBackend {
       metricsFileSizeBytes: mainSize ?? 0,
       backupFileSizeBytes: backupSize ?? 0,
       journalFileSizeBytes: journalSize ?? 0,
-      eventCount: state?.events.length ?? 0,
-      sessionCount: state?.sessions.length ?? 0,
-      agentCount: state ? state.agents.size : 0,
+      eventCount,
+      sessionCount,
+      agentCount,
       metricsFileValid: mainValid,
     };
   }
@@ -829,6 +835,9 @@ export class MetricsStore implements MetricsBackend {
   > {
     const follows = header.follows;
     if (follows === undefined) return undefined;
+    // Only a .journal.bak the main file names can rebuild it: one it does not name (the Python
+    // side saved the main file since) is not read, so that it cannot fail a load it plays no part in.
+    if (replayStart(binding, follows.id, 0) === undefined) return undefined;
     // Missing: nothing to replay through. Unreadable (EACCES, EIO, not a file): E_IO, as for any
     // file of the project; going on without it would set the journal aside and lose its lines.
     const kept = await readFrom(this.options.fileSystem, this.journalBackupPath, 0);
@@ -1349,7 +1358,13 @@ export class MetricsStore implements MetricsBackend {
           // what this checkpoint wrote. With no lines carried that is everything (a save's or a
           // first write's change): `committed`, or the caller's retry would apply it twice.
           if (carried.length > 0 || !(error instanceof StorageIOError) || error.committed) throw error;
-          throw new StorageIOError(error.operation, error.path, error.cause, true);
+          throw new StorageIOError(
+            error.operation,
+            error.path,
+            error.cause,
+            true,
+            'the change is written: the new state file is in place and durable, with the previous journal, which it names',
+          );
         });
         // The kept descriptor names the replaced journal now.
         await this.appender.close();

@@ -945,7 +945,13 @@ describe('journal: checkpoints', () => {
       },
     };
     const { store } = storeIn(dir, { projectName: 'p', fileSystem: journalRenameFailsOnce });
-    await expect(store.update(bump(1))).rejects.toMatchObject({ code: 'E_IO', committed: true });
+    await expect(store.update(bump(1))).rejects.toMatchObject({
+      code: 'E_IO',
+      committed: true,
+      message: expect.stringMatching(
+        /: EIO: injected \(the change is written: the new state file is in place and durable, with the previous journal, which it names\)$/,
+      ),
+    });
     expect(failed).toBe(true);
     expect((await storeIn(dir, { projectName: 'p' }).store.load()).total_sessions).toBe(1);
     await store.close({ checkpoint: false });
@@ -962,6 +968,28 @@ describe('journal: checkpoints', () => {
       operation: 'backup',
       message: expect.stringContaining('EISDIR'),
     });
+  });
+
+  it('a .journal.bak that the main file does not name is not read: unreadable, it fails no load', async () => {
+    const { dir, store } = await project(2);
+    await store.checkpoint(); // .journal.bak: lines 2
+    await store.update(bump(3)); // a line in the journal
+    await store.close({ checkpoint: false });
+    const saved = readJson(file(dir, MAIN)) as Record<string, unknown>;
+    delete saved[JOURNAL_BINDING_KEY]; // the Python side saved it: it names no journal
+    writeFileSync(file(dir, MAIN), JSON.stringify(saved, null, 2));
+    const unreadableBackup: FileSystem = {
+      ...nodeFileSystem,
+      open: async (path, mode, permissions) => {
+        if (path.endsWith(`${JOURNAL}.bak`)) {
+          throw Object.assign(new Error(`EACCES: permission denied, open '${path}'`), { code: 'EACCES' });
+        }
+        return nodeFileSystem.open(path, mode, permissions);
+      },
+    };
+    const reader = storeIn(dir, { projectName: 'p', fileSystem: unreadableBackup });
+    expect((await reader.store.load()).total_sessions).toBe(2);
+    expect(reader.reports.map((report) => report.action)).toEqual(['journal-set-aside']);
   });
 
   it('a lost snapshot whose .journal.bak cannot be read is E_IO: the journal is not set aside, nothing is lost', async () => {

@@ -260,6 +260,19 @@ describe('getStats', () => {
     await writer.close();
   });
 
+  it('counts what the main file holds when the journal needs a repair a lock-free read cannot make', async () => {
+    const dir = tempDir();
+    await storeIn(dir).store.save(makeState(4, 2));
+    const { store } = storeIn(dir);
+    writeFileSync(store.journalPath, 'not a journal\n');
+    expect(await store.getStats()).toMatchObject({
+      eventCount: 4,
+      sessionCount: 2,
+      agentCount: 1,
+      metricsFileValid: true,
+    });
+  });
+
   it('names a main file it cannot read, instead of calling it invalid and empty', async () => {
     const { store } = storeIn(tempDir());
     await store.save(makeState(4, 2));

@@ -130,6 +130,20 @@ describe('MetricsStore.recordEvent: events journaled as operations', () => {
     expect((await storeIn(dir).store.load()).agents.github).toBeUndefined();
   });
 
+  it('rejects an event whose change to an existing profile would be invalid otherwise, naming the field', async () => {
+    const { dir, store, metrics } = await recording();
+    await metrics.recordEvent({ agentName: 'coding', status: 'success', inputTokens: 10 });
+    await store.update((state) => {
+      (state.agents.coding as { total_invocations: number }).total_invocations = Number.MAX_SAFE_INTEGER;
+    });
+    const lines = journalChanges(dir).lines;
+    await expect(metrics.recordEvent({ agentName: 'coding', status: 'success' })).rejects.toMatchObject({
+      code: 'E_INVALID_STATE',
+      paths: ['agents.coding.total_invocations'],
+    });
+    expect(journalChanges(dir).lines.equals(lines)).toBe(true);
+  });
+
   it('rejects a malformed event with the path of what is wrong, before recording reads it', async () => {
     const { dir, store } = await recording();
     const lines = journalChanges(dir).lines;
