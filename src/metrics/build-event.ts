@@ -24,6 +24,9 @@ export interface Pricing {
  * clock ahead of ours stamped it); `startedAt` to `endedAt - durationSeconds`
  * (or `endedAt`); `durationSeconds` to the time between them. Cost: `costUsd`, else priced.
  */
+/** How far a `startedAt` given without `endedAt` may be ahead of this machine's clock. */
+export const CLOCK_SKEW_TOLERATED_MS = 5 * 60_000;
+
 export function buildEvent(input: EventInput, now: Date, pricing: Pricing): AgentEvent {
   const parsed = parseInput(eventInputSchema, input);
   const startMs = parsed.startedAt === undefined ? undefined : toMs(parsed.startedAt);
@@ -36,7 +39,19 @@ export function buildEvent(input: EventInput, now: Date, pricing: Pricing): Agen
     // A start stamped by a clock ahead of ours (another process or host) would make "now" end
     // the event before it starts, and the event was lost as invalid input: it ends at its start
     // (zero duration), as endSession and trackAgent tolerate such skew. A given end is not moved.
-    if (startMs !== undefined && endMs < startMs) endMs = startMs;
+    // Further ahead than clocks differ, the start is a mistake (a mistyped year), refused.
+    if (startMs !== undefined && endMs < startMs) {
+      if (startMs - endMs > CLOCK_SKEW_TOLERATED_MS) {
+        const minutes = CLOCK_SKEW_TOLERATED_MS / 60_000;
+        throw new InvalidInputError([
+          {
+            path: 'startedAt',
+            message: `is ${Math.round((startMs - endMs) / 1000)} s after this machine's time, more than the ${minutes} minutes two clocks may differ (give endedAt too, to record an event in the future)`,
+          },
+        ]);
+      }
+      endMs = startMs;
+    }
   }
   const beginMs = startMs ?? endMs - (duration ?? 0) * 1000;
   // Given times were range-checked by the schema, "now" by storableIso: only a duration can put

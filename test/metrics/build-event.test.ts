@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../src/errors.js';
-import { buildEvent, type Pricing } from '../../src/metrics/build-event.js';
+import { buildEvent, CLOCK_SKEW_TOLERATED_MS, type Pricing } from '../../src/metrics/build-event.js';
 import { type EventInput, MAX_TOKENS_PER_CALL } from '../../src/metrics/inputs.js';
 import { parseArtifact } from '../../src/model/artifacts.js';
 import { DEFAULT_MODEL_PRICES, UNKNOWN_MODEL_PRICE } from '../../src/model/pricing.js';
@@ -134,10 +134,16 @@ describe('buildEvent', () => {
       duration_seconds: 0,
       total_tokens: 12000,
     });
-    expect(build({ startedAt: '2026-03-02T00:00:00Z' })).toMatchObject({
-      ended_at: '2026-03-02T00:00:00.000Z',
-      duration_seconds: 0,
-    });
+    // Up to the tolerated skew; further ahead is a mistake (a mistyped year), not a clock.
+    const edge = new Date(NOW.getTime() + CLOCK_SKEW_TOLERATED_MS);
+    expect(build({ startedAt: edge })).toMatchObject({ ended_at: edge.toISOString(), duration_seconds: 0 });
+    const beyond = new Date(NOW.getTime() + CLOCK_SKEW_TOLERATED_MS + 1000);
+    expect(issuesOf({ agentName: 'a', status: 'success', startedAt: beyond })).toEqual([
+      "startedAt: is 301 s after this machine's time, more than the 5 minutes two clocks may differ (give endedAt too, to record an event in the future)",
+    ]);
+    expect(issuesOf({ agentName: 'a', status: 'success', startedAt: '2030-01-01T00:00:00Z' })).toHaveLength(
+      1,
+    );
     // A given end before the start is still the caller's mistake.
     expect(issuesOf({ agentName: 'a', status: 'success', startedAt: ahead, endedAt: NOW })).toEqual([
       'endedAt: endedAt must not be before startedAt',
