@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { lstat, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import {
   AgentMetrics,
@@ -83,8 +83,13 @@ export async function recordingProjectDir(context: Context, flags: StoreFlags): 
     if (error.code === 'ENOENT') return undefined;
     if (error.code === 'ENOTDIR')
       throw new UsageError(`--dir: ${dir} is not a folder: a file is on its path`);
+    if (error.code === 'ELOOP') throw new UsageError(`--dir: ${dir} is a loop of symbolic links`);
     throw new StorageIOError('stat', dir, error);
   });
+  // A link to nowhere: mkdir would fail (ENOENT) at every retry.
+  if (found === undefined && (await lstat(dir).catch(() => undefined))?.isSymbolicLink()) {
+    throw new UsageError(`--dir: ${dir} is a symbolic link to a folder that does not exist`);
+  }
   if (found !== undefined && !found.isDirectory())
     throw new UsageError(`--dir: ${dir} is a file, not a folder`);
   return dir;

@@ -79,10 +79,23 @@ export async function readAll(stdin: AsyncIterable<string | Uint8Array>): Promis
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    const lenient = bytes.toString('utf8');
-    const offset = Buffer.byteLength(lenient.slice(0, lenient.indexOf('\uFFFD')));
+    const offset = firstInvalidByte(bytes);
     throw new UsageError(
       `stdin is not UTF-8 text: the bytes from offset ${offset} (0x${bytes[offset]?.toString(16).padStart(2, '0')}) are no UTF-8 character`,
     );
   }
+}
+
+/**
+ * Where the first byte that is not UTF-8 is: the first U+FFFD of a lenient decoding that the
+ * input did not spell itself (as EF BF BD, a valid U+FFFD).
+ */
+function firstInvalidByte(bytes: Buffer): number {
+  let offset = 0;
+  for (const char of bytes.toString('utf8')) {
+    const spelled = bytes[offset] === 0xef && bytes[offset + 1] === 0xbf && bytes[offset + 2] === 0xbd;
+    if (char === '\uFFFD' && !spelled) return offset;
+    offset += Buffer.byteLength(char);
+  }
+  return offset;
 }

@@ -283,6 +283,7 @@ describe('export', () => {
     execFileSync('mkfifo', [join(out, 'pipe')]);
     mkdirSync(join(out, 'folder'));
     symlinkSync('nowhere', join(out, 'dangling.prom'));
+    symlinkSync('loop.prom', join(out, 'loop.prom'));
     const refused: Array<[string, string]> = [
       [
         'pipe',
@@ -290,6 +291,7 @@ describe('export', () => {
       ],
       ['folder', 'is a folder; give the path of a file'],
       ['dangling.prom', 'is a symbolic link to a file that does not exist; export to the file itself'],
+      ['loop.prom', 'is a loop of symbolic links; export to the file itself'],
     ];
     for (const [name, message] of refused) {
       const { code, stderr } = await run(['export', '--dir', dir, '--format', 'csv', '--out', name], {
@@ -300,7 +302,14 @@ describe('export', () => {
     }
     expect(lstatSync(join(out, 'pipe')).isFIFO()).toBe(true);
     expect(lstatSync(join(out, 'dangling.prom')).isSymbolicLink()).toBe(true);
-    expect(readdirSync(out).sort()).toEqual(['dangling.prom', 'folder', 'link.prom', 'pipe', 'real.prom']);
+    expect(readdirSync(out).sort()).toEqual([
+      'dangling.prom',
+      'folder',
+      'link.prom',
+      'loop.prom',
+      'pipe',
+      'real.prom',
+    ]);
   });
 
   it('exits 3 when --out cannot be written, leaving no temp file', async () => {

@@ -1,4 +1,12 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseEventsText } from '../../src/cli/commands/record.js';
@@ -240,6 +248,17 @@ describe('--dir of a command that records', () => {
       );
     }
     expect(readFileSync(file, 'utf8')).toBe('mine');
+    const links = tempDir();
+    symlinkSync('nowhere', join(links, 'dangling'));
+    symlinkSync('loop', join(links, 'loop'));
+    for (const [name, message] of [
+      ['dangling', 'is a symbolic link to a folder that does not exist'],
+      ['loop', 'is a loop of symbolic links'],
+    ] as const) {
+      const linked = await run(['record', '--agent', 'a', '--dir', join(links, name)]);
+      expect(linked.code).toBe(2);
+      expect(linked.stderr).toBe(`error E_USAGE: --dir: ${join(links, name)} ${message}\n`);
+    }
   });
 });
 
@@ -272,6 +291,16 @@ describe('record --json - (stdin)', () => {
       `error E_USAGE: stdin is not UTF-8 text: the bytes from offset ${latin1.indexOf(0xe9)} (0xe9) are no UTF-8 character\n`,
     );
     expect(readdirSync(dir)).toEqual([]);
+    // A U+FFFD the input spells (EF BF BD) is text; the byte named is the first one that is not.
+    const spelled = Buffer.concat([
+      Buffer.from('{"agentName":"a\uFFFD","errorMessage":"x'),
+      Buffer.from([0xe9]),
+      Buffer.from('"}'),
+    ]);
+    const named = await run(['record', '--dir', dir, '--json', '-'], { stdin: spelled });
+    expect(named.stderr).toContain(
+      `the bytes from offset ${spelled.indexOf(0xe9)} (0xe9) are no UTF-8 character`,
+    );
   });
 
   it('records NDJSON lines in order and prints one stored event per line', async () => {

@@ -70,11 +70,11 @@ async function outputPath(target: string): Promise<string> {
   if (own === undefined) return target;
   let path = target;
   if (own.isSymbolicLink()) {
-    const named = await realpath(target).catch(() => undefined);
-    if (named === undefined) {
-      throw new UsageError(
-        `--out: ${target} is a symbolic link to a file that does not exist; export to the file itself`,
-      );
+    const named = await realpath(target).catch((error: NodeJS.ErrnoException) => error);
+    if (typeof named !== 'string') {
+      const what =
+        named.code === 'ELOOP' ? 'a loop of symbolic links' : 'a symbolic link to a file that does not exist';
+      throw new UsageError(`--out: ${target} is ${what}; export to the file itself`);
     }
     path = named;
   }
