@@ -1,5 +1,5 @@
 import { lstat, stat } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import {
   AgentMetrics,
   type DashboardState,
@@ -66,6 +66,7 @@ export async function existingProjectDir(context: Context, flags: StoreFlags): P
   const dir = projectDir(context, flags);
   const found = await stat(dir).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return undefined;
+    if (error.code === 'ELOOP') throw new UsageError(`--dir: ${dir} is a loop of symbolic links`);
     throw new StorageIOError('stat', dir, error);
   });
   if (found === undefined) throw new UsageError(`--dir: there is no folder ${dir}`);
@@ -86,13 +87,28 @@ export async function recordingProjectDir(context: Context, flags: StoreFlags): 
     if (error.code === 'ELOOP') throw new UsageError(`--dir: ${dir} is a loop of symbolic links`);
     throw new StorageIOError('stat', dir, error);
   });
-  // A link to nowhere: mkdir would fail (ENOENT) at every retry.
-  if (found === undefined && (await lstat(dir).catch(() => undefined))?.isSymbolicLink()) {
-    throw new UsageError(`--dir: ${dir} is a symbolic link to a folder that does not exist`);
-  }
+  if (found === undefined) await assertNoDanglingLink(dir);
   if (found !== undefined && !found.isDirectory())
     throw new UsageError(`--dir: ${dir} is a file, not a folder`);
   return dir;
+}
+
+/**
+ * A missing `dir` whose nearest existing part of the path is a link to nowhere: mkdir would fail
+ * (ENOENT) at every retry, a mistake in the path (exit 2), not a storage failure.
+ */
+async function assertNoDanglingLink(dir: string): Promise<void> {
+  for (let at = dir; ; at = dirname(at)) {
+    const own = await lstat(at).catch(() => undefined);
+    if (own !== undefined) {
+      if (own.isSymbolicLink() && (await stat(at).catch(() => undefined)) === undefined) {
+        const where = at === dir ? dir : `${dir}: ${at}`;
+        throw new UsageError(`--dir: ${where} is a symbolic link to a folder that does not exist`);
+      }
+      return;
+    }
+    if (dirname(at) === at) return;
+  }
 }
 
 export function describeRecovery(report: RecoveryReport): string {

@@ -31,6 +31,19 @@ export function buildEvent(input: EventInput, now: Date, pricing: Pricing): Agen
   const parsed = parseInput(eventInputSchema, input);
   const startMs = parsed.startedAt === undefined ? undefined : toMs(parsed.startedAt);
   const duration = parsed.durationSeconds;
+  // A start given without an end further ahead of this machine's clock than two clocks differ is a
+  // mistake (a mistyped year), whether the end is derived from a duration or is "now".
+  if (startMs !== undefined && parsed.endedAt === undefined) {
+    const ahead = startMs - now.getTime();
+    if (ahead > CLOCK_SKEW_TOLERATED_MS) {
+      throw new InvalidInputError([
+        {
+          path: 'startedAt',
+          message: `is ${Math.round(ahead / 1000)} s after this machine's time, more than the ${CLOCK_SKEW_TOLERATED_MS / 60_000} minutes two clocks may differ (give the end time too, to record an event in the future)`,
+        },
+      ]);
+    }
+  }
   let endMs: number;
   if (parsed.endedAt !== undefined) endMs = toMs(parsed.endedAt);
   else if (startMs !== undefined && duration !== undefined) endMs = startMs + duration * 1000;
@@ -39,19 +52,7 @@ export function buildEvent(input: EventInput, now: Date, pricing: Pricing): Agen
     // A start stamped by a clock ahead of ours (another process or host) would make "now" end
     // the event before it starts, and the event was lost as invalid input: it ends at its start
     // (zero duration), as endSession and trackAgent tolerate such skew. A given end is not moved.
-    // Further ahead than clocks differ, the start is a mistake (a mistyped year), refused.
-    if (startMs !== undefined && endMs < startMs) {
-      if (startMs - endMs > CLOCK_SKEW_TOLERATED_MS) {
-        const minutes = CLOCK_SKEW_TOLERATED_MS / 60_000;
-        throw new InvalidInputError([
-          {
-            path: 'startedAt',
-            message: `is ${Math.round((startMs - endMs) / 1000)} s after this machine's time, more than the ${minutes} minutes two clocks may differ (give endedAt too, to record an event in the future)`,
-          },
-        ]);
-      }
-      endMs = startMs;
-    }
+    if (startMs !== undefined && endMs < startMs) endMs = startMs;
   }
   const beginMs = startMs ?? endMs - (duration ?? 0) * 1000;
   // Given times were range-checked by the schema, "now" by storableIso: only a duration can put

@@ -88,6 +88,12 @@ export interface StoreStats {
    * EACCES, EIO, …): the counts and `metricsFileValid` then say nothing about the project.
    */
   readError?: string;
+  /**
+   * Present when the journal needs a repair that only a load under the lock makes (it does not
+   * continue the main file: a replay through the backups, or setting it aside): the counts are
+   * then the main file's alone, which that load may bring forward.
+   */
+  journalNeedsRepair?: true;
 }
 
 // Errors for which a hard link cannot be made on this file system; the backup is copied instead.
@@ -464,8 +470,11 @@ export class MetricsStore implements MetricsBackend {
     const eventCount = stored?.events.length ?? file?.events.length ?? 0;
     const sessionCount = stored?.sessions.length ?? file?.sessions.length ?? 0;
     const agentCount = stored ? stored.agents.size : file ? Object.keys(file.agents).length : 0;
+    // A valid main file without a view: the journal is what a lock-free read could not take.
+    const needsRepair = view === undefined && main?.kind === 'valid';
     return {
       ...(readError === undefined ? {} : { readError }),
+      ...(needsRepair ? { journalNeedsRepair: true as const } : {}),
       metricsFileExists: mainSize !== undefined,
       backupFileExists: backupSize !== undefined,
       journalFileExists: journalSize !== undefined,
@@ -1358,12 +1367,14 @@ export class MetricsStore implements MetricsBackend {
           // what this checkpoint wrote. With no lines carried that is everything (a save's or a
           // first write's change): `committed`, or the caller's retry would apply it twice.
           if (carried.length > 0 || !(error instanceof StorageIOError) || error.committed) throw error;
+          const durable = this.options.durability === 'fsync' ? ' and durable' : '';
+          const journal = current.journal ? ', with the previous journal, which it names' : '';
           throw new StorageIOError(
             error.operation,
             error.path,
             error.cause,
             true,
-            'the change is written: the new state file is in place and durable, with the previous journal, which it names',
+            `the change is written: the new state file is in place${durable}${journal}`,
           );
         });
         // The kept descriptor names the replaced journal now.

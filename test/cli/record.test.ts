@@ -252,13 +252,18 @@ describe('--dir of a command that records', () => {
     symlinkSync('nowhere', join(links, 'dangling'));
     symlinkSync('loop', join(links, 'loop'));
     for (const [name, message] of [
-      ['dangling', 'is a symbolic link to a folder that does not exist'],
-      ['loop', 'is a loop of symbolic links'],
+      ['dangling', ' is a symbolic link to a folder that does not exist'],
+      ['dangling/project', `: ${join(links, 'dangling')} is a symbolic link to a folder that does not exist`],
+      ['loop', ' is a loop of symbolic links'],
     ] as const) {
       const linked = await run(['record', '--agent', 'a', '--dir', join(links, name)]);
-      expect(linked.code).toBe(2);
-      expect(linked.stderr).toBe(`error E_USAGE: --dir: ${join(links, name)} ${message}\n`);
+      expect(linked.code, name).toBe(2);
+      expect(linked.stderr).toBe(`error E_USAGE: --dir: ${join(links, name)}${message}\n`);
     }
+    // The commands that only read say so too.
+    const looped = await run(['stats', '--dir', join(links, 'loop')]);
+    expect(looped.code).toBe(2);
+    expect(looped.stderr).toBe(`error E_USAGE: --dir: ${join(links, 'loop')} is a loop of symbolic links\n`);
   });
 });
 

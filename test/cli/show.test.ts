@@ -74,12 +74,16 @@ describe('show', () => {
     const { code, stderr } = await run(['show', '--dir', file]);
     expect(code).toBe(2);
     expect(stderr).toBe(`error E_USAGE: --dir: ${file} is a file, not a folder\n`);
-    // Any other failure to look at the folder is an I/O error (exit 3).
+    // A loop of links is a mistake in the path too; any other failure to look at the folder is an
+    // I/O error (exit 3).
     const loop = join(tempDir(), 'loop');
     symlinkSync(loop, loop);
     const looped = await run(['show', '--dir', join(loop, 'inside')]);
-    expect(looped.code).toBe(3);
-    expect(looped.stderr).toMatch(/^error E_IO: stat failed for .*ELOOP/);
+    expect(looped.code).toBe(2);
+    expect(looped.stderr).toBe(`error E_USAGE: --dir: ${join(loop, 'inside')} is a loop of symbolic links\n`);
+    const tooLong = await run(['show', '--dir', join(tempDir(), 'x'.repeat(300))]);
+    expect(tooLong.code).toBe(3);
+    expect(tooLong.stderr).toMatch(/^error E_IO: stat failed for .*ENAMETOOLONG/);
   });
 
   it('lists sessions in progress', async () => {

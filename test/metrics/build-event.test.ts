@@ -139,11 +139,18 @@ describe('buildEvent', () => {
     expect(build({ startedAt: edge })).toMatchObject({ ended_at: edge.toISOString(), duration_seconds: 0 });
     const beyond = new Date(NOW.getTime() + CLOCK_SKEW_TOLERATED_MS + 1000);
     expect(issuesOf({ agentName: 'a', status: 'success', startedAt: beyond })).toEqual([
-      "startedAt: is 301 s after this machine's time, more than the 5 minutes two clocks may differ (give endedAt too, to record an event in the future)",
+      "startedAt: is 301 s after this machine's time, more than the 5 minutes two clocks may differ (give the end time too, to record an event in the future)",
     ]);
     expect(issuesOf({ agentName: 'a', status: 'success', startedAt: '2030-01-01T00:00:00Z' })).toHaveLength(
       1,
     );
+    // The same with a duration (the end then derived from the start), and not with an end given.
+    expect(
+      issuesOf({ agentName: 'a', status: 'success', startedAt: '2030-01-01T00:00:00Z', durationSeconds: 5 }),
+    ).toEqual([expect.stringMatching(/^startedAt: is \d+ s after this machine's time/)]);
+    expect(build({ startedAt: '2030-01-01T00:00:00Z', endedAt: '2030-01-01T00:00:05Z' })).toMatchObject({
+      duration_seconds: 5,
+    });
     // A given end before the start is still the caller's mistake.
     expect(issuesOf({ agentName: 'a', status: 'success', startedAt: ahead, endedAt: NOW })).toEqual([
       'endedAt: endedAt must not be before startedAt',

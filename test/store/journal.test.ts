@@ -949,7 +949,7 @@ describe('journal: checkpoints', () => {
       code: 'E_IO',
       committed: true,
       message: expect.stringMatching(
-        /: EIO: injected \(the change is written: the new state file is in place and durable, with the previous journal, which it names\)$/,
+        /: EIO: injected \(the change is written: the new state file is in place and durable\)$/,
       ),
     });
     expect(failed).toBe(true);

@@ -270,6 +270,7 @@ describe('getStats', () => {
       sessionCount: 2,
       agentCount: 1,
       metricsFileValid: true,
+      journalNeedsRepair: true,
     });
   });
 

@@ -53,6 +53,9 @@ export async function runStats(context: Context, flags: StatsFlags): Promise<num
       ['events', unknown ?? formatCount(stats.eventCount)],
       ['sessions', unknown ?? formatCount(stats.sessionCount)],
       ['agents', unknown ?? formatCount(stats.agentCount)],
+      ...(stats.journalNeedsRepair
+        ? [['journal', 'needs a repair that the next load makes: the counts are the main file alone']]
+        : []),
       ['quarantined files', String(files.quarantined.length)],
       ['temp files', String(files.temp.length)],
     ],
