@@ -191,8 +191,11 @@ export class AgentMetrics {
     // Guarded as a whole, the clock's second reading included: whatever fails there is a
     // recording failure (thrown only under `strict`), never in place of the work's own outcome.
     const record = (status: AgentEvent['status'], errorMessage: string) =>
-      this.guard(undefined, () =>
-        this.recordUnguarded({
+      this.guard(undefined, () => {
+        // A wall clock set back meanwhile gives a zero duration, not an event that ends before it
+        // starts. The end is given: both times are this clock's, so no skew rule applies.
+        const durationMs = Math.max(0, this.options.clock().getTime() - startedAt.getTime());
+        return this.recordUnguarded({
           ...context,
           status,
           errorMessage,
@@ -200,11 +203,9 @@ export class AgentMetrics {
           outputTokens: tracker.outputTokens,
           artifacts: [...(context.artifacts ?? []), ...tracker.artifacts],
           startedAt,
-          // The end is derived from the duration: a wall clock set back meanwhile gives a zero
-          // duration, not an event that ends before it starts (which would be rejected).
-          durationSeconds: Math.max(0, this.options.clock().getTime() - startedAt.getTime()) / 1000,
-        }),
-      );
+          endedAt: new Date(startedAt.getTime() + durationMs),
+        });
+      });
     let result: T;
     try {
       result = await work(tracker);

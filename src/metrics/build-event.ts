@@ -62,6 +62,16 @@ export function buildEvent(input: EventInput, now: Date, pricing: Pricing): Agen
       { path: 'durationSeconds', message: `puts the event outside the valid dates: ${OUT_OF_RANGE}` },
     ]);
   }
+  // Likewise an end derived from a duration (milliseconds given as seconds, say).
+  const endAhead = endMs - now.getTime();
+  if (parsed.endedAt === undefined && startMs !== undefined && endAhead > CLOCK_SKEW_TOLERATED_MS) {
+    throw new InvalidInputError([
+      {
+        path: 'durationSeconds',
+        message: `ends the event ${Math.round(endAhead / 1000)} s after this machine's time, more than the ${CLOCK_SKEW_TOLERATED_MS / 60_000} minutes two clocks may differ (give the end time too, to record an event in the future)`,
+      },
+    ]);
+  }
   // Only a given end can come before the start now.
   if (endMs < beginMs) {
     throw new InvalidInputError([{ path: 'endedAt', message: 'endedAt must not be before startedAt' }]);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { StorageIOError } from '../errors.js';
 import { type FileStat, type FileSystem, fsyncDirectory } from './file-system.js';
 
@@ -173,7 +173,7 @@ function writerOf(name: string): number | undefined {
  * and `stats` list temp files by this rule too, so they never plan what the sweep will not do.
  */
 export function isLeftoverTempFile(dir: string, name: string): boolean {
-  if (inProgress.has(`${dir}/${name}`)) return false;
+  if (inProgress.has(join(dir, name))) return false;
   const pid = writerOf(name);
   return pid === undefined || pid === process.pid || !isAlive(pid);
 }
@@ -192,6 +192,6 @@ export async function sweepTempFiles(fileSystem: FileSystem, dir: string, target
   }
   for (const name of names) {
     if (!targets.some((target) => isTempFileOf(target, name)) || !isLeftoverTempFile(dir, name)) continue;
-    await fileSystem.unlink(`${dir}/${name}`).catch(() => undefined);
+    await fileSystem.unlink(join(dir, name)).catch(() => undefined);
   }
 }

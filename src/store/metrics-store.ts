@@ -89,11 +89,11 @@ export interface StoreStats {
    */
   readError?: string;
   /**
-   * Present when the journal needs a repair that only a load under the lock makes (it does not
-   * continue the main file: a replay through the backups, or setting it aside): the counts are
-   * then the main file's alone, which that load may bring forward.
+   * Present when the counts are the main file's alone: the journal could not be taken without the
+   * lock (it needs a repair, or other writers kept changing the files meanwhile). The next load
+   * takes it, and may count more.
    */
-  journalNeedsRepair?: true;
+  countsOfMainFileAlone?: true;
 }
 
 // Errors for which a hard link cannot be made on this file system; the backup is copied instead.
@@ -470,11 +470,11 @@ export class MetricsStore implements MetricsBackend {
     const eventCount = stored?.events.length ?? file?.events.length ?? 0;
     const sessionCount = stored?.sessions.length ?? file?.sessions.length ?? 0;
     const agentCount = stored ? stored.agents.size : file ? Object.keys(file.agents).length : 0;
-    // A valid main file without a view: the journal is what a lock-free read could not take.
-    const needsRepair = view === undefined && main?.kind === 'valid';
+    // A valid main file without a view, and nothing unreadable: counted alone.
+    const mainAlone = view === undefined && main?.kind === 'valid' && readError === undefined;
     return {
       ...(readError === undefined ? {} : { readError }),
-      ...(needsRepair ? { journalNeedsRepair: true as const } : {}),
+      ...(mainAlone ? { countsOfMainFileAlone: true as const } : {}),
       metricsFileExists: mainSize !== undefined,
       backupFileExists: backupSize !== undefined,
       journalFileExists: journalSize !== undefined,

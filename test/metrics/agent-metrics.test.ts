@@ -129,7 +129,8 @@ describe('AgentMetrics session loop', () => {
     now = year10000; // defaults come from the clock
     expect(await paths(metrics.startSession())).toEqual(['startedAt']);
     expect(await paths(metrics.endSession(id))).toEqual(['endedAt']);
-    expect(await paths(metrics.trackAgent({ agentName: 'a' }, () => 1))).toEqual(['startedAt']);
+    // trackAgent reads both its times from the clock.
+    expect(await paths(metrics.trackAgent({ agentName: 'a' }, () => 1))).toEqual(['startedAt', 'endedAt']);
     const state = await new MetricsStore({ projectName: 'demo', dir }).load();
     expect([state.events, state.total_sessions, state.sessions]).toEqual([[], 1, []]);
   });

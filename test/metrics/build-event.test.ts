@@ -151,6 +151,12 @@ describe('buildEvent', () => {
     expect(build({ startedAt: '2030-01-01T00:00:00Z', endedAt: '2030-01-01T00:00:05Z' })).toMatchObject({
       duration_seconds: 5,
     });
+    // A duration that ends the event years from now (milliseconds given as seconds).
+    expect(
+      issuesOf({ agentName: 'a', status: 'success', startedAt: NOW, durationSeconds: 315_360_000 }),
+    ).toEqual([
+      expect.stringMatching(/^durationSeconds: ends the event 315360000 s after this machine's time/),
+    ]);
     // A given end before the start is still the caller's mistake.
     expect(issuesOf({ agentName: 'a', status: 'success', startedAt: ahead, endedAt: NOW })).toEqual([
       'endedAt: endedAt must not be before startedAt',

@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { commitFile, prepareFile, sweepTempFiles } from '../../src/store/atomic-write.js';
+import { type FileSystem, nodeFileSystem } from '../../src/store/file-system.js';
 import { makeEvent, makeState } from '../helpers/builders.js';
 import { FaultyFileSystem } from '../helpers/faulty-fs.js';
 import { readJson, storeIn, tempFilesIn } from '../helpers/store.js';
@@ -149,5 +151,30 @@ describe('reading', () => {
       expect(data.equals(bytes)).toBe(true);
       expect(stat.size).toBe(size);
     }
+  });
+
+  it('a sweep keeps a temp file this process is writing, however the folder is spelled (the root folder is "/")', async () => {
+    const dir = tempDir();
+    const target = join(dir, 'state.json');
+    let resume: () => void = () => undefined;
+    const paused = new Promise<void>((resolve) => {
+      resume = resolve;
+    });
+    const writing: FileSystem = {
+      ...nodeFileSystem,
+      write: async (fd, data, position) => {
+        await paused; // the temp file exists now, and is in progress
+        return nodeFileSystem.write(fd, data, position);
+      },
+    };
+    const prepared = prepareFile(writing, target, Buffer.from('{}'), { durability: 'none', fileMode: 0o600 });
+    while (readdirSync(dir).length === 0) await new Promise((resolve) => setImmediate(resolve));
+    // A folder spelled with a trailing slash, as the root folder is: `${dir}/${name}` had a double
+    // slash, so the temp file in progress was not recognised, and was swept from under its writer.
+    await sweepTempFiles(nodeFileSystem, `${dir}/`, [target]);
+    expect(readdirSync(dir)).toHaveLength(1);
+    resume();
+    await commitFile(nodeFileSystem, await prepared, { durability: 'none', fileMode: 0o600 });
+    expect(readFileSync(target, 'utf8')).toBe('{}');
   });
 });

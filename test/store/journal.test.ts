@@ -39,6 +39,17 @@ import { tempDir } from '../helpers/temp-dir.js';
 const JOURNAL = '.agent_metrics.journal';
 const MAIN = '.agent_metrics.json';
 
+/** The real file system, but .agent_metrics.journal.bak cannot be opened (EACCES). */
+const journalBackupUnreadable: FileSystem = {
+  ...nodeFileSystem,
+  open: async (path, mode, permissions) => {
+    if (path.endsWith(`${JOURNAL}.bak`)) {
+      throw Object.assign(new Error(`EACCES: permission denied, open '${path}'`), { code: 'EACCES' });
+    }
+    return nodeFileSystem.open(path, mode, permissions);
+  },
+};
+
 /** Update number `n`: one event `<prefix>n` and one more session. */
 function ids(state: { events: Array<{ event_id: string }> }): string[] {
   return state.events.map((event) => event.event_id);
@@ -978,16 +989,7 @@ describe('journal: checkpoints', () => {
     const saved = readJson(file(dir, MAIN)) as Record<string, unknown>;
     delete saved[JOURNAL_BINDING_KEY]; // the Python side saved it: it names no journal
     writeFileSync(file(dir, MAIN), JSON.stringify(saved, null, 2));
-    const unreadableBackup: FileSystem = {
-      ...nodeFileSystem,
-      open: async (path, mode, permissions) => {
-        if (path.endsWith(`${JOURNAL}.bak`)) {
-          throw Object.assign(new Error(`EACCES: permission denied, open '${path}'`), { code: 'EACCES' });
-        }
-        return nodeFileSystem.open(path, mode, permissions);
-      },
-    };
-    const reader = storeIn(dir, { projectName: 'p', fileSystem: unreadableBackup });
+    const reader = storeIn(dir, { projectName: 'p', fileSystem: journalBackupUnreadable });
     expect((await reader.store.load()).total_sessions).toBe(2);
     expect(reader.reports.map((report) => report.action)).toEqual(['journal-set-aside']);
   });
@@ -998,16 +1000,11 @@ describe('journal: checkpoints', () => {
     await store.update(bump(4));
     await store.close({ checkpoint: false });
     writeFileSync(file(dir, MAIN), '{"torn');
-    const unreadableBackup: FileSystem = {
-      ...nodeFileSystem,
-      open: async (path, mode, permissions) => {
-        if (path.endsWith(`${JOURNAL}.bak`)) {
-          throw Object.assign(new Error(`EACCES: permission denied, open '${path}'`), { code: 'EACCES' });
-        }
-        return nodeFileSystem.open(path, mode, permissions);
-      },
-    };
-    const denied = storeIn(dir, { projectName: 'p', checkpointIdleMs: 0, fileSystem: unreadableBackup });
+    const denied = storeIn(dir, {
+      projectName: 'p',
+      checkpointIdleMs: 0,
+      fileSystem: journalBackupUnreadable,
+    });
     await expect(denied.store.load()).rejects.toMatchObject({
       code: 'E_IO',
       message: expect.stringContaining(`${JOURNAL}.bak: EACCES`),

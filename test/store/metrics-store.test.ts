@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MetricsError, StateValidationError } from '../../src/errors.js';
 import type { DashboardState } from '../../src/model/types.js';
@@ -270,8 +270,19 @@ describe('getStats', () => {
       sessionCount: 2,
       agentCount: 1,
       metricsFileValid: true,
-      journalNeedsRepair: true,
+      countsOfMainFileAlone: true,
     });
+  });
+
+  it('names a journal it cannot read, and does not call its counts the main file alone', async () => {
+    const dir = tempDir();
+    await storeIn(dir).store.save(makeState(4, 2));
+    const { store } = storeIn(dir);
+    rmSync(store.journalPath, { force: true });
+    mkdirSync(store.journalPath);
+    const stats = await store.getStats();
+    expect(stats.readError).toMatch(/EISDIR/);
+    expect(stats).not.toHaveProperty('countsOfMainFileAlone');
   });
 
   it('names a main file it cannot read, instead of calling it invalid and empty', async () => {

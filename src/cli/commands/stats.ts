@@ -53,8 +53,8 @@ export async function runStats(context: Context, flags: StatsFlags): Promise<num
       ['events', unknown ?? formatCount(stats.eventCount)],
       ['sessions', unknown ?? formatCount(stats.sessionCount)],
       ['agents', unknown ?? formatCount(stats.agentCount)],
-      ...(stats.journalNeedsRepair
-        ? [['journal', 'needs a repair that the next load makes: the counts are the main file alone']]
+      ...(stats.countsOfMainFileAlone
+        ? [['journal', 'not read (it needs a repair, or was changing): the counts are the main file alone']]
         : []),
       ['quarantined files', String(files.quarantined.length)],
       ['temp files', String(files.temp.length)],
