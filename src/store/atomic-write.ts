@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { StorageIOError } from '../errors.js';
 import { type FileStat, type FileSystem, fsyncDirectory } from './file-system.js';
 
@@ -20,7 +20,10 @@ export interface AtomicWriteOptions {
 
 const TEMP_MARKER = '.tmp-';
 
-/** Temp files this process is writing now: the sweep must leave them alone. */
+/**
+ * Temp files this process is writing now, by resolved path (`./p`, `p//x`, `/` spell folders
+ * differently): the sweep must leave them alone.
+ */
 const inProgress = new Set<string>();
 
 /** Temp files of `target` are named `<target>.tmp-<pid>-<random>`, in the same folder. */
@@ -62,14 +65,14 @@ export async function prepareFile(
   options: AtomicWriteOptions,
 ): Promise<PreparedFile> {
   const temp = tempPathFor(target);
-  inProgress.add(temp);
+  inProgress.add(resolve(temp));
   let fd: number;
   try {
     fd = await step('create temp file', temp, () =>
       fileSystem.open(temp, 'create-exclusive', options.fileMode),
     );
   } catch (error) {
-    inProgress.delete(temp);
+    inProgress.delete(resolve(temp));
     throw error;
   }
   let open = true;
@@ -89,7 +92,7 @@ export async function prepareFile(
   } catch (error) {
     if (open) await fileSystem.close(fd).catch(() => undefined);
     await fileSystem.unlink(temp).catch(() => undefined);
-    inProgress.delete(temp);
+    inProgress.delete(resolve(temp));
     throw error;
   }
 }
@@ -97,7 +100,7 @@ export async function prepareFile(
 /** Removes a prepared file that will not be committed (a failed or abandoned write). */
 export async function discardFile(fileSystem: FileSystem, prepared: PreparedFile): Promise<void> {
   await fileSystem.unlink(prepared.temp).catch(() => undefined);
-  inProgress.delete(prepared.temp);
+  inProgress.delete(resolve(prepared.temp));
 }
 
 /**
@@ -119,7 +122,7 @@ export async function commitFile(
     await discardFile(fileSystem, prepared);
     throw error;
   } finally {
-    inProgress.delete(prepared.temp);
+    inProgress.delete(resolve(prepared.temp));
   }
   if (options.durability === 'fsync') {
     const dir = dirname(prepared.target);
@@ -173,7 +176,7 @@ function writerOf(name: string): number | undefined {
  * and `stats` list temp files by this rule too, so they never plan what the sweep will not do.
  */
 export function isLeftoverTempFile(dir: string, name: string): boolean {
-  if (inProgress.has(join(dir, name))) return false;
+  if (inProgress.has(resolve(dir, name))) return false;
   const pid = writerOf(name);
   return pid === undefined || pid === process.pid || !isAlive(pid);
 }

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { commitFile, prepareFile, sweepTempFiles } from '../../src/store/atomic-write.js';
 import { type FileSystem, nodeFileSystem } from '../../src/store/file-system.js';
@@ -172,6 +172,10 @@ describe('reading', () => {
     // A folder spelled with a trailing slash, as the root folder is: `${dir}/${name}` had a double
     // slash, so the temp file in progress was not recognised, and was swept from under its writer.
     await sweepTempFiles(nodeFileSystem, `${dir}/`, [target]);
+    expect(readdirSync(dir)).toHaveLength(1);
+    // Other spellings of the folder: relative, with `..`.
+    await sweepTempFiles(nodeFileSystem, relative(process.cwd(), dir), [target]);
+    await sweepTempFiles(nodeFileSystem, `${dir}/../${basename(dir)}`, [target]);
     expect(readdirSync(dir)).toHaveLength(1);
     resume();
     await commitFile(nodeFileSystem, await prepared, { durability: 'none', fileMode: 0o600 });
