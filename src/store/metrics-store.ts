@@ -897,20 +897,30 @@ export class MetricsStore implements MetricsBackend {
     if (main.kind === 'missing' && (await this.statOrUndefined(this.backupPath)) === undefined) return fresh;
     if (!locked) throw new RetryUnlocked(true);
 
-    // The backup is read before the corrupt main file is moved aside: a backup that cannot be read
-    // (E_IO) then leaves the files as they were, and the next load reports the same recovery.
+    // The backup is read, and its copy written, before the corrupt main file is moved aside: a
+    // backup that cannot be read (E_IO), or a copy that cannot be written (ENOSPC), then leaves the
+    // files as they were, and the next load reports the same recovery.
     const backup = await readGeneration(fileSystem, this.backupPath, { keepBytes: true });
-    const report: RecoveryReport =
-      main.kind === 'missing'
-        ? { action: 'started-fresh', reason: 'main file missing' }
-        : {
-            action: 'started-fresh',
-            reason: main.reason,
-            quarantinedPath: await quarantine(fileSystem, this.metricsPath),
-          };
-    if (backup.kind === 'valid') {
-      // Write the backup's bytes back as they are: nothing in them is lost or reformatted.
-      const prepared = await prepareFile(fileSystem, this.metricsPath, backup.data, this.options);
+    // Write the backup's bytes back as they are: nothing in them is lost or reformatted.
+    const prepared =
+      backup.kind === 'valid'
+        ? await prepareFile(fileSystem, this.metricsPath, backup.data, this.options)
+        : undefined;
+    let report: RecoveryReport;
+    try {
+      report =
+        main.kind === 'missing'
+          ? { action: 'started-fresh', reason: 'main file missing' }
+          : {
+              action: 'started-fresh',
+              reason: main.reason,
+              quarantinedPath: await quarantine(fileSystem, this.metricsPath),
+            };
+    } catch (error) {
+      if (prepared !== undefined) await discardFile(fileSystem, prepared);
+      throw error;
+    }
+    if (backup.kind === 'valid' && prepared !== undefined) {
       const stat = await commitFile(fileSystem, prepared, this.options);
       this.notify({ ...report, action: 'restored-from-backup' });
       const binding = takeBinding(backup.state);

@@ -6,7 +6,7 @@ import { MetricsStore } from '../../src/store/metrics-store.js';
 import { quarantine } from '../../src/store/recovery.js';
 import { makeState } from '../helpers/builders.js';
 import { FaultyFileSystem } from '../helpers/faulty-fs.js';
-import { corruptFilesIn, readJson, storeIn } from '../helpers/store.js';
+import { corruptFilesIn, readJson, storeIn, tempFilesIn } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const FIXTURES = new URL('../fixtures/python-written/', import.meta.url);
@@ -60,6 +60,26 @@ describe('corruption recovery', () => {
     expect(readFileSync(store.metricsPath, 'utf8')).toBe('{"torn');
     expect(blocked.reports).toEqual([]);
     // Readable again: the recovery says why it restored the backup, not "main file missing".
+    const again = storeIn(dir);
+    expect((await again.store.load()).events).toHaveLength(2);
+    expect(again.reports).toEqual([
+      expect.objectContaining({
+        action: 'restored-from-backup',
+        reason: expect.stringMatching(/^not valid JSON/),
+      }),
+    ]);
+  });
+
+  it('leaves a corrupt main file where it is when the copy of the backup cannot be written (ENOSPC)', async () => {
+    const { dir, store } = await projectWithTwoGenerations();
+    writeFileSync(store.metricsPath, '{"torn');
+    const full = new FaultyFileSystem();
+    full.arm({ failAt: 1, code: 'ENOSPC', persistent: true, methods: ['write'] });
+    const blocked = storeIn(dir, { fileSystem: full.fs });
+    await expect(blocked.store.load()).rejects.toMatchObject({ code: 'E_IO' });
+    expect(corruptFilesIn(dir)).toEqual([]);
+    expect(readFileSync(store.metricsPath, 'utf8')).toBe('{"torn');
+    expect(tempFilesIn(dir)).toEqual([]);
     const again = storeIn(dir);
     expect((await again.store.load()).events).toHaveLength(2);
     expect(again.reports).toEqual([
