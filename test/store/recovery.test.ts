@@ -2,6 +2,7 @@ import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../../src/model/types.js';
+import type { FileSystem } from '../../src/store/file-system.js';
 import { MetricsStore } from '../../src/store/metrics-store.js';
 import { quarantine } from '../../src/store/recovery.js';
 import { makeState } from '../helpers/builders.js';
@@ -18,6 +19,28 @@ async function projectWithTwoGenerations(events = 3) {
   await store.save(makeState(events - 1, 0));
   await store.save(makeState(events, 0));
   return { dir, store, reports };
+}
+
+/**
+ * A load through `fileSystem` fails with E_IO and leaves the corrupt main file (`{"torn`) where it
+ * is, no copy and no report; a later load with the real file system restores the backup (2 events)
+ * and says why (not "main file missing").
+ */
+async function expectRecoveryLeftForLater(dir: string, mainPath: string, fileSystem: FileSystem) {
+  const blocked = storeIn(dir, { fileSystem });
+  await expect(blocked.store.load()).rejects.toMatchObject({ code: 'E_IO' });
+  expect(corruptFilesIn(dir)).toEqual([]);
+  expect(readFileSync(mainPath, 'utf8')).toBe('{"torn');
+  expect(tempFilesIn(dir)).toEqual([]);
+  expect(blocked.reports).toEqual([]);
+  const again = storeIn(dir);
+  expect((await again.store.load()).events).toHaveLength(2);
+  expect(again.reports).toEqual([
+    expect.objectContaining({
+      action: 'restored-from-backup',
+      reason: expect.stringMatching(/^not valid JSON/),
+    }),
+  ]);
 }
 
 describe('corruption recovery', () => {
@@ -54,20 +77,7 @@ describe('corruption recovery', () => {
         return denied.fs.readFile(path);
       },
     };
-    const blocked = storeIn(dir, { fileSystem: backupUnreadable });
-    await expect(blocked.store.load()).rejects.toMatchObject({ code: 'E_IO' });
-    expect(corruptFilesIn(dir)).toEqual([]);
-    expect(readFileSync(store.metricsPath, 'utf8')).toBe('{"torn');
-    expect(blocked.reports).toEqual([]);
-    // Readable again: the recovery says why it restored the backup, not "main file missing".
-    const again = storeIn(dir);
-    expect((await again.store.load()).events).toHaveLength(2);
-    expect(again.reports).toEqual([
-      expect.objectContaining({
-        action: 'restored-from-backup',
-        reason: expect.stringMatching(/^not valid JSON/),
-      }),
-    ]);
+    await expectRecoveryLeftForLater(dir, store.metricsPath, backupUnreadable);
   });
 
   it('leaves a corrupt main file where it is when the copy of the backup cannot be written (ENOSPC)', async () => {
@@ -75,19 +85,7 @@ describe('corruption recovery', () => {
     writeFileSync(store.metricsPath, '{"torn');
     const full = new FaultyFileSystem();
     full.arm({ failAt: 1, code: 'ENOSPC', persistent: true, methods: ['write'] });
-    const blocked = storeIn(dir, { fileSystem: full.fs });
-    await expect(blocked.store.load()).rejects.toMatchObject({ code: 'E_IO' });
-    expect(corruptFilesIn(dir)).toEqual([]);
-    expect(readFileSync(store.metricsPath, 'utf8')).toBe('{"torn');
-    expect(tempFilesIn(dir)).toEqual([]);
-    const again = storeIn(dir);
-    expect((await again.store.load()).events).toHaveLength(2);
-    expect(again.reports).toEqual([
-      expect.objectContaining({
-        action: 'restored-from-backup',
-        reason: expect.stringMatching(/^not valid JSON/),
-      }),
-    ]);
+    await expectRecoveryLeftForLater(dir, store.metricsPath, full.fs);
   });
 
   it('writes the backup back as the main file, byte for byte', async () => {
