@@ -18,32 +18,22 @@ export interface Pricing {
 }
 
 /**
+ * How far the end of an event given a `startedAt` and no `endedAt` may be ahead of this machine's
+ * clock: two clocks may differ; a start years ahead is a mistake.
+ */
+export const CLOCK_SKEW_TOLERATED_MS = 5 * 60_000;
+
+/**
  * Validates `input` and turns it into the stored event (file format), or throws
  * `InvalidInputError` naming each bad field. Times: `endedAt` defaults to `startedAt +
  * durationSeconds` when both are given, else to `now`, or to `startedAt` when that is later (a
  * clock ahead of ours stamped it); `startedAt` to `endedAt - durationSeconds`
  * (or `endedAt`); `durationSeconds` to the time between them. Cost: `costUsd`, else priced.
  */
-/** How far a `startedAt` given without `endedAt` may be ahead of this machine's clock. */
-export const CLOCK_SKEW_TOLERATED_MS = 5 * 60_000;
-
 export function buildEvent(input: EventInput, now: Date, pricing: Pricing): AgentEvent {
   const parsed = parseInput(eventInputSchema, input);
   const startMs = parsed.startedAt === undefined ? undefined : toMs(parsed.startedAt);
   const duration = parsed.durationSeconds;
-  // A start given without an end further ahead of this machine's clock than two clocks differ is a
-  // mistake (a mistyped year), whether the end is derived from a duration or is "now".
-  if (startMs !== undefined && parsed.endedAt === undefined) {
-    const ahead = startMs - now.getTime();
-    if (ahead > CLOCK_SKEW_TOLERATED_MS) {
-      throw new InvalidInputError([
-        {
-          path: 'startedAt',
-          message: `is ${Math.round(ahead / 1000)} s after this machine's time, more than the ${CLOCK_SKEW_TOLERATED_MS / 60_000} minutes two clocks may differ (give the end time too, to record an event in the future)`,
-        },
-      ]);
-    }
-  }
   let endMs: number;
   if (parsed.endedAt !== undefined) endMs = toMs(parsed.endedAt);
   else if (startMs !== undefined && duration !== undefined) endMs = startMs + duration * 1000;
@@ -62,16 +52,7 @@ export function buildEvent(input: EventInput, now: Date, pricing: Pricing): Agen
       { path: 'durationSeconds', message: `puts the event outside the valid dates: ${OUT_OF_RANGE}` },
     ]);
   }
-  // Likewise an end derived from a duration (milliseconds given as seconds, say).
-  const endAhead = endMs - now.getTime();
-  if (parsed.endedAt === undefined && startMs !== undefined && endAhead > CLOCK_SKEW_TOLERATED_MS) {
-    throw new InvalidInputError([
-      {
-        path: 'durationSeconds',
-        message: `ends the event ${Math.round(endAhead / 1000)} s after this machine's time, more than the ${CLOCK_SKEW_TOLERATED_MS / 60_000} minutes two clocks may differ (give the end time too, to record an event in the future)`,
-      },
-    ]);
-  }
+  if (parsed.endedAt === undefined && startMs !== undefined) assertNotFarAhead(startMs, endMs, now);
   // Only a given end can come before the start now.
   if (endMs < beginMs) {
     throw new InvalidInputError([{ path: 'endedAt', message: 'endedAt must not be before startedAt' }]);
@@ -107,4 +88,27 @@ export function buildEvent(input: EventInput, now: Date, pricing: Pricing): Agen
     error_message: parsed.errorMessage ?? '',
     model_used: model,
   };
+}
+
+/**
+ * An event given a start and no end whose end (the start, or the start plus the duration) is
+ * further ahead of `now` than two clocks differ: a mistake (a mistyped year, milliseconds given
+ * as seconds), refused naming the start when it is that far ahead itself, else the duration.
+ */
+function assertNotFarAhead(startMs: number, endMs: number, now: Date): void {
+  const endAhead = endMs - now.getTime();
+  if (endAhead <= CLOCK_SKEW_TOLERATED_MS) return;
+  const startAhead = startMs - now.getTime();
+  const limit = `more than the ${CLOCK_SKEW_TOLERATED_MS / 60_000} minutes two clocks may differ (give the end time too, to record an event in the future)`;
+  throw new InvalidInputError([
+    startAhead > CLOCK_SKEW_TOLERATED_MS
+      ? {
+          path: 'startedAt',
+          message: `is ${Math.round(startAhead / 1000)} s after this machine's time, ${limit}`,
+        }
+      : {
+          path: 'durationSeconds',
+          message: `ends the event ${Math.round(endAhead / 1000)} s after this machine's time, ${limit}`,
+        },
+  ]);
 }
