@@ -118,6 +118,16 @@ interface JournaledChange {
   bytes: Buffer;
 }
 
+/**
+ * Whether a journal holds no change and no complete line in a torn end: nothing to keep, the next
+ * write replaces it.
+ */
+function holdsNothing(header: ReturnType<typeof parseHeader>, data: Buffer): boolean {
+  if (!('id' in header)) return false;
+  const held = parseEntries(data, header.end);
+  return held.entries.length === 0 && held.tornLines === 0;
+}
+
 /** A lock-free read that finds the journal not matching the JSON file retries this often, then locks. */
 const UNLOCKED_READ_ATTEMPTS = 3;
 
@@ -639,9 +649,12 @@ export class MetricsStore implements MetricsBackend {
           // as it is. Else each load took the lock and wrote the lock file, and a reader without
           // write access could not load at all. (A main file that names a journal may be a .bak
           // restored by an interrupted recovery, whose changes since are in .journal.bak.)
-          const held = 'id' in header ? parseEntries(read.data, header.end) : undefined;
-          const holdsNothing = held?.entries.length === 0 && held.tornLines === 0;
-          if (snapshot.binding === undefined && holdsNothing && (await this.isStillMain(snapshot))) {
+          // (The binding first: a journal mid-checkpoint is not parsed whole at each retry.)
+          if (
+            snapshot.binding === undefined &&
+            holdsNothing(header, read.data) &&
+            (await this.isStillMain(snapshot))
+          ) {
             return { state, snapshot, journal: undefined, needsCheckpoint: false };
           }
           throw new RetryUnlocked(false);
@@ -684,10 +697,8 @@ export class MetricsStore implements MetricsBackend {
         }
         // A journal with no change in it holds nothing to keep: the next write replaces it. (Not
         // when complete lines are torn off its end: those are set aside with it, as evidence.)
-        const held = 'id' in header ? parseEntries(read.data, header.end) : undefined;
-        if (held?.entries.length === 0 && held.tornLines === 0) {
+        if (holdsNothing(header, read.data))
           return { state, snapshot, journal: undefined, needsCheckpoint: false };
-        }
         const reason =
           'reason' in header ? header.reason : 'the journal does not continue .agent_metrics.json';
         const quarantinedPath = await quarantine(fileSystem, this.journalPath);
@@ -1378,13 +1389,13 @@ export class MetricsStore implements MetricsBackend {
           // first write's change): `committed`, or the caller's retry would apply it twice.
           if (carried.length > 0 || !(error instanceof StorageIOError) || error.committed) throw error;
           const durable = this.options.durability === 'fsync' ? ' and durable' : '';
-          const journal = current.journal ? ', with the previous journal, which it names' : '';
+          const previous = current.journal ? ', with the previous journal, which it names' : '';
           throw new StorageIOError(
             error.operation,
             error.path,
             error.cause,
             true,
-            `the change is written: the new state file is in place${durable}${journal}`,
+            `the change is written: the new state file is in place${durable}${previous}`,
           );
         });
         // The kept descriptor names the replaced journal now.
