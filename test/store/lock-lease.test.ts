@@ -337,6 +337,14 @@ describe('hasFlockWaiters (/proc/locks)', () => {
     );
   });
 
+  it('reads each table alone: a waiter in a longer table read before is not seen in a shorter one', () => {
+    // The buffer is reused between reads; only what the last read put in it counts.
+    const padding = '1: FLOCK  ADVISORY  WRITE 1 fe:00:9 0 EOF\n'.repeat(100);
+    const waiter = '2: -> FLOCK  ADVISORY  WRITE 5 fe:00:4242 0 EOF\n';
+    expect(hasFlockWaiters(4242, locksFile(padding + waiter))).toBe(true);
+    expect(hasFlockWaiters(4242, locksFile('1: FLOCK  ADVISORY  WRITE 1 fe:00:4242 0 EOF\n'))).toBe(false);
+  });
+
   it('says it cannot tell (undefined) without /proc/locks or with a table over 64 KiB', () => {
     expect(hasFlockWaiters(1, `${tempDir()}/missing`)).toBeUndefined();
     const huge = '1: FLOCK  ADVISORY  WRITE 1 fe:00:9 0 EOF\n'.repeat(4000);
