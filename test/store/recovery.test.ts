@@ -88,6 +88,14 @@ describe('corruption recovery', () => {
     await expectRecoveryLeftForLater(dir, store.metricsPath, full.fs);
   });
 
+  it('leaves a corrupt main file, and no copy of the backup, when it cannot be moved aside', async () => {
+    const { dir, store } = await projectWithTwoGenerations();
+    writeFileSync(store.metricsPath, '{"torn');
+    const stuck = new FaultyFileSystem();
+    stuck.arm({ failAt: 1, code: 'EIO', persistent: true, methods: ['rename'] });
+    await expectRecoveryLeftForLater(dir, store.metricsPath, stuck.fs);
+  });
+
   it('writes the backup back as the main file, byte for byte', async () => {
     const { store } = await projectWithTwoGenerations();
     const backupBytes = readFileSync(store.backupPath);
