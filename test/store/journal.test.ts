@@ -966,6 +966,20 @@ describe('journal: checkpoints', () => {
     expect(failed).toBe(true);
     expect((await storeIn(dir, { projectName: 'p' }).store.load()).total_sessions).toBe(1);
     await store.close({ checkpoint: false });
+
+    // A checkpoint of a project with a journal, without fsync: not "durable", and the journal named.
+    const again = storeIn(dir, { projectName: 'p', durability: 'none', fileSystem: journalRenameFailsOnce });
+    await again.store.update(bump(2)); // a checkpoint first: the first part left no journal
+    await again.store.update(bump(3)); // a line in the journal
+    failed = false;
+    await expect(again.store.checkpoint()).rejects.toMatchObject({
+      committed: true,
+      message: expect.stringMatching(
+        /\(the change is written: the new state file is in place, with the previous journal, which it names\)$/,
+      ),
+    });
+    expect((await storeIn(dir, { projectName: 'p' }).store.load()).total_sessions).toBe(3);
+    await again.store.close({ checkpoint: false });
   });
 
   it('a backup of the journal that cannot be made is E_IO (StorageIOError), not a bare errno error', async () => {
