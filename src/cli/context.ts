@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs';
 import { lstat, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import {
@@ -64,12 +65,8 @@ export function projectDir(context: Context, flags: StoreFlags): string {
  */
 export async function existingProjectDir(context: Context, flags: StoreFlags): Promise<string> {
   const dir = projectDir(context, flags);
-  const found = await stat(dir).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return undefined;
-    if (error.code === 'ELOOP') throw new UsageError(`--dir: ${dir} is a loop of symbolic links`);
-    throw new StorageIOError('stat', dir, error);
-  });
-  if (found === undefined) throw new UsageError(`--dir: there is no folder ${dir}`);
+  const found = await statOfDir(dir);
+  if (typeof found === 'string') throw new UsageError(`--dir: there is no folder ${dir}`);
   if (!found.isDirectory()) throw new UsageError(`--dir: ${dir} is a file, not a folder`);
   return dir;
 }
@@ -80,17 +77,24 @@ export async function existingProjectDir(context: Context, flags: StoreFlags): P
  */
 export async function recordingProjectDir(context: Context, flags: StoreFlags): Promise<string> {
   const dir = projectDir(context, flags);
-  const found = await stat(dir).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return undefined;
-    if (error.code === 'ENOTDIR')
-      throw new UsageError(`--dir: ${dir} is not a folder: a file is on its path`);
-    if (error.code === 'ELOOP') throw new UsageError(`--dir: ${dir} is a loop of symbolic links`);
-    throw new StorageIOError('stat', dir, error);
-  });
-  if (found === undefined) await assertNoDanglingLink(dir);
-  if (found !== undefined && !found.isDirectory())
-    throw new UsageError(`--dir: ${dir} is a file, not a folder`);
+  const found = await statOfDir(dir);
+  if (found === 'below-a-file') throw new UsageError(`--dir: ${dir} is not a folder: a file is on its path`);
+  if (found === 'missing') await assertNoDanglingLink(dir);
+  else if (!found.isDirectory()) throw new UsageError(`--dir: ${dir} is a file, not a folder`);
   return dir;
+}
+
+/** What is at `--dir`; a loop of links is a usage error, any other failure to look E_IO (exit 3). */
+async function statOfDir(dir: string): Promise<Stats | 'missing' | 'below-a-file'> {
+  try {
+    return await stat(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return 'missing';
+    if (code === 'ENOTDIR') return 'below-a-file';
+    if (code === 'ELOOP') throw new UsageError(`--dir: ${dir} is a loop of symbolic links`);
+    throw new StorageIOError('stat', dir, error);
+  }
 }
 
 /**
