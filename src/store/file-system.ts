@@ -37,7 +37,10 @@ export interface FileSystem {
   /** Reads a whole file and the stat of the very inode it read (not of a later replacement). */
   readFile(path: string): Promise<{ data: Buffer; stat: FileStat }>;
   open(path: string, mode: OpenMode, permissions?: number): Promise<number>;
-  /** Writes all of `data` at `position`. */
+  /**
+   * Writes all of `data` at `position`. The store may reuse `data`'s memory once the promise
+   * settles (a snapshot is written in pieces of one reused buffer): keep a copy to keep the bytes.
+   */
   write(fd: number, data: Uint8Array, position: number): Promise<void>;
   fsync(fd: number): Promise<void>;
   /**

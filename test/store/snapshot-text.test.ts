@@ -4,8 +4,10 @@ import { MetricsError } from '../../src/errors.js';
 import type { DashboardState } from '../../src/model/types.js';
 import { snapshotPieces } from '../../src/store/snapshot-text.js';
 
+/** Each piece copied as it comes: the next one reuses its memory. */
 function text(state: unknown): { text: string; pieces: number } {
-  const pieces = [...snapshotPieces(state as DashboardState)];
+  const pieces: Buffer[] = [];
+  for (const piece of snapshotPieces(state as DashboardState)) pieces.push(Buffer.from(piece));
   return { text: Buffer.concat(pieces).toString('utf8'), pieces: pieces.length };
 }
 
@@ -47,6 +49,40 @@ describe('snapshotPieces', () => {
       }),
       { numRuns: 3 },
     );
+  });
+
+  it('prints lists of any length alike, whatever items fall on either side of where it prints them in groups', () => {
+    // Items are printed 64 at a time: lengths around multiples of that, with items JSON cannot
+    // represent (printed as null) and characters of 2 to 4 UTF-8 bytes.
+    const item = fc.oneof(
+      fc.jsonValue(),
+      fc.constantFrom(undefined, () => 1, Symbol('s'), 'é€😀', { toJSON: () => 'from toJSON' }),
+    );
+    const state = fc.record({
+      version: fc.constant(1),
+      events: fc.oneof(
+        fc.array(item, { minLength: 60, maxLength: 70 }),
+        fc.array(item, { minLength: 120, maxLength: 200 }),
+      ),
+      sessions: fc.array(item, { maxLength: 3 }),
+    });
+    fc.assert(
+      fc.property(state, (value) => {
+        expect(text(value).text).toBe(expected(value));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('writes every piece into one reused buffer, and texts larger than it whole', () => {
+    const events = Array.from({ length: 12_000 }, (_, index) => ({ index, note: 'é'.repeat(200) }));
+    // A root value of 5 MB of 2-byte characters: more than the buffer holds at first.
+    const state = { version: 1, events, big: 'ü'.repeat(2_500_000), sessions: [] };
+    const pieces = [...snapshotPieces(state as unknown as DashboardState)];
+    expect(pieces.length).toBeGreaterThan(2);
+    const before = new Set(pieces.slice(0, -1).map((piece) => piece.buffer));
+    expect(before.size).toBe(1);
+    expect(text(state).text).toBe(expected(state));
   });
 
   it('throws E_INVALID_STATE for a BigInt, at root or inside a list', () => {
