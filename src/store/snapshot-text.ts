@@ -3,16 +3,26 @@ import { History } from '../model/history.js';
 import type { StoredState } from '../model/state-patch.js';
 import type { DashboardState } from '../model/types.js';
 
-/** Pieces are handed to the writer once they reach this size. */
+/**
+ * A piece is handed to the writer once it reaches this size (it is larger by the last group of
+ * list items printed, or by a large root value).
+ */
 const PIECE_BYTES = 1 << 20;
 
 /**
- * List items printed by one JSON.stringify call. Printing each item alone and re-indenting its
- * text took twice as long (50,000 events: 155 ms against 70–79); 256 items at a time took 178 ms:
- * texts over 128 KiB go to V8's large-object space, counted as old generation, whose marking then
- * runs over the whole state (`.tmp` scratch timing in a process holding 50,000 events, 3 runs).
+ * List items printed by one JSON.stringify call, at most. Printing each item alone and
+ * re-indenting its text took twice as long (50,000 events: 155 ms against 70–79); 256 items at a
+ * time took 178 ms: texts over 128 KiB go to V8's large-object space, counted as old generation,
+ * whose marking then runs over the whole state (`.tmp` scratch timing in a process holding
+ * 50,000 events, 3 runs).
  */
-const ITEMS_PER_CALL = 64;
+const MAX_ITEMS_PER_CALL = 64;
+/**
+ * How long one call's text should stay (UTF-16 units), below the large-object size: a list starts
+ * with one item per call, and each group is at most twice the last and as many items as fit here
+ * at the last group's average size, so that a list of large items is printed one at a time.
+ */
+const CALL_TEXT_UNITS = 64 * 1024;
 
 /** What JSON.stringify(value, null, 2) prints for a value at `indent` (a root value). */
 function stringify(value: unknown, indent: string): string {
@@ -67,6 +77,49 @@ class PieceBuffer {
 }
 
 /**
+ * The items of a root list into `out`, in groups (see `CALL_TEXT_UNITS`), yielding a piece
+ * whenever `out` holds `PIECE_BYTES`. A group that fails as a whole is printed item by item: one
+ * too long for a string is written all the same, and a value JSON cannot hold is reported for the
+ * first item that holds one, as when each item was printed alone.
+ */
+function* listPieces(list: Iterable<unknown>, out: PieceBuffer): Generator<Buffer> {
+  let separator = '';
+  let units = 0;
+  const print = (text: string) => {
+    out.add(separator);
+    out.add(text);
+    separator = ',';
+    units += text.length;
+  };
+  let group: unknown[] = [];
+  let groupSize = 1;
+  function* printGroup(): Generator<Buffer> {
+    units = 0;
+    try {
+      print(listItemsText(group));
+    } catch (error) {
+      if (group.length === 1) throw error;
+      for (const item of group) {
+        print(listItemsText([item]));
+        if (out.used >= PIECE_BYTES) yield out.take();
+      }
+    }
+    const unitsPerItem = units / group.length;
+    groupSize = Math.max(
+      1,
+      Math.min(MAX_ITEMS_PER_CALL, 2 * group.length, Math.floor(CALL_TEXT_UNITS / unitsPerItem)),
+    );
+    group = [];
+    if (out.used >= PIECE_BYTES) yield out.take();
+  }
+  for (const item of list) {
+    group.push(item);
+    if (group.length >= groupSize) yield* printGroup();
+  }
+  if (group.length > 0) yield* printGroup();
+}
+
+/**
  * The state file's text, byte for byte what `JSON.stringify(state, null, 2) + '\n'` gives (two
  * spaces, like the Python implementation), produced in pieces of about 1 MiB: with 50,000 events
  * the file is ~30 MB, and holding it whole (as a string, then as a buffer) would double the
@@ -75,6 +128,11 @@ class PieceBuffer {
  * Each piece is a view of one buffer that the next piece reuses: read (write) a piece before
  * asking for the next one, or copy it. A new buffer per piece made a 50,000-event checkpoint
  * spend more time in the page faults of fresh memory than in printing the JSON.
+ *
+ * For the plain data the store writes (its states went through a JSON round trip) the text is
+ * exact. For objects of another kind it may not be: a root list's own `toJSON` is not called, a
+ * list is read through its iterator, and an item's `toJSON` gets its index in its group (as
+ * `key`) and runs before the items after it in the group were read.
  */
 export function* snapshotPieces(state: DashboardState | StoredState): Generator<Buffer> {
   const out = new PieceBuffer();
@@ -92,21 +150,7 @@ export function* snapshotPieces(state: DashboardState | StoredState): Generator<
         continue;
       }
       out.add('[');
-      let separator = '';
-      let batch: unknown[] = [];
-      const printBatch = () => {
-        out.add(separator);
-        out.add(listItemsText(batch));
-        separator = ',';
-        batch = [];
-      };
-      for (const item of list) {
-        batch.push(item);
-        if (batch.length < ITEMS_PER_CALL) continue;
-        printBatch();
-        if (out.used >= PIECE_BYTES) yield out.take();
-      }
-      if (batch.length > 0) printBatch();
+      yield* listPieces(list, out);
       out.add('\n  ]');
     }
   } catch (error) {

@@ -85,6 +85,29 @@ describe('snapshotPieces', () => {
     expect(text(state).text).toBe(expected(state));
   });
 
+  it('prints a list of large items one at a time: a piece holds about one of them, not a group', () => {
+    const item = 'x'.repeat(3 * 2 ** 20);
+    const state = { version: 1, events: [item, item, item, item, item], sessions: [] };
+    let largest = 0;
+    let count = 0;
+    for (const piece of snapshotPieces(state as unknown as DashboardState)) {
+      largest = Math.max(largest, piece.length);
+      count++;
+    }
+    expect(count).toBeGreaterThanOrEqual(5);
+    expect(largest).toBeLessThan(item.length + 2 ** 20 + 100);
+    expect(text(state).text).toBe(expected(state));
+  });
+
+  it('prints the items of a group that fails as a whole one at a time', () => {
+    // An item whose toJSON fails unless it is first in its group: its group fails, and alone
+    // (the way a group too long for one string is printed) it prints.
+    const picky = { toJSON: (key: string) => (key === '0' ? 'alone' : Symbol.prototype.toString.call(key)) };
+    const events = [1, 2, picky, 4, 5, 6, 7];
+    const printed = text({ version: 1, events }).text;
+    expect(printed).toBe(expected({ version: 1, events: [1, 2, 'alone', 4, 5, 6, 7] }));
+  });
+
   it('throws E_INVALID_STATE for a BigInt, at root or inside a list', () => {
     for (const state of [{ version: 1, big: 1n }, { events: [{ n: 2n }] }]) {
       let thrown: unknown;
