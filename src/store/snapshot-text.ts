@@ -5,24 +5,43 @@ import type { DashboardState } from '../model/types.js';
 
 /**
  * A piece is handed to the writer once it reaches this size (it is larger by the last group of
- * list items printed, or by a large root value).
+ * list items printed, at most about `CALL_TEXT_UNITS` or one large item, or by a large root value).
  */
 const PIECE_BYTES = 1 << 20;
 
 /**
  * List items printed by one JSON.stringify call, at most. Printing each item alone and
- * re-indenting its text took twice as long (50,000 events: 155 ms against 70–79); 256 items at a
- * time took 178 ms: texts over 128 KiB go to V8's large-object space, counted as old generation,
- * whose marking then runs over the whole state (`.tmp` scratch timing in a process holding
- * 50,000 events, 3 runs).
+ * re-indenting its text took twice as long (50,000 events: 155 ms against 70–79; alone inside a
+ * wrapper, without re-indenting, 110–116); 256 items at a time took 178 ms: texts over 128 KiB go
+ * to V8's large-object space, counted as old generation, whose marking then runs over the whole
+ * state (`.tmp` scratch timing in a process holding 50,000 events, 3 runs).
  */
 const MAX_ITEMS_PER_CALL = 64;
 /**
- * How long one call's text should stay (UTF-16 units), below the large-object size: a list starts
- * with one item per call, and each group is at most twice the last and as many items as fit here
- * at the last group's average size, so that a list of large items is printed one at a time.
+ * How long one call's text may grow (UTF-16 units) by the items' `printedAtLeast`: below the
+ * large-object size for ordinary items. An item above it alone is printed alone, so that memory
+ * stays bounded by the largest item, not 64 of them.
  */
 const CALL_TEXT_UNITS = 64 * 1024;
+/** Deeper than this, `printedAtLeast` stops and calls the value large (printed alone). */
+const ESTIMATE_DEPTH = 64;
+
+/**
+ * At least how many UTF-16 units JSON.stringify prints for `value` (its strings' lengths, and a
+ * few for every other value), counted until the count passes `limit`. Not exact, and need not
+ * be: it only decides which items are printed together.
+ */
+function printedAtLeast(value: unknown, limit: number, depth = 0): number {
+  if (typeof value === 'string') return value.length + 2;
+  if (typeof value !== 'object' || value === null) return 4;
+  if (depth > ESTIMATE_DEPTH) return limit + 1;
+  let units = 2;
+  for (const child of Array.isArray(value) ? value : Object.values(value)) {
+    units += 4 + printedAtLeast(child, limit - units, depth + 1);
+    if (units > limit) break;
+  }
+  return units;
+}
 
 /** What JSON.stringify(value, null, 2) prints for a value at `indent` (a root value). */
 function stringify(value: unknown, indent: string): string {
@@ -77,24 +96,22 @@ class PieceBuffer {
 }
 
 /**
- * The items of a root list into `out`, in groups (see `CALL_TEXT_UNITS`), yielding a piece
- * whenever `out` holds `PIECE_BYTES`. A group that fails as a whole is printed item by item: one
- * too long for a string is written all the same, and a value JSON cannot hold is reported for the
- * first item that holds one, as when each item was printed alone.
+ * The items of a root list into `out`, in groups of at most `MAX_ITEMS_PER_CALL` items and
+ * `CALL_TEXT_UNITS` by their `printedAtLeast`, yielding a piece whenever `out` holds `PIECE_BYTES`.
+ * A group that fails as a whole is printed item by item: one too long for a string (items far
+ * larger than their estimate) is written all the same, and a value JSON cannot hold is reported
+ * for the first item that holds one, as when each item was printed alone.
  */
 function* listPieces(list: Iterable<unknown>, out: PieceBuffer): Generator<Buffer> {
   let separator = '';
-  let units = 0;
   const print = (text: string) => {
     out.add(separator);
     out.add(text);
     separator = ',';
-    units += text.length;
   };
   let group: unknown[] = [];
-  let groupSize = 1;
+  let groupUnits = 0;
   function* printGroup(): Generator<Buffer> {
-    units = 0;
     try {
       print(listItemsText(group));
     } catch (error) {
@@ -104,17 +121,16 @@ function* listPieces(list: Iterable<unknown>, out: PieceBuffer): Generator<Buffe
         if (out.used >= PIECE_BYTES) yield out.take();
       }
     }
-    const unitsPerItem = units / group.length;
-    groupSize = Math.max(
-      1,
-      Math.min(MAX_ITEMS_PER_CALL, 2 * group.length, Math.floor(CALL_TEXT_UNITS / unitsPerItem)),
-    );
     group = [];
+    groupUnits = 0;
     if (out.used >= PIECE_BYTES) yield out.take();
   }
   for (const item of list) {
+    const units = printedAtLeast(item, CALL_TEXT_UNITS);
+    const full = groupUnits + units > CALL_TEXT_UNITS || group.length >= MAX_ITEMS_PER_CALL;
+    if (group.length > 0 && full) yield* printGroup();
     group.push(item);
-    if (group.length >= groupSize) yield* printGroup();
+    groupUnits += units;
   }
   if (group.length > 0) yield* printGroup();
 }

@@ -85,17 +85,30 @@ describe('snapshotPieces', () => {
     expect(text(state).text).toBe(expected(state));
   });
 
-  it('prints a list of large items one at a time: a piece holds about one of them, not a group', () => {
-    const item = 'x'.repeat(3 * 2 ** 20);
-    const state = { version: 1, events: [item, item, item, item, item], sessions: [] };
-    let largest = 0;
-    let count = 0;
-    for (const piece of snapshotPieces(state as unknown as DashboardState)) {
-      largest = Math.max(largest, piece.length);
-      count++;
+  it('prints large items one at a time, after small ones too: a piece holds about one of them, not a group', () => {
+    const large = 'x'.repeat(3 * 2 ** 20);
+    const small = Array.from({ length: 200 }, (_, index) => ({ index }));
+    for (const events of [
+      [large, large, large, large, large],
+      [...small, large, large, large, large, large],
+    ]) {
+      const state = { version: 1, events, sessions: [] };
+      let largest = 0;
+      let count = 0;
+      for (const piece of snapshotPieces(state as unknown as DashboardState)) {
+        largest = Math.max(largest, piece.length);
+        count++;
+      }
+      expect(count).toBeGreaterThanOrEqual(5);
+      expect(largest).toBeLessThan(large.length + 2 ** 20 + 100);
+      expect(text(state).text).toBe(expected(state));
     }
-    expect(count).toBeGreaterThanOrEqual(5);
-    expect(largest).toBeLessThan(item.length + 2 ** 20 + 100);
+  });
+
+  it('prints deeply nested items as JSON.stringify does', () => {
+    let deep: unknown = 'bottom';
+    for (let level = 0; level < 200; level++) deep = level % 2 === 0 ? [deep] : { level: deep };
+    const state = { version: 1, events: [1, deep, 'x', deep], sessions: [] };
     expect(text(state).text).toBe(expected(state));
   });
 
@@ -109,7 +122,9 @@ describe('snapshotPieces', () => {
   });
 
   it('throws E_INVALID_STATE for a BigInt, at root or inside a list', () => {
-    for (const state of [{ version: 1, big: 1n }, { events: [{ n: 2n }] }]) {
+    const cycle: unknown[] = [];
+    cycle.push(cycle);
+    for (const state of [{ version: 1, big: 1n }, { events: [{ n: 2n }] }, { events: [1, cycle, 2] }]) {
       let thrown: unknown;
       try {
         text(state);
