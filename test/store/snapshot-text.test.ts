@@ -52,8 +52,8 @@ describe('snapshotPieces', () => {
   });
 
   it('prints lists of any length alike, whatever items fall on either side of where it prints them in groups', () => {
-    // Items are printed 64 at a time: lengths around multiples of that, with items JSON cannot
-    // represent (printed as null) and characters of 2 to 4 UTF-8 bytes.
+    // Small items are printed 64 to a call: lengths around multiples of that, with items JSON
+    // cannot represent (printed as null) and characters of 2 to 4 UTF-8 bytes.
     const item = fc.oneof(
       fc.jsonValue(),
       fc.constantFrom(undefined, () => 1, Symbol('s'), 'é€😀', { toJSON: () => 'from toJSON' }),
@@ -121,7 +121,7 @@ describe('snapshotPieces', () => {
     expect(printed).toBe(expected({ version: 1, events: [1, 2, 'alone', 4, 5, 6, 7] }));
   });
 
-  it('throws E_INVALID_STATE for a BigInt, at root or inside a list', () => {
+  it('throws E_INVALID_STATE for a BigInt, at root or inside a list, and for a cycle in a list item', () => {
     const cycle: unknown[] = [];
     cycle.push(cycle);
     for (const state of [{ version: 1, big: 1n }, { events: [{ n: 2n }] }, { events: [1, cycle, 2] }]) {
