@@ -23,7 +23,11 @@ const MAX_ITEMS_PER_CALL = 64;
  * stays bounded by the largest item, not 64 of them.
  */
 const CALL_TEXT_UNITS = 64 * 1024;
-/** Deeper than this, `printedAtLeast` stops and calls the value large (printed alone). */
+/**
+ * Deeper than this, `printedAtLeast` stops and calls the value large (printed alone). The size
+ * limit alone lets a cycle run ~11,000 levels deep: under vitest's coverage that overflowed the
+ * stack, and the error said so instead of naming the cycle.
+ */
 const ESTIMATE_DEPTH = 64;
 
 /**

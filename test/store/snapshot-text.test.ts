@@ -124,7 +124,14 @@ describe('snapshotPieces', () => {
   it('throws E_INVALID_STATE for a BigInt, at root or inside a list, and for a cycle in a list item', () => {
     const cycle: unknown[] = [];
     cycle.push(cycle);
-    for (const state of [{ version: 1, big: 1n }, { events: [{ n: 2n }] }, { events: [1, cycle, 2] }]) {
+    const cases = [
+      { version: 1, big: 1n },
+      { events: [{ n: 2n }] },
+      // In a group of several items: the group fails, then the item alone.
+      { events: [1, { n: 2n }, 3] },
+      { events: [1, cycle, 2] },
+    ];
+    for (const state of cases) {
       let thrown: unknown;
       try {
         text(state);
@@ -133,6 +140,8 @@ describe('snapshotPieces', () => {
       }
       expect(thrown).toBeInstanceOf(MetricsError);
       expect((thrown as MetricsError).code).toBe('E_INVALID_STATE');
+      // What JSON.stringify says, not an overflow of the size estimate's walk.
+      expect((thrown as MetricsError).message).toMatch(/BigInt|circular/);
     }
   });
 });
