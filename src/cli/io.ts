@@ -1,3 +1,4 @@
+import { fstatSync } from 'node:fs';
 import { EXIT, UsageError } from './errors.js';
 
 /**
@@ -58,7 +59,7 @@ export function processIo(): CliIo {
   return {
     stdout: process.stdout,
     stderr: process.stderr,
-    stdin: process.stdin,
+    stdin: processStdin(),
     env: process.env,
     isTTY: process.stdout.isTTY === true,
     stderrIsTTY: process.stderr.isTTY === true,
@@ -66,6 +67,32 @@ export function processIo(): CliIo {
     columns: process.stdout.columns,
   };
 }
+
+/**
+ * The process's stdin, or, when it is redirected from a folder (`< some/folder`), one that fails
+ * saying so when read: Node reads a folder as an empty stream, and `record --json -` then said
+ * "stdin is empty".
+ */
+function processStdin(): AsyncIterable<string | Uint8Array> {
+  let isFolder = false;
+  try {
+    isFolder = fstatSync(0).isDirectory();
+  } catch {
+    // No stdin at all (fd 0 closed): Node's own stream reports that when it is read.
+  }
+  return isFolder ? FOLDER_STDIN : process.stdin;
+}
+
+const FOLDER_STDIN: AsyncIterable<never> = {
+  [Symbol.asyncIterator]: () => ({
+    next: () =>
+      Promise.reject(
+        new UsageError(
+          'stdin is a folder, not a file or a pipe: redirect a file (< events.ndjson) or pipe the input in',
+        ),
+      ),
+  }),
+};
 
 /**
  * Reads all of stdin as UTF-8 text. Bytes that are not UTF-8 (a hook writing Latin-1) are a usage

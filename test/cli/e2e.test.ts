@@ -189,6 +189,26 @@ describe('the built agent-metrics binary', () => {
     expect(recorded.stderr).toContain('ENOTREG: a FIFO, not a regular file');
   });
 
+  it('says stdin is a folder when record --json - reads from one, not that it is empty', async () => {
+    const dir = tempDir();
+    const folder = openSync(tempDir(), 'r');
+    const exit = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, 'record', '--dir', dir, '--json', '-'], {
+        stdio: [folder, 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr?.on('data', (chunk) => (stderr += chunk));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    closeSync(folder);
+    expect(exit.code).toBe(2);
+    expect(exit.stderr).toBe(
+      'error E_USAGE: stdin is a folder, not a file or a pipe: redirect a file (< events.ndjson) or pipe the input in\n',
+    );
+    expect(existsSync(join(dir, '.agent_metrics.json'))).toBe(false);
+  });
+
   it('warns, with the code, when the closing checkpoint fails; the event is recorded all the same', async () => {
     const dir = tempDir();
     expect((await cli(['record', '--dir', dir, '--agent', 'a'])).code).toBe(0);
