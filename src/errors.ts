@@ -29,9 +29,11 @@ export class LockAcquisitionError extends MetricsError {
   /** Process id written by the current holder, when it is one of ours and could be read. */
   readonly holderPid: number | undefined;
 
-  constructor(lockPath: string, timeoutMs: number, holderPid?: number) {
+  /** `why`: what kept it, when known (said after the holder). */
+  constructor(lockPath: string, timeoutMs: number, holderPid?: number, why?: string) {
     const holder = holderPid === undefined ? 'unknown holder' : `held by pid ${holderPid}`;
-    super('E_LOCK_TIMEOUT', `could not acquire ${lockPath} within ${timeoutMs} ms (${holder})`);
+    const reason = why === undefined ? '' : `: ${why}`;
+    super('E_LOCK_TIMEOUT', `could not acquire ${lockPath} within ${timeoutMs} ms (${holder})${reason}`);
     this.name = 'LockAcquisitionError';
     this.lockPath = lockPath;
     this.timeoutMs = timeoutMs;

@@ -1,10 +1,11 @@
-import { StateValidationError } from '../errors.js';
+import { LockAcquisitionError, StateValidationError } from '../errors.js';
 import { recordEvent } from '../model/record-event.js';
 import { uncheckedProfileIssues, validateState } from '../model/schema.js';
 import { applyFifoEviction, capsFor, createEmptyState, toTimestamp } from '../model/state.js';
 import type { AgentEvent, DashboardState } from '../model/types.js';
 import { asJson } from './as-json.js';
 import type { MetricsBackend, StateMutator } from './backend.js';
+import { MutatorGuard } from './mutator-guard.js';
 
 /**
  * A backend that keeps the state in memory, with the same contract as the file store (updates are
@@ -16,11 +17,19 @@ export class MemoryBackend implements MetricsBackend {
   readonly projectName: string;
   private state: DashboardState;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly mutators: MutatorGuard;
+  private readonly lockTimeoutMs: number;
 
-  /** Starts from a copy of `initial`, or from an empty state of the project named so. */
-  constructor(initial: string | DashboardState) {
+  /**
+   * Starts from a copy of `initial`, or from an empty state of the project named so.
+   * `lockTimeoutMs` bounds what the file store's option bounds here: an update that a mutator
+   * awaits (see MutatorGuard). @default 10000
+   */
+  constructor(initial: string | DashboardState, options: { lockTimeoutMs?: number } = {}) {
     this.state = typeof initial === 'string' ? createEmptyState(initial) : structuredClone(initial);
     this.projectName = this.state.project_name;
+    this.lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
+    this.mutators = new MutatorGuard(this.lockTimeoutMs);
   }
 
   async load(): Promise<DashboardState> {
@@ -28,9 +37,18 @@ export class MemoryBackend implements MetricsBackend {
   }
 
   update(mutate: StateMutator): Promise<DashboardState> {
-    const run = this.queue.then(() => this.apply(mutate));
+    let gaveUp = false;
+    const givenUp = new Promise<never>((_, reject) =>
+      this.mutators.bound(() => {
+        gaveUp = true;
+        const why =
+          'a mutator of this backend is still running, and an update awaited inside a mutator waits for it';
+        reject(new LockAcquisitionError('the memory backend', this.lockTimeoutMs, process.pid, why));
+      }),
+    );
+    const run = this.queue.then(() => (gaveUp ? this.state : this.apply(mutate)));
     this.queue = run.catch(() => undefined);
-    return run;
+    return Promise.race([run, givenUp]);
   }
 
   async commit(mutate: StateMutator): Promise<void> {
@@ -43,7 +61,7 @@ export class MemoryBackend implements MetricsBackend {
 
   private async apply(mutate: StateMutator): Promise<DashboardState> {
     const draft = structuredClone(this.state);
-    await mutate(draft);
+    await this.mutators.run(mutate, draft);
     // What the file store keeps is JSON: an undefined is dropped (or null in a list), NaN is null,
     // a Date its string, a Map `{}`; a BigInt or a cycle is refused. So is what this one keeps.
     const saved = JSON.parse(asJson(() => JSON.stringify(draft))) as DashboardState;

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { errnoCode, MetricsError, StateValidationError, StorageIOError } from '../errors.js';
+import {
+  errnoCode,
+  LockAcquisitionError,
+  MetricsError,
+  StateValidationError,
+  StorageIOError,
+} from '../errors.js';
 import {
   applyChange,
   changedValues,
@@ -58,6 +64,7 @@ import {
 } from './journal-format.js';
 import { JournalWatch, settlesAt } from './journal-watch.js';
 import { FileLock } from './lock.js';
+import { MutatorGuard } from './mutator-guard.js';
 import { type MetricsStoreOptions, type ResolvedStoreOptions, resolveStoreOptions } from './options.js';
 import { identityOf, keepCopyAside, quarantine, type RecoveryReport, readGeneration } from './recovery.js';
 import { snapshotPieces } from './snapshot-text.js';
@@ -297,9 +304,12 @@ export class MetricsStore implements MetricsBackend {
   private lastAppended: Promise<unknown> | undefined;
   /** Batches written and not answered yet: `settle()` waits for them. */
   private readonly answering = new Set<Promise<unknown>>();
+  /** Sees writes made from inside this store's own mutators, which would wait for themselves. */
+  private readonly mutators: MutatorGuard;
 
   constructor(options: MetricsStoreOptions) {
     this.options = resolveStoreOptions(options);
+    this.mutators = new MutatorGuard(this.options.lockTimeoutMs);
     this.dir = this.options.dir;
     this.metricsPath = join(this.dir, METRICS_FILE);
     this.backupPath = join(this.dir, BACKUP_FILE);
@@ -368,8 +378,10 @@ export class MetricsStore implements MetricsBackend {
    *
    * Updates called while another is being written are written together: one journal append and
    * one fdatasync for all of them (group commit). Each `mutate` still sees the changes of those
-   * before it, and one that throws fails alone. A write to this store from inside `mutate` waits
-   * for `mutate`, which waits for it: forever, without an error.
+   * before it, and one that throws fails alone. A write to this store (or a `checkpoint()`, a
+   * `close()`) that `mutate` awaits would wait for `mutate`: it fails with E_LOCK_TIMEOUT after
+   * `lockTimeoutMs`, and `mutate` goes on with that error (see store/mutator-guard.ts). One that
+   * `mutate` does not await is written after it.
    */
   async update(mutate: StateMutator): Promise<DashboardState> {
     return workingCopy(await this.enqueue({ mutate }));
@@ -405,9 +417,30 @@ export class MetricsStore implements MetricsBackend {
   private enqueue(work: UpdateWork): Promise<StoredState> {
     return new Promise((resolve, reject) => {
       const recorded = 'record' in work;
-      this.pending.push({ recorded, mutate: work.mutate, record: work.record, resolve, reject });
+      const update: PendingUpdate = { recorded, mutate: work.mutate, record: work.record, resolve, reject };
+      this.pending.push(update);
+      this.mutators.bound(() => this.abandon(update));
       this.flushing ??= this.flushPending();
     });
+  }
+
+  /** Fails a write still queued after waiting `lockTimeoutMs` for a mutator (see MutatorGuard). */
+  private abandon(update: PendingUpdate): void {
+    const index = this.pending.indexOf(update);
+    if (index === -1) return;
+    this.pending.splice(index, 1);
+    update.reject(this.mutatorTimeout());
+  }
+
+  private mutatorTimeout(): LockAcquisitionError {
+    const why = 'a mutator of this store is still running, and a write awaited inside a mutator waits for it';
+    return new LockAcquisitionError(this.lockPath, this.options.lockTimeoutMs, process.pid, why);
+  }
+
+  /** `settle()`, failing with E_LOCK_TIMEOUT if a mutator running now still runs after `lockTimeoutMs`. */
+  private settleBounded(): Promise<void> {
+    const stuck = new Promise<never>((_, reject) => this.mutators.bound(() => reject(this.mutatorTimeout())));
+    return Promise.race([this.settle(), stuck]);
   }
 
   /**
@@ -416,7 +449,7 @@ export class MetricsStore implements MetricsBackend {
    * dashboard). Checkpoints also happen by themselves (`checkpointBytes`, `checkpointIdleMs`).
    */
   async checkpoint(): Promise<void> {
-    await this.settle();
+    await this.settleBounded();
     // No journal: the JSON file already holds everything (or nothing was ever written).
     if (!(await this.exists(this.journalPath))) return;
     await this.lock.run(async () => {
@@ -437,9 +470,10 @@ export class MetricsStore implements MetricsBackend {
   async close(options: { checkpoint?: boolean } = {}): Promise<void> {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
+    // Outside the `finally`: a mutator still running may yet write through the descriptors.
+    await this.settleBounded();
     try {
-      if (options.checkpoint === false) await this.settle();
-      else await this.checkpoint();
+      if (options.checkpoint !== false) await this.checkpoint();
     } finally {
       await this.releaseDescriptors();
     }
@@ -1111,7 +1145,7 @@ export class MetricsStore implements MetricsBackend {
 
   private async mutatedChange(state: StoredState, mutate: StateMutator): Promise<JournaledChange> {
     const working = workingCopy(state);
-    await mutate(working);
+    await this.mutators.run(mutate, working);
     return this.changeOf(state, working);
   }
 

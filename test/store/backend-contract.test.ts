@@ -11,9 +11,13 @@ import { tempDir } from '../helpers/temp-dir.js';
  * The contract every backend keeps (design.md §4): the domain layer relies on exactly this, so a
  * new backend (a database, say) is added to `backends` and must pass the same tests.
  */
-const backends: Array<[string, (projectName: string) => MetricsBackend]> = [
-  ['MetricsStore (JSON file)', (projectName) => new MetricsStore({ projectName, dir: tempDir() })],
-  ['MemoryBackend', (projectName) => new MemoryBackend(projectName)],
+type Create = (projectName: string, options?: { lockTimeoutMs?: number }) => MetricsBackend;
+const backends: Array<[string, Create]> = [
+  [
+    'MetricsStore (JSON file)',
+    (projectName, options) => new MetricsStore({ projectName, dir: tempDir(), ...options }),
+  ],
+  ['MemoryBackend', (projectName, options) => new MemoryBackend(projectName, options)],
 ];
 
 describe.each(backends)('backend contract: %s', (_name, create) => {
@@ -191,6 +195,32 @@ describe.each(backends)('backend contract: %s', (_name, create) => {
     expect(saved.events).toHaveLength(500);
     expect(saved.events[0]?.event_id).toBe('e20');
     expect((await backend.load()).plugin).toEqual({ nested: [1, 'two'] });
+  });
+
+  it('fails an update that a mutator awaits on its own backend with E_LOCK_TIMEOUT, instead of waiting forever', async () => {
+    const backend = create('contract', { lockTimeoutMs: 150 });
+    const outer = backend.update(async (state) => {
+      state.total_tokens = 1;
+      await backend.update((inner) => {
+        inner.total_tokens = 2;
+      });
+    });
+    await expect(outer).rejects.toMatchObject({
+      code: 'E_LOCK_TIMEOUT',
+      message: expect.stringContaining('a mutator of this'),
+      holderPid: process.pid,
+    });
+    expect((await backend.load()).total_tokens).toBe(0);
+    // Still usable, and serialised: a mutator that ends in time is waited for.
+    const slow = backend.update(async (state) => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      state.total_tokens = 10;
+    });
+    const next = backend.update((state) => {
+      state.total_tokens += 1;
+    });
+    await Promise.all([slow, next]);
+    expect((await backend.load()).total_tokens).toBe(11);
   });
 
   it('hands out copies: changing a loaded state does not change the stored one', async () => {
