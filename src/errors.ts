@@ -29,11 +29,9 @@ export class LockAcquisitionError extends MetricsError {
   /** Process id written by the current holder, when it is one of ours and could be read. */
   readonly holderPid: number | undefined;
 
-  /** `why`: what kept it, when known (said after the holder). */
-  constructor(lockPath: string, timeoutMs: number, holderPid?: number, why?: string) {
+  constructor(lockPath: string, timeoutMs: number, holderPid?: number) {
     const holder = holderPid === undefined ? 'unknown holder' : `held by pid ${holderPid}`;
-    const reason = why === undefined ? '' : `: ${why}`;
-    super('E_LOCK_TIMEOUT', `could not acquire ${lockPath} within ${timeoutMs} ms (${holder})${reason}`);
+    super('E_LOCK_TIMEOUT', `could not acquire ${lockPath} within ${timeoutMs} ms (${holder})`);
     this.name = 'LockAcquisitionError';
     this.lockPath = lockPath;
     this.timeoutMs = timeoutMs;

@@ -1,4 +1,4 @@
-import { LockAcquisitionError, StateValidationError } from '../errors.js';
+import { StateValidationError } from '../errors.js';
 import { recordEvent } from '../model/record-event.js';
 import { uncheckedProfileIssues, validateState } from '../model/schema.js';
 import { applyFifoEviction, capsFor, createEmptyState, toTimestamp } from '../model/state.js';
@@ -17,19 +17,12 @@ export class MemoryBackend implements MetricsBackend {
   readonly projectName: string;
   private state: DashboardState;
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly mutators: MutatorGuard;
-  private readonly lockTimeoutMs: number;
+  private readonly mutators = new MutatorGuard();
 
-  /**
-   * Starts from a copy of `initial`, or from an empty state of the project named so.
-   * `lockTimeoutMs` bounds what the file store's option bounds here: an update that a mutator
-   * awaits (see MutatorGuard). @default 10000
-   */
-  constructor(initial: string | DashboardState, options: { lockTimeoutMs?: number } = {}) {
+  /** Starts from a copy of `initial`, or from an empty state of the project named so. */
+  constructor(initial: string | DashboardState) {
     this.state = typeof initial === 'string' ? createEmptyState(initial) : structuredClone(initial);
     this.projectName = this.state.project_name;
-    this.lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
-    this.mutators = new MutatorGuard(this.lockTimeoutMs);
   }
 
   async load(): Promise<DashboardState> {
@@ -37,18 +30,11 @@ export class MemoryBackend implements MetricsBackend {
   }
 
   update(mutate: StateMutator): Promise<DashboardState> {
-    let gaveUp = false;
-    const givenUp = new Promise<never>((_, reject) =>
-      this.mutators.bound(() => {
-        gaveUp = true;
-        const why =
-          'a mutator of this backend is still running, and an update awaited inside a mutator waits for it';
-        reject(new LockAcquisitionError('the memory backend', this.lockTimeoutMs, process.pid, why));
-      }),
-    );
-    const run = this.queue.then(() => (gaveUp ? this.state : this.apply(mutate)));
+    const refused = this.mutators.refusal('an update');
+    if (refused) return Promise.reject(refused);
+    const run = this.queue.then(() => this.apply(mutate));
     this.queue = run.catch(() => undefined);
-    return Promise.race([run, givenUp]);
+    return run;
   }
 
   async commit(mutate: StateMutator): Promise<void> {

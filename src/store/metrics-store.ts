@@ -1,12 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import {
-  errnoCode,
-  LockAcquisitionError,
-  MetricsError,
-  StateValidationError,
-  StorageIOError,
-} from '../errors.js';
+import { errnoCode, MetricsError, StateValidationError, StorageIOError } from '../errors.js';
 import {
   applyChange,
   changedValues,
@@ -309,7 +303,7 @@ export class MetricsStore implements MetricsBackend {
 
   constructor(options: MetricsStoreOptions) {
     this.options = resolveStoreOptions(options);
-    this.mutators = new MutatorGuard(this.options.lockTimeoutMs);
+    this.mutators = new MutatorGuard();
     this.dir = this.options.dir;
     this.metricsPath = join(this.dir, METRICS_FILE);
     this.backupPath = join(this.dir, BACKUP_FILE);
@@ -379,9 +373,8 @@ export class MetricsStore implements MetricsBackend {
    * Updates called while another is being written are written together: one journal append and
    * one fdatasync for all of them (group commit). Each `mutate` still sees the changes of those
    * before it, and one that throws fails alone. A write to this store (or a `checkpoint()`, a
-   * `close()`) that `mutate` awaits would wait for `mutate`: it fails with E_LOCK_TIMEOUT after
-   * `lockTimeoutMs`, and `mutate` goes on with that error (see store/mutator-guard.ts). One that
-   * `mutate` does not await is written after it.
+   * `close()`) from inside `mutate` would wait for `mutate`: it fails at once with E_CONFLICT,
+   * whether `mutate` awaits it or not (see store/mutator-guard.ts for the one case not seen).
    */
   async update(mutate: StateMutator): Promise<DashboardState> {
     return workingCopy(await this.enqueue({ mutate }));
@@ -415,32 +408,13 @@ export class MetricsStore implements MetricsBackend {
    * once, not after an await: `close()` and `checkpoint()` called right after it must see it.
    */
   private enqueue(work: UpdateWork): Promise<StoredState> {
+    const refused = this.mutators.refusal('a write');
+    if (refused) return Promise.reject(refused);
     return new Promise((resolve, reject) => {
       const recorded = 'record' in work;
-      const update: PendingUpdate = { recorded, mutate: work.mutate, record: work.record, resolve, reject };
-      this.pending.push(update);
-      this.mutators.bound(() => this.abandon(update));
+      this.pending.push({ recorded, mutate: work.mutate, record: work.record, resolve, reject });
       this.flushing ??= this.flushPending();
     });
-  }
-
-  /** Fails a write still queued after waiting `lockTimeoutMs` for a mutator (see MutatorGuard). */
-  private abandon(update: PendingUpdate): void {
-    const index = this.pending.indexOf(update);
-    if (index === -1) return;
-    this.pending.splice(index, 1);
-    update.reject(this.mutatorTimeout());
-  }
-
-  private mutatorTimeout(): LockAcquisitionError {
-    const why = 'a mutator of this store is still running, and a write awaited inside a mutator waits for it';
-    return new LockAcquisitionError(this.lockPath, this.options.lockTimeoutMs, process.pid, why);
-  }
-
-  /** `settle()`, failing with E_LOCK_TIMEOUT if a mutator running now still runs after `lockTimeoutMs`. */
-  private settleBounded(): Promise<void> {
-    const stuck = new Promise<never>((_, reject) => this.mutators.bound(() => reject(this.mutatorTimeout())));
-    return Promise.race([this.settle(), stuck]);
   }
 
   /**
@@ -449,7 +423,9 @@ export class MetricsStore implements MetricsBackend {
    * dashboard). Checkpoints also happen by themselves (`checkpointBytes`, `checkpointIdleMs`).
    */
   async checkpoint(): Promise<void> {
-    await this.settleBounded();
+    const refused = this.mutators.refusal('checkpoint()');
+    if (refused) throw refused;
+    await this.settle();
     // No journal: the JSON file already holds everything (or nothing was ever written).
     if (!(await this.exists(this.journalPath))) return;
     await this.lock.run(async () => {
@@ -468,12 +444,13 @@ export class MetricsStore implements MetricsBackend {
    * and the next writer or reader with the lock folds them.
    */
   async close(options: { checkpoint?: boolean } = {}): Promise<void> {
+    const refused = this.mutators.refusal('close()');
+    if (refused) throw refused;
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
-    // Outside the `finally`: a mutator still running may yet write through the descriptors.
-    await this.settleBounded();
     try {
-      if (options.checkpoint !== false) await this.checkpoint();
+      if (options.checkpoint === false) await this.settle();
+      else await this.checkpoint();
     } finally {
       await this.releaseDescriptors();
     }

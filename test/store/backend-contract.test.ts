@@ -11,13 +11,9 @@ import { tempDir } from '../helpers/temp-dir.js';
  * The contract every backend keeps (design.md §4): the domain layer relies on exactly this, so a
  * new backend (a database, say) is added to `backends` and must pass the same tests.
  */
-type Create = (projectName: string, options?: { lockTimeoutMs?: number }) => MetricsBackend;
-const backends: Array<[string, Create]> = [
-  [
-    'MetricsStore (JSON file)',
-    (projectName, options) => new MetricsStore({ projectName, dir: tempDir(), ...options }),
-  ],
-  ['MemoryBackend', (projectName, options) => new MemoryBackend(projectName, options)],
+const backends: Array<[string, (projectName: string) => MetricsBackend]> = [
+  ['MetricsStore (JSON file)', (projectName) => new MetricsStore({ projectName, dir: tempDir() })],
+  ['MemoryBackend', (projectName) => new MemoryBackend(projectName)],
 ];
 
 describe.each(backends)('backend contract: %s', (_name, create) => {
@@ -197,30 +193,41 @@ describe.each(backends)('backend contract: %s', (_name, create) => {
     expect((await backend.load()).plugin).toEqual({ nested: [1, 'two'] });
   });
 
-  it('fails an update that a mutator awaits on its own backend with E_LOCK_TIMEOUT, instead of waiting forever', async () => {
-    const backend = create('contract', { lockTimeoutMs: 150 });
-    const outer = backend.update(async (state) => {
-      state.total_tokens = 1;
-      await backend.update((inner) => {
-        inner.total_tokens = 2;
+  it('refuses at once an update from inside a mutator of the same backend (E_CONFLICT), which would wait for it forever', async () => {
+    const backend = create('contract');
+    const other = create('other');
+    const refused = {
+      code: 'E_CONFLICT',
+      message: expect.stringContaining('from inside a mutator of the same store'),
+    };
+    // Before the mutator's first await, and after one.
+    for (const awaitFirst of [false, true]) {
+      const outer = backend.update(async (state) => {
+        state.total_tokens = 1;
+        if (awaitFirst) await new Promise((resolve) => setImmediate(resolve));
+        await backend.update((inner) => {
+          inner.total_tokens = 2;
+        });
       });
+      await expect(outer).rejects.toMatchObject(refused);
+    }
+    // From a plain mutator too: it cannot await the write, but it could return it.
+    let fired: Promise<unknown> | undefined;
+    await backend.update((state) => {
+      state.total_tokens = 3;
+      fired = backend.update(() => undefined).catch((error: unknown) => error);
     });
-    await expect(outer).rejects.toMatchObject({
-      code: 'E_LOCK_TIMEOUT',
-      message: expect.stringContaining('a mutator of this'),
-      holderPid: process.pid,
+    expect(await fired).toMatchObject(refused);
+    expect((await backend.load()).total_tokens).toBe(3);
+    // Another backend's update from inside a mutator is no such cycle: it is made.
+    await backend.update(async (state) => {
+      await other.update((inner) => {
+        inner.total_tokens = 5;
+      });
+      state.total_tokens = 4;
     });
-    expect((await backend.load()).total_tokens).toBe(0);
-    // Still usable, and serialised: a mutator that ends in time is waited for.
-    const slow = backend.update(async (state) => {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      state.total_tokens = 10;
-    });
-    const next = backend.update((state) => {
-      state.total_tokens += 1;
-    });
-    await Promise.all([slow, next]);
-    expect((await backend.load()).total_tokens).toBe(11);
+    expect((await backend.load()).total_tokens).toBe(4);
+    expect((await other.load()).total_tokens).toBe(5);
   });
 
   it('hands out copies: changing a loaded state does not change the stored one', async () => {

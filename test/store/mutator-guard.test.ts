@@ -1,116 +1,119 @@
 import { describe, expect, it } from 'vitest';
-import { LockAcquisitionError } from '../../src/errors.js';
+import { MetricsStore } from '../../src/store/metrics-store.js';
 import { makeEvent } from '../helpers/builders.js';
 import { storeIn } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
-const WHY = 'a mutator of this store is still running, and a write awaited inside a mutator waits for it';
+// The plain case, an update from inside a mutator of the same backend, is in backend-contract.test.ts.
+const REFUSED = {
+  code: 'E_CONFLICT',
+  message: expect.stringContaining('from inside a mutator of the same store'),
+};
 
-/** A store whose waits on a running mutator end after 150 ms. */
-function guardedStore() {
-  return { store: storeIn(tempDir(), { lockTimeoutMs: 150 }).store };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<LockAcquisitionError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(LockAcquisitionError);
-  return error as LockAcquisitionError;
-}
-
-// The plain case, an update awaited inside a mutator, is in backend-contract.test.ts.
-describe('a write that a mutator awaits on its own store', () => {
-  it('fails with E_LOCK_TIMEOUT naming the cause, also when it comes after the mutator awaited something else', async () => {
-    const { store } = guardedStore();
-    const error = await rejection(
-      store.commit(async () => {
-        await new Promise((resolve) => setImmediate(resolve));
-        await store.recordEvent(makeEvent());
-      }),
-    );
-    expect(error.code).toBe('E_LOCK_TIMEOUT');
-    expect(error.message).toContain(WHY);
-    expect(error.holderPid).toBe(process.pid);
-    expect((await store.load()).events).toHaveLength(0);
-    await store.close();
+/** A promise and the function that resolves it: to hold a mutator at a chosen point. */
+function gate(): { opened: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
   });
+  return { opened, open };
+}
 
-  it('lets a mutator that handles the error finish: its own change is written, the awaited one is not', async () => {
-    const { store } = guardedStore();
-    let seen: unknown;
+describe('a call on the store from inside one of its own mutators', () => {
+  it('is refused at once for recordEvent, commit, checkpoint and close, awaited or not; the mutator may go on', async () => {
+    const { store } = storeIn(tempDir());
+    const seen: unknown[] = [];
     await store.update(async (state) => {
       state.total_tokens = 5;
-      await store.recordEvent(makeEvent()).catch((error: unknown) => {
-        seen = error;
-      });
+      await new Promise((resolve) => setImmediate(resolve));
+      for (const call of [
+        () => store.recordEvent(makeEvent()),
+        () => store.commit(() => undefined),
+        () => store.checkpoint(),
+        () => store.close(),
+      ]) {
+        seen.push(await call().catch((error: unknown) => error));
+      }
     });
-    expect(seen).toBeInstanceOf(LockAcquisitionError);
+    expect(seen).toHaveLength(4);
+    for (const error of seen) expect(error).toMatchObject(REFUSED);
+    expect(String((seen[2] as Error).message)).toMatch(/^checkpoint\(\) from inside/);
     const state = await store.load();
     expect(state.total_tokens).toBe(5);
     expect(state.events).toHaveLength(0);
     await store.close();
   });
 
-  it('bounds checkpoint() and close() awaited inside a mutator too', async () => {
-    const { store } = guardedStore();
-    await store.update((state) => {
-      state.total_tokens = 1;
+  it('is refused through AgentMetrics too: strict throws E_CONFLICT, otherwise onError gets it', async () => {
+    const { AgentMetrics } = await import('../../src/index.js');
+    const { store } = storeIn(tempDir());
+    const errors: unknown[] = [];
+    const lenient = new AgentMetrics({ store, onError: (error) => errors.push(error) });
+    const strict = new AgentMetrics({ store, strict: true });
+    const event = { agentName: 'a', status: 'success' as const };
+    let strictError: unknown;
+    await store.update(async () => {
+      await lenient.recordEvent(event);
+      strictError = await strict.recordEvent(event).catch((error: unknown) => error);
     });
-    for (const call of [() => store.checkpoint(), () => store.close()]) {
-      const error = await rejection(
-        store.update(async () => {
-          await call();
-        }),
-      );
-      expect(error.message).toContain(WHY);
-    }
-    // Nothing was released under the running batch: the store writes and closes as before.
-    await store.update((state) => {
-      state.total_tokens = 2;
-    });
+    expect(errors).toEqual([expect.objectContaining(REFUSED)]);
+    expect(strictError).toMatchObject(REFUSED);
+    expect((await store.load()).events).toHaveLength(0);
     await store.close();
-    expect((await store.load()).total_tokens).toBe(2);
   });
 });
 
-describe('writes made while a mutator runs, which it does not await', () => {
-  it('are written after it, with no error: a write fired from a mutator', async () => {
-    const { store } = guardedStore();
-    let fired: Promise<void> | undefined;
-    await store.update((state) => {
-      state.total_tokens = 3;
-      fired = store.recordEvent(makeEvent());
-    });
-    await fired;
-    const state = await store.load();
-    expect(state.total_tokens).toBe(3 + makeEvent().total_tokens);
-    expect(state.events).toHaveLength(1);
-    await store.close();
-  });
-
-  it('from another caller, while a slow mutator ends within the timeout', async () => {
-    const { store } = storeIn(tempDir(), { lockTimeoutMs: 2_000 });
-    let entered!: () => void;
-    const inMutator = new Promise<void>((resolve) => {
-      entered = resolve;
-    });
-    let finish!: () => void;
+describe('calls made while a mutator runs, not from it', () => {
+  it('wait for it as before, however long it runs, even with lockTimeoutMs 0; close() too', async () => {
+    const store = new MetricsStore({ projectName: 'p', dir: tempDir(), lockTimeoutMs: 0 });
+    const entered = gate();
+    const release = gate();
     const slow = store.update(async (state) => {
       state.total_tokens = 10;
-      entered();
-      await new Promise<void>((resolve) => {
-        finish = resolve;
-      });
+      entered.open();
+      await release.opened;
     });
-    await inMutator;
+    await entered.opened;
     const other = store.update((state) => {
       state.total_tokens += 1;
     });
-    finish();
-    await Promise.all([slow, other]);
+    const closed = store.close();
+    // Not synchronisation: a chance for any timer (a lock timeout of 0 ms) to fire while the
+    // mutator is held; nothing may give up meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    release.open();
+    await Promise.all([slow, other, closed]);
     expect((await store.load()).total_tokens).toBe(11);
+    await store.close();
+  });
+
+  it('from a task that an ended mutator left running are made, while a later mutator runs', async () => {
+    const { store } = storeIn(tempDir());
+    const later = gate();
+    let leftWrite: Promise<void> | undefined;
+    await store.update(async () => {
+      // Left running: it writes once `later` opens, after this mutator has ended.
+      void (async () => {
+        await later.opened;
+        leftWrite = store.commit((state) => {
+          state.total_tokens += 100;
+        });
+      })();
+    });
+    const entered = gate();
+    const release = gate();
+    const running = store.update(async (state) => {
+      state.total_tokens += 1;
+      entered.open();
+      await release.opened;
+    });
+    await entered.opened;
+    later.open();
+    await new Promise((resolve) => setImmediate(resolve));
+    release.open();
+    await running;
+    await leftWrite;
+    expect((await store.load()).total_tokens).toBe(101);
     await store.close();
   });
 });
