@@ -5,7 +5,7 @@ import { applyFifoEviction, capsFor, createEmptyState, toTimestamp } from '../mo
 import type { AgentEvent, DashboardState } from '../model/types.js';
 import { asJson } from './as-json.js';
 import type { MetricsBackend, StateMutator } from './backend.js';
-import { MutatorGuard } from './mutator-guard.js';
+import { MutatorGuard, type MutatorRun, origin } from './mutator-guard.js';
 
 /**
  * A backend that keeps the state in memory, with the same contract as the file store (updates are
@@ -30,9 +30,10 @@ export class MemoryBackend implements MetricsBackend {
   }
 
   update(mutate: StateMutator): Promise<DashboardState> {
-    const refused = this.mutators.refusal('an update');
+    const from = origin();
+    const refused = this.mutators.refusal('an update', from);
     if (refused) return Promise.reject(refused);
-    const run = this.queue.then(() => this.apply(mutate));
+    const run = this.queue.then(() => this.apply(mutate, from));
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -45,9 +46,9 @@ export class MemoryBackend implements MetricsBackend {
     await this.update((state) => recordEvent(state, event));
   }
 
-  private async apply(mutate: StateMutator): Promise<DashboardState> {
+  private async apply(mutate: StateMutator, from: MutatorRun | undefined): Promise<DashboardState> {
     const draft = structuredClone(this.state);
-    await this.mutators.run(mutate, draft);
+    await this.mutators.run(mutate, draft, from);
     // What the file store keeps is JSON: an undefined is dropped (or null in a list), NaN is null,
     // a Date its string, a Map `{}`; a BigInt or a cycle is refused. So is what this one keeps.
     const saved = JSON.parse(asJson(() => JSON.stringify(draft))) as DashboardState;

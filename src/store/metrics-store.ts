@@ -58,7 +58,7 @@ import {
 } from './journal-format.js';
 import { JournalWatch, settlesAt } from './journal-watch.js';
 import { FileLock } from './lock.js';
-import { MutatorGuard } from './mutator-guard.js';
+import { MutatorGuard, type MutatorRun, origin, outsideRuns } from './mutator-guard.js';
 import { type MetricsStoreOptions, type ResolvedStoreOptions, resolveStoreOptions } from './options.js';
 import { identityOf, keepCopyAside, quarantine, type RecoveryReport, readGeneration } from './recovery.js';
 import { snapshotPieces } from './snapshot-text.js';
@@ -186,6 +186,8 @@ interface PendingUpdate {
   recorded: boolean;
   mutate: StateMutator | undefined;
   record: AgentEvent | undefined;
+  /** The mutator run this update was queued from, if any (see MutatorGuard). */
+  origin: MutatorRun | undefined;
   resolve: (state: StoredState) => void;
   reject: (error: unknown) => void;
 }
@@ -342,6 +344,8 @@ export class MetricsStore implements MetricsBackend {
    * starts anew). Returns the state as saved; the argument is not modified.
    */
   async save(state: DashboardState): Promise<DashboardState> {
+    const refused = this.mutators.refusal('save()');
+    if (refused) throw refused;
     // Through JSON, as the journal does: what is validated and kept is what a later load reads.
     // Validated before the caps, so that issues name the paths of `state` as given.
     const replacement = this.encode(this.replacement(state)).patch;
@@ -374,7 +378,7 @@ export class MetricsStore implements MetricsBackend {
    * one fdatasync for all of them (group commit). Each `mutate` still sees the changes of those
    * before it, and one that throws fails alone. A write to this store (or a `checkpoint()`, a
    * `close()`) from inside `mutate` would wait for `mutate`: it fails at once with E_CONFLICT,
-   * whether `mutate` awaits it or not (see store/mutator-guard.ts for the one case not seen).
+   * whether `mutate` awaits it or not (store/mutator-guard.ts says what it does not see).
    */
   async update(mutate: StateMutator): Promise<DashboardState> {
     return workingCopy(await this.enqueue({ mutate }));
@@ -408,12 +412,20 @@ export class MetricsStore implements MetricsBackend {
    * once, not after an await: `close()` and `checkpoint()` called right after it must see it.
    */
   private enqueue(work: UpdateWork): Promise<StoredState> {
-    const refused = this.mutators.refusal('a write');
+    const from = origin();
+    const refused = this.mutators.refusal('a write', from);
     if (refused) return Promise.reject(refused);
     return new Promise((resolve, reject) => {
       const recorded = 'record' in work;
-      this.pending.push({ recorded, mutate: work.mutate, record: work.record, resolve, reject });
-      this.flushing ??= this.flushPending();
+      this.pending.push({
+        recorded,
+        mutate: work.mutate,
+        record: work.record,
+        origin: from,
+        resolve,
+        reject,
+      });
+      this.flushing ??= outsideRuns(() => this.flushPending());
     });
   }
 
@@ -1067,7 +1079,7 @@ export class MetricsStore implements MetricsBackend {
       try {
         const change = update.recorded
           ? this.recordedChange(state, update.record as AgentEvent)
-          : await this.mutatedChange(state, update.mutate as StateMutator);
+          : await this.mutatedChange(state, update.mutate as StateMutator, update.origin);
         state = change.state;
         lines.push(change.bytes);
         committed.push({ update, state });
@@ -1120,9 +1132,13 @@ export class MetricsStore implements MetricsBackend {
     return { committed, appendedAfter, appended };
   }
 
-  private async mutatedChange(state: StoredState, mutate: StateMutator): Promise<JournaledChange> {
+  private async mutatedChange(
+    state: StoredState,
+    mutate: StateMutator,
+    from: MutatorRun | undefined,
+  ): Promise<JournaledChange> {
     const working = workingCopy(state);
-    await this.mutators.run(mutate, working);
+    await this.mutators.run(mutate, working, from);
     return this.changeOf(state, working);
   }
 

@@ -2,72 +2,102 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { MetricsError } from '../errors.js';
 
 /**
- * Sees a write made from inside a mutator of the same store (or backend). A store runs one batch
- * at a time and a mutator runs inside its batch, so a write to the same store (or a
- * `checkpoint()`, a `close()`) that the mutator awaits waits for the batch, which waits for the
- * mutator: forever. Such a call fails at once with E_CONFLICT instead. What is seen:
- * - anything called during a mutator's synchronous part (a flag: only what it calls runs then);
- * - in an `async function` mutator, anything called after an `await` too, through an
- *   AsyncLocalStorage that runs only while such a mutator does: while it runs, every promise of
- *   the process costs more (~0.15 µs per `await` on this machine), so plain mutators, such as
- *   AgentMetrics' own, never turn it on.
- * Not seen: a plain function that returns a promise chain which writes later
- * (`(state) => later().then(() => store.update(…))`); that write still waits forever.
- * Writes made from a mutator that has ended (a task it left running) are not refused.
+ * Sees a call on a store (or backend) made from inside one of its own mutators. A store runs one
+ * batch at a time and a mutator runs inside its batch, so a write to the same store (or a
+ * `save()`, `checkpoint()`, `close()`) that the mutator awaits waits for the batch, which waits
+ * for the mutator: forever. Such a call fails at once with E_CONFLICT instead; so does one made
+ * from a mutator that the first mutator awaits (store A's mutator awaits B.update(fn), and `fn`
+ * calls A): each run of a mutator knows the run that queued its update (`origin`).
+ *
+ * What tells where a call comes from:
+ * - during a mutator's synchronous part, a variable (only what the mutator calls runs then);
+ * - in a native `async function` mutator, after its `await`s too, an AsyncLocalStorage that runs
+ *   only while such a mutator does: while it runs, every promise of the process costs more
+ *   (~0.15 µs per `await` on this machine), so plain mutators, such as AgentMetrics' own, never
+ *   turn it on.
+ * Not seen: what a plain function's promise does after its synchronous part (`(state) =>
+ * helper(state)` with `helper` async, an async function compiled to a generator, a wrapper
+ * around the mutator): a call on the store from there still waits forever. Calls made from a
+ * mutator that has ended (a task it left running) are not refused.
  */
 export class MutatorGuard {
-  private inSyncPart = false;
-
   /**
-   * Runs `mutate` on `state`, so that `refusal` sees calls made from it; returns what it returns
-   * (no promise of its own for a plain mutator, whose caller awaits it as before).
+   * Runs `mutate` on `state` as a run of this guard queued from `origin` (see `origin()`), so that
+   * `refusal` sees calls made from it; returns what it returns (no promise of its own for a plain
+   * mutator, whose caller awaits it as before).
    */
-  run<S>(mutate: (state: S) => void | Promise<void>, state: S): void | Promise<void> {
-    if (mutate instanceof AsyncFunction) return this.runAsync(mutate, state);
-    this.inSyncPart = true;
+  run<S>(
+    mutate: (state: S) => void | Promise<void>,
+    state: S,
+    origin: MutatorRun | undefined,
+  ): void | Promise<void> {
+    const run: MutatorRun = { guard: this, running: true, origin };
+    if (mutate instanceof AsyncFunction) return runAsync(run, mutate, state);
+    const outer = inSyncPart;
+    inSyncPart = run;
     try {
       return mutate(state);
     } finally {
-      this.inSyncPart = false;
-    }
-  }
-
-  private async runAsync<S>(mutate: (state: S) => void | Promise<void>, state: S): Promise<void> {
-    const run: MutatorRun = { guard: this, running: true };
-    asyncRuns++;
-    try {
-      await currentRun.run(run, () => mutate(state));
-    } finally {
+      inSyncPart = outer;
       run.running = false;
-      // Off again as soon as no async mutator runs: see above.
-      if (--asyncRuns === 0) currentRun.disable();
     }
   }
 
-  /** E_CONFLICT naming `what` when called from inside a mutator this guard runs (see above). */
-  refusal(what: string): MetricsError | undefined {
-    return this.insideMutator() ? nestedCallError(what) : undefined;
+  /**
+   * E_CONFLICT naming `what` when called from inside a mutator this guard runs, or from one that
+   * such a mutator awaits (see above); `from` is `origin()` at the call.
+   */
+  refusal(what: string, from: MutatorRun | undefined = origin()): MetricsError | undefined {
+    for (let run = from; run !== undefined; run = run.origin) {
+      if (run.guard === this && run.running) return nestedCallError(what);
+    }
+    return undefined;
   }
+}
 
-  private insideMutator(): boolean {
-    if (this.inSyncPart) return true;
-    if (asyncRuns === 0) return false;
-    const run = currentRun.getStore();
-    return run !== undefined && run.guard === this && run.running;
-  }
+/** A run of a mutator, and the run that queued its update, if any. */
+export interface MutatorRun {
+  readonly guard: MutatorGuard;
+  running: boolean;
+  readonly origin: MutatorRun | undefined;
+}
+
+/** The mutator run that code running now was called from, if any: to pass to `run`. */
+export function origin(): MutatorRun | undefined {
+  return inSyncPart ?? (asyncRuns === 0 ? undefined : currentRun.getStore());
+}
+
+/**
+ * Calls `fn` outside of any async mutator run: for a store's loop of batches, which the first
+ * write starts and which serves later callers too; it must not carry that first caller's run.
+ */
+export function outsideRuns<T>(fn: () => T): T {
+  return asyncRuns === 0 ? fn() : currentRun.exit(fn);
 }
 
 const AsyncFunction = (async () => {}).constructor;
 
-interface MutatorRun {
-  readonly guard: MutatorGuard;
-  running: boolean;
-}
-
+/** The synchronous part of a mutator running now. */
+let inSyncPart: MutatorRun | undefined;
 /** The async mutator run that the current code was called from, if any. */
 const currentRun = new AsyncLocalStorage<MutatorRun>();
 /** Async mutators running now, in this process. */
 let asyncRuns = 0;
+
+async function runAsync<S>(
+  run: MutatorRun,
+  mutate: (state: S) => void | Promise<void>,
+  state: S,
+): Promise<void> {
+  asyncRuns++;
+  try {
+    await currentRun.run(run, () => mutate(state));
+  } finally {
+    run.running = false;
+    // Off again as soon as no async mutator runs: see above.
+    if (--asyncRuns === 0) currentRun.disable();
+  }
+}
 
 function nestedCallError(what: string): MetricsError {
   return new MetricsError(

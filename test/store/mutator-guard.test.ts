@@ -44,6 +44,54 @@ describe('a call on the store from inside one of its own mutators', () => {
     await store.close();
   });
 
+  it('is refused when it comes back through a mutator of another store that the first one awaits', async () => {
+    const a = storeIn(tempDir()).store;
+    const b = storeIn(tempDir()).store;
+    // b's mutator async and awaiting the call back into a; then a plain one that fires it while
+    // b is busy with another caller's batch.
+    const asyncCycle = a.update(async (state) => {
+      state.total_tokens = 1;
+      await b.update(async (inner) => {
+        inner.total_tokens = 1;
+        await new Promise((resolve) => setImmediate(resolve));
+        await a.commit(() => undefined);
+      });
+    });
+    await expect(asyncCycle).rejects.toMatchObject(REFUSED);
+    const bHeld = gate();
+    const bEntered = gate();
+    const busy = b.update(async () => {
+      bEntered.open();
+      await bHeld.opened;
+    });
+    await bEntered.opened;
+    let fired: Promise<unknown> | undefined;
+    const plainCycle = a.update(async () => {
+      const queued = b.update(() => {
+        fired = a.commit(() => undefined).catch((error: unknown) => error);
+      });
+      bHeld.open();
+      await queued;
+    });
+    await Promise.all([busy, plainCycle]);
+    expect(await fired).toMatchObject(REFUSED);
+    expect((await a.load()).total_tokens).toBe(0);
+    expect((await b.load()).total_tokens).toBe(0);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('is refused for save() too', async () => {
+    const { store } = storeIn(tempDir());
+    let error: unknown;
+    await store.update(async (state) => {
+      state.total_tokens = 2;
+      error = await store.save(state).catch((caught: unknown) => caught);
+    });
+    expect(error).toMatchObject({ ...REFUSED, message: expect.stringMatching(/^save\(\) from inside/) });
+    expect((await store.load()).total_tokens).toBe(2);
+    await store.close();
+  });
+
   it('is refused through AgentMetrics too: strict throws E_CONFLICT, otherwise onError gets it', async () => {
     const { AgentMetrics } = await import('../../src/index.js');
     const { store } = storeIn(tempDir());
@@ -85,6 +133,53 @@ describe('calls made while a mutator runs, not from it', () => {
     await Promise.all([slow, other, closed]);
     expect((await store.load()).total_tokens).toBe(11);
     await store.close();
+  });
+
+  it("from another caller's batch of a second store, whose loop of batches a mutator started, are made", async () => {
+    const a = storeIn(tempDir()).store;
+    const b = storeIn(tempDir()).store;
+    const bHeld = gate();
+    const bEntered = gate();
+    const aHeld = gate();
+    const outer = a.update(async (state) => {
+      state.total_tokens = 1;
+      // From inside a's mutator: starts b's loop of batches, and holds its first batch.
+      await b.update(async () => {
+        bEntered.open();
+        await bHeld.opened;
+      });
+      await aHeld.opened;
+    });
+    await bEntered.opened;
+    const fromB: Promise<unknown>[] = [];
+    const writeToA = () => {
+      const write = a.commit((state) => {
+        state.total_tokens += 10;
+      });
+      fromB.push(
+        write.then(
+          () => 'made',
+          (error: unknown) => error,
+        ),
+      );
+    };
+    // Another caller's update of b, taken by that loop's next batch: its writes to a only have to
+    // wait for a's mutator, which awaits nothing of them. One from its synchronous part, one from
+    // what its promise does after an await (which runs in the context of b's loop).
+    const second = b.update(() => {
+      writeToA();
+      return (async () => {
+        await null;
+        writeToA();
+      })();
+    });
+    bHeld.open();
+    await second;
+    aHeld.open();
+    await outer;
+    expect(await Promise.all(fromB)).toEqual(['made', 'made']);
+    expect((await a.load()).total_tokens).toBe(21);
+    await Promise.all([a.close(), b.close()]);
   });
 
   it('from a task that an ended mutator left running are made, while a later mutator runs', async () => {
