@@ -15,10 +15,13 @@ import { MetricsError } from '../errors.js';
  *   only while such a mutator does: while it runs, every promise of the process costs more
  *   (~0.15 µs per `await` on this machine), so plain mutators, such as AgentMetrics' own, never
  *   turn it on.
- * Not seen: what a plain function's promise does after its synchronous part (`(state) =>
- * helper(state)` with `helper` async, an async function compiled to a generator, a wrapper
- * around the mutator): a call on the store from there still waits forever. Calls made from a
- * mutator that has ended (a task it left running) are not refused.
+ * Not seen, and so still waiting forever: what a plain function's promise does after its
+ * synchronous part (`(state) => helper(state)` with `helper` async, an async function compiled
+ * to a generator, a wrapper around the mutator); two callers whose mutators each await the
+ * other's store (A's awaits B, B's awaits A: neither was queued from the other).
+ * Refused though it would not wait forever: a call coming back from a mutator that the first one
+ * started without awaiting it (nothing tells). Not refused: calls made from a mutator that has
+ * ended (a task it left running).
  */
 export class MutatorGuard {
   /**
@@ -35,12 +38,22 @@ export class MutatorGuard {
     if (mutate instanceof AsyncFunction) return runAsync(run, mutate, state);
     const outer = inSyncPart;
     inSyncPart = run;
+    let result: void | Promise<void>;
     try {
-      return mutate(state);
+      result = mutate(state);
+    } catch (error) {
+      end(run);
+      throw error;
     } finally {
       inSyncPart = outer;
-      run.running = false;
     }
+    // A promise it returns is awaited by its batch: until it settles, the run still waits for
+    // what it started in its synchronous part (a call back into this store from there is seen).
+    if (!isPromiseLike(result)) {
+      end(run);
+      return result;
+    }
+    return Promise.resolve(result).finally(() => end(run));
   }
 
   /**
@@ -48,8 +61,10 @@ export class MutatorGuard {
    * such a mutator awaits (see above); `from` is `origin()` at the call.
    */
   refusal(what: string, from: MutatorRun | undefined = origin()): MetricsError | undefined {
-    for (let run = from; run !== undefined; run = run.origin) {
-      if (run.guard === this && run.running) return nestedCallError(what);
+    // Up to the first run that has ended: it waits for nothing, so nothing before it can wait
+    // for this call through it (and an ended run's origin is cleared).
+    for (let run = from; run?.running; run = run.origin) {
+      if (run.guard === this) return nestedCallError(what);
     }
     return undefined;
   }
@@ -59,7 +74,8 @@ export class MutatorGuard {
 export interface MutatorRun {
   readonly guard: MutatorGuard;
   running: boolean;
-  readonly origin: MutatorRun | undefined;
+  /** Cleared when the run ends: chains of runs queued from one another stay short. */
+  origin: MutatorRun | undefined;
 }
 
 /** The mutator run that code running now was called from, if any: to pass to `run`. */
@@ -93,10 +109,19 @@ async function runAsync<S>(
   try {
     await currentRun.run(run, () => mutate(state));
   } finally {
-    run.running = false;
+    end(run);
     // Off again as soon as no async mutator runs: see above.
     if (--asyncRuns === 0) currentRun.disable();
   }
+}
+
+function end(run: MutatorRun): void {
+  run.running = false;
+  run.origin = undefined;
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<void> {
+  return typeof (value as PromiseLike<void> | undefined)?.then === 'function';
 }
 
 function nestedCallError(what: string): MetricsError {

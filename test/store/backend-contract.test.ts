@@ -219,6 +219,14 @@ describe.each(backends)('backend contract: %s', (_name, create) => {
     });
     expect(await fired).toMatchObject(refused);
     expect((await backend.load()).total_tokens).toBe(3);
+    // A call that comes back through another backend's mutator, which this one awaits.
+    const cycle = backend.update(async () => {
+      await other.update(async () => {
+        await new Promise((resolve) => setImmediate(resolve));
+        await backend.update(() => undefined);
+      });
+    });
+    await expect(cycle).rejects.toMatchObject(refused);
     // Another backend's update from inside a mutator is no such cycle: it is made.
     await backend.update(async (state) => {
       await other.update((inner) => {

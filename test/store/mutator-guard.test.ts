@@ -80,6 +80,20 @@ describe('a call on the store from inside one of its own mutators', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('is refused when it comes back through a mutator that a plain one returned the promise of', async () => {
+    const a = storeIn(tempDir()).store;
+    const b = storeIn(tempDir()).store;
+    let back: unknown;
+    await a.update(() =>
+      b.commit(async () => {
+        await new Promise((resolve) => setImmediate(resolve));
+        back = await a.commit(() => undefined).catch((error: unknown) => error);
+      }),
+    );
+    expect(back).toMatchObject(REFUSED);
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('is refused for save() too', async () => {
     const { store } = storeIn(tempDir());
     let error: unknown;
@@ -179,6 +193,52 @@ describe('calls made while a mutator runs, not from it', () => {
     await outer;
     expect(await Promise.all(fromB)).toEqual(['made', 'made']);
     expect((await a.load()).total_tokens).toBe(21);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('come back from mutators that an ended mutator started, or from tasks they left, and are made', async () => {
+    const a = storeIn(tempDir()).store;
+    const b = storeIn(tempDir()).store;
+    const made = (write: Promise<void>) =>
+      write.then(
+        () => 'made',
+        (error: unknown) => error,
+      );
+    const addTokens = (count: number) => (state: { total_tokens: number }) => {
+      state.total_tokens += count;
+    };
+    // A plain mutator of a fires an update of b and ends; b's mutator then calls a.
+    let fromFired: Promise<unknown> | undefined;
+    let fired: Promise<unknown> | undefined;
+    await a.update(() => {
+      fired = b.update(async () => {
+        await new Promise((resolve) => setImmediate(resolve));
+        fromFired = made(a.commit(addTokens(1)));
+      });
+    });
+    await fired;
+    // An async mutator of a awaits b's, which leaves a task that calls a once b's has ended,
+    // while a's still runs: that call waits for a's mutator, which does not wait for it.
+    const leftGo = gate();
+    const aHeld = gate();
+    let fromLeft: Promise<unknown> | undefined;
+    const outer = a.update(async () => {
+      await b.update(async () => {
+        void (async () => {
+          await leftGo.opened;
+          fromLeft = made(a.commit(addTokens(10)));
+        })();
+      });
+      leftGo.open();
+      await aHeld.opened;
+    });
+    await leftGo.opened;
+    await new Promise((resolve) => setImmediate(resolve));
+    aHeld.open();
+    await outer;
+    expect(await fromFired).toBe('made');
+    expect(await fromLeft).toBe('made');
+    expect((await a.load()).total_tokens).toBe(11);
     await Promise.all([a.close(), b.close()]);
   });
 
