@@ -38,6 +38,17 @@ function cli(
   });
 }
 
+/** The binary with stdin and stdout as given (a descriptor, or 'ignore'), and stderr captured. */
+function cliWithFds(args: string[], stdin: number | 'ignore', stdout: number | 'ignore'): Promise<Exit> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: [stdin, stdout, 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout: '', stderr }));
+  });
+}
+
 describe('the built agent-metrics binary', () => {
   beforeAll(() => {
     if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run npm run build first`);
@@ -142,15 +153,7 @@ describe('the built agent-metrics binary', () => {
   it('exits 3 with error E_IO when stdout cannot be written (a full disk), the event still recorded', async () => {
     const dir = tempDir();
     const full = openSync('/dev/full', 'w');
-    const exit = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, 'record', '--dir', dir, '--agent', 'a'], {
-        stdio: ['ignore', full, 'pipe'],
-      });
-      let stderr = '';
-      child.stderr?.on('data', (chunk) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stderr }));
-    });
+    const exit = await cliWithFds(['record', '--dir', dir, '--agent', 'a'], 'ignore', full);
     closeSync(full);
     expect(exit.code).toBe(3);
     expect(exit.stderr).toMatch(/^error E_IO: could not write to stdout: .*ENOSPC/);
@@ -192,15 +195,7 @@ describe('the built agent-metrics binary', () => {
   it('says stdin is a folder when record --json - reads from one, not that it is empty', async () => {
     const dir = tempDir();
     const folder = openSync(tempDir(), 'r');
-    const exit = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, 'record', '--dir', dir, '--json', '-'], {
-        stdio: [folder, 'ignore', 'pipe'],
-      });
-      let stderr = '';
-      child.stderr?.on('data', (chunk) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stderr }));
-    });
+    const exit = await cliWithFds(['record', '--dir', dir, '--json', '-'], folder, 'ignore');
     closeSync(folder);
     expect(exit.code).toBe(2);
     expect(exit.stderr).toBe(
