@@ -17,8 +17,11 @@ import { MetricsError } from '../errors.js';
  *   turn it on.
  * Not seen, and so still waiting forever: what a plain function's promise does after its
  * synchronous part (`(state) => helper(state)` with `helper` async, an async function compiled
- * to a generator, a wrapper around the mutator); two callers whose mutators each await the
- * other's store (A's awaits B, B's awaits A: neither was queued from the other).
+ * to a generator, a wrapper around the mutator, AgentMetrics' `trackAgent`, which awaits its
+ * work before it records); two callers whose mutators each await the other's store (A's awaits
+ * B, B's awaits A: neither was queued from the other); a chain through a mutator that has ended
+ * (A's mutator awaits an update that B's plain mutator fired before it ended, and that update's
+ * mutator calls A).
  * Refused though it would not wait forever: a call coming back from a mutator that the first one
  * started without awaiting it (nothing tells). Not refused: calls made from a mutator that has
  * ended (a task it left running).
@@ -38,22 +41,19 @@ export class MutatorGuard {
     if (mutate instanceof AsyncFunction) return runAsync(run, mutate, state);
     const outer = inSyncPart;
     inSyncPart = run;
-    let result: void | Promise<void>;
+    let pending: Promise<void> | undefined;
     try {
-      result = mutate(state);
-    } catch (error) {
-      end(run);
-      throw error;
+      const result = mutate(state);
+      // A promise it returns is awaited by its batch: until it settles, the run still waits for
+      // what it started in its synchronous part (a call back into this store from there is seen).
+      if (!isPromiseLike(result)) return result;
+      pending = Promise.resolve(result);
     } finally {
       inSyncPart = outer;
+      // Ended unless a promise is pending, whatever was thrown (even by a `then` getter).
+      if (pending === undefined) end(run);
     }
-    // A promise it returns is awaited by its batch: until it settles, the run still waits for
-    // what it started in its synchronous part (a call back into this store from there is seen).
-    if (!isPromiseLike(result)) {
-      end(run);
-      return result;
-    }
-    return Promise.resolve(result).finally(() => end(run));
+    return pending.finally(() => end(run));
   }
 
   /**

@@ -242,6 +242,46 @@ describe('calls made while a mutator runs, not from it', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('come back from a mutator that one which threw had started, and are made', async () => {
+    const a = storeIn(tempDir()).store;
+    const b = storeIn(tempDir()).store;
+    // Thrown by the mutator itself, or by the `then` getter of what it returns.
+    const throwers = [
+      () => {
+        throw new Error('thrown');
+      },
+      () =>
+        ({
+          // biome-ignore lint/suspicious/noThenProperty: a thenable whose `then` throws is the case under test
+          get then() {
+            throw new Error('thrown');
+          },
+        }) as unknown as Promise<void>,
+    ];
+    for (const thrower of throwers) {
+      const release = gate();
+      let back: Promise<unknown> | undefined;
+      let fired: Promise<void> | undefined;
+      const failed = a.update(() => {
+        fired = b.commit(async () => {
+          await release.opened;
+          back = a
+            .commit(() => undefined)
+            .then(
+              () => 'made',
+              (error: unknown) => error,
+            );
+        });
+        return thrower();
+      });
+      await expect(failed).rejects.toThrow('thrown');
+      release.open();
+      await fired;
+      expect(await back).toBe('made');
+    }
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('from a task that an ended mutator left running are made, while a later mutator runs', async () => {
     const { store } = storeIn(tempDir());
     const later = gate();
