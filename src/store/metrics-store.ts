@@ -376,8 +376,8 @@ export class MetricsStore implements MetricsBackend {
    *
    * Updates called while another is being written are written together: one journal append and
    * one fdatasync for all of them (group commit). Each `mutate` still sees the changes of those
-   * before it, and one that throws fails alone. A write to this store (or a `checkpoint()`, a
-   * `close()`) from inside `mutate` would wait for `mutate`: it fails at once with E_CONFLICT,
+   * before it, and one that throws fails alone. A write to this store (or a `save()`,
+   * `checkpoint()`, `close()`) from inside `mutate` would wait for `mutate`: it fails at once with E_CONFLICT,
    * whether `mutate` awaits it or not (store/mutator-guard.ts says what it does not see).
    */
   async update(mutate: StateMutator): Promise<DashboardState> {

@@ -6,8 +6,8 @@ import { MetricsError } from '../errors.js';
  * batch at a time and a mutator runs inside its batch, so a write to the same store (or a
  * `save()`, `checkpoint()`, `close()`) that the mutator awaits waits for the batch, which waits
  * for the mutator: forever. Such a call fails at once with E_CONFLICT instead; so does one made
- * from a mutator that the first mutator awaits (store A's mutator awaits B.update(fn), and `fn`
- * calls A): each run of a mutator knows the run that queued its update (`origin`).
+ * from a mutator that the first one started (store A's mutator calls B.update(fn), and `fn` calls
+ * A): each run of a mutator knows the run that queued its update (`origin`).
  *
  * What tells where a call comes from:
  * - during a mutator's synchronous part, a variable (only what the mutator calls runs then);
