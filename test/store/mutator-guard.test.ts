@@ -20,7 +20,7 @@ function gate(): { opened: Promise<void>; open: () => void } {
 }
 
 describe('a call on the store from inside one of its own mutators', () => {
-  it('is refused at once for recordEvent, commit, checkpoint and close, awaited or not; the mutator may go on', async () => {
+  it('is refused at once for recordEvent, commit, checkpoint and close after an await; the mutator may go on', async () => {
     const { store } = storeIn(tempDir());
     const seen: unknown[] = [];
     await store.update(async (state) => {
