@@ -5,7 +5,13 @@ export type FsMethod = keyof FileSystem;
 
 export interface FsCall {
   method: FsMethod;
+  /** The call's arguments; a Buffer is copied, as the store reuses some of its write buffers. */
   args: unknown[];
+}
+
+/** `args` with each Buffer copied: what a call was given, not what its buffer holds later. */
+export function asCalled(args: readonly unknown[]): unknown[] {
+  return args.map((arg) => (Buffer.isBuffer(arg) ? Buffer.from(arg) : arg));
 }
 
 export interface FaultPlan {
@@ -57,7 +63,7 @@ export class FaultyFileSystem {
   }
 
   private call(method: FsMethod, args: unknown[]): Promise<unknown> {
-    this.calls.push({ method, args });
+    this.calls.push({ method, args: asCalled(args) });
     const plan = this.plan;
     if (plan && (!plan.methods || plan.methods.includes(method))) {
       this.matching += 1;

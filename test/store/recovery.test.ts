@@ -80,20 +80,15 @@ describe('corruption recovery', () => {
     await expectRecoveryLeftForLater(dir, store.metricsPath, backupUnreadable);
   });
 
-  it('leaves a corrupt main file where it is when the copy of the backup cannot be written (ENOSPC)', async () => {
+  it.each([
+    { when: 'the copy of the backup cannot be written (ENOSPC)', method: 'write', code: 'ENOSPC' },
+    { when: 'it cannot be moved aside (EIO): no copy of the backup either', method: 'rename', code: 'EIO' },
+  ] as const)('leaves a corrupt main file where it is when $when', async ({ method, code }) => {
     const { dir, store } = await projectWithTwoGenerations();
     writeFileSync(store.metricsPath, '{"torn');
-    const full = new FaultyFileSystem();
-    full.arm({ failAt: 1, code: 'ENOSPC', persistent: true, methods: ['write'] });
-    await expectRecoveryLeftForLater(dir, store.metricsPath, full.fs);
-  });
-
-  it('leaves a corrupt main file, and no copy of the backup, when it cannot be moved aside', async () => {
-    const { dir, store } = await projectWithTwoGenerations();
-    writeFileSync(store.metricsPath, '{"torn');
-    const stuck = new FaultyFileSystem();
-    stuck.arm({ failAt: 1, code: 'EIO', persistent: true, methods: ['rename'] });
-    await expectRecoveryLeftForLater(dir, store.metricsPath, stuck.fs);
+    const faulty = new FaultyFileSystem();
+    faulty.arm({ failAt: 1, code, persistent: true, methods: [method] });
+    await expectRecoveryLeftForLater(dir, store.metricsPath, faulty.fs);
   });
 
   it('writes the backup back as the main file, byte for byte', async () => {

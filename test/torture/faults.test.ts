@@ -6,7 +6,7 @@ import { createEmptyState } from '../../src/model/state.js';
 import type { DashboardState } from '../../src/model/types.js';
 import type { FileSystem } from '../../src/store/file-system.js';
 import { MetricsStore } from '../../src/store/metrics-store.js';
-import { FaultyFileSystem } from '../helpers/faulty-fs.js';
+import { asCalled, FaultyFileSystem } from '../helpers/faulty-fs.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { applyStep } from './sequence.js';
 import { reportScenario, size, Violations } from './torture-mode.js';
@@ -45,7 +45,7 @@ function logged(inner: FileSystem): { fs: FileSystem; log: LoggedCall[] } {
   const fs = {} as Record<keyof FileSystem, unknown>;
   for (const method of Object.keys(inner) as (keyof FileSystem)[]) {
     fs[method] = async (...args: unknown[]) => {
-      const entry: LoggedCall = { method, args, ok: false };
+      const entry: LoggedCall = { method, args: asCalled(args), ok: false };
       log.push(entry);
       const result = await (inner[method] as (...a: unknown[]) => Promise<unknown>)(...args);
       entry.ok = true;
