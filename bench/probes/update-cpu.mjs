@@ -1,7 +1,8 @@
 // CPU per `commit()` with a plain or an `async` mutator (the same one-line change), sequential,
 // `durability: 'none'` so that the CPU of the update itself shows: what the mutator guard's
-// AsyncLocalStorage costs an async mutator (src/store/mutator-guard.ts). 5,000 updates of warm-up,
-// then 20,000 measured. `npm run build` first; `DIST=<another build's dist>` for A/B runs.
+// AsyncLocalStorage, which every mutator runs in, costs (src/store/mutator-guard.ts). 5,000
+// updates of warm-up, then 20,000 measured. `npm run build` first; `DIST=<another build's dist>`
+// for A/B runs.
 //   node bench/probes/update-cpu.mjs [--mutator=plain|async]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

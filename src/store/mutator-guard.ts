@@ -9,22 +9,19 @@ import { MetricsError } from '../errors.js';
  * from a mutator that the first one started (store A's mutator calls B.update(fn), and `fn` calls
  * A): each run of a mutator knows the run that queued its update (`origin`).
  *
- * What tells where a call comes from:
- * - during a mutator's synchronous part, a variable (only what the mutator calls runs then);
- * - in a native `async function` mutator, after its `await`s too, an AsyncLocalStorage that runs
- *   only while such a mutator does: while it runs, every promise of the process costs more
- *   (~0.15 µs per `await` on this machine), so plain mutators, such as AgentMetrics' own, never
- *   turn it on.
- * Not seen, and so still waiting forever: what a plain function's promise does after its
- * synchronous part (`(state) => helper(state)` with `helper` async, an async function compiled
- * to a generator, a wrapper around the mutator, AgentMetrics' `trackAgent`, which awaits its
- * work before it records); two callers whose mutators each await the other's store (A's awaits
- * B, B's awaits A: neither was queued from the other); a chain through a mutator that has ended
- * (A's mutator awaits an update that B's plain mutator fired before it ended, and that update's
- * mutator calls A).
+ * What tells where a call comes from: an AsyncLocalStorage that every mutator runs in, so that what
+ * it calls, and every promise it makes, carries its run: after an `await` in an `async function`,
+ * in an async helper that a plain function returns the promise of, in an `async` function
+ * compiled to a generator, through a wrapper. It is on only while a mutator runs: while it is on,
+ * every promise of the process costs more (~0.15 µs per `await` on this machine), and
+ * `recordEvent`, the hot path, runs no mutator.
+ * Not seen, and so still waiting forever: two callers whose mutators each await the other's store
+ * (A's awaits B, B's awaits A: neither was queued from the other); a chain through a mutator that
+ * has ended (A's mutator awaits an update that B's mutator fired before it ended, and that
+ * update's mutator calls A).
  * Refused though it would not wait forever: a call coming back from a mutator that the first one
- * started without awaiting it (nothing tells). Not refused: calls made from a mutator that has
- * ended (a task it left running).
+ * started without awaiting it, or from a timer or callback it set, while it still runs (nothing
+ * tells). Not refused: calls made from a mutator that has ended (a task it left running).
  */
 export class MutatorGuard {
   /**
@@ -38,18 +35,15 @@ export class MutatorGuard {
     origin: MutatorRun | undefined,
   ): void | Promise<void> {
     const run: MutatorRun = { guard: this, running: true, origin };
-    if (mutate instanceof AsyncFunction) return runAsync(run, mutate, state);
-    const outer = inSyncPart;
-    inSyncPart = run;
+    runs++;
     let pending: Promise<void> | undefined;
     try {
-      const result = mutate(state);
+      const result = currentRun.run(run, mutate, state);
       // A promise it returns is awaited by its batch: until it settles, the run still waits for
-      // what it started in its synchronous part (a call back into this store from there is seen).
+      // what it started (a call back into this store from there is seen).
       if (!isPromiseLike(result)) return result;
       pending = Promise.resolve(result);
     } finally {
-      inSyncPart = outer;
       // Ended unless a promise is pending, whatever was thrown (even by a `then` getter).
       if (pending === undefined) end(run);
     }
@@ -80,44 +74,28 @@ export interface MutatorRun {
 
 /** The mutator run that code running now was called from, if any: to pass to `run`. */
 export function origin(): MutatorRun | undefined {
-  return inSyncPart ?? (asyncRuns === 0 ? undefined : currentRun.getStore());
+  return runs === 0 ? undefined : currentRun.getStore();
 }
 
 /**
- * Calls `fn` outside of any async mutator run: for a store's loop of batches, which the first
- * write starts and which serves later callers too; it must not carry that first caller's run.
+ * Calls `fn` outside of any mutator run: for a store's loop of batches, which the first write
+ * starts and which serves later callers too; it must not carry that first caller's run.
  */
 export function outsideRuns<T>(fn: () => T): T {
-  return asyncRuns === 0 ? fn() : currentRun.exit(fn);
+  return runs === 0 ? fn() : currentRun.exit(fn);
 }
 
-const AsyncFunction = (async () => {}).constructor;
-
-/** The synchronous part of a mutator running now. */
-let inSyncPart: MutatorRun | undefined;
-/** The async mutator run that the current code was called from, if any. */
+/** The mutator run that the current code was called from, if any. */
 const currentRun = new AsyncLocalStorage<MutatorRun>();
-/** Async mutators running now, in this process. */
-let asyncRuns = 0;
-
-async function runAsync<S>(
-  run: MutatorRun,
-  mutate: (state: S) => void | Promise<void>,
-  state: S,
-): Promise<void> {
-  asyncRuns++;
-  try {
-    await currentRun.run(run, () => mutate(state));
-  } finally {
-    end(run);
-    // Off again as soon as no async mutator runs: see above.
-    if (--asyncRuns === 0) currentRun.disable();
-  }
-}
+/** Mutators running now, in this process. */
+let runs = 0;
 
 function end(run: MutatorRun): void {
+  if (!run.running) return;
   run.running = false;
   run.origin = undefined;
+  // Off again as soon as no mutator runs: see above.
+  if (--runs === 0) currentRun.disable();
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<void> {

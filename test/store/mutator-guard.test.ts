@@ -94,6 +94,36 @@ describe('a call on the store from inside one of its own mutators', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('is refused from the promise a plain mutator returns: an async helper, a wrapper, compiled async, trackAgent', async () => {
+    const { AgentMetrics } = await import('../../src/index.js');
+    const { store } = storeIn(tempDir());
+    const metrics = new AgentMetrics({ store, strict: true });
+    const afterATurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+    const writeBack = async () => {
+      await afterATurn();
+      await store.commit(() => undefined);
+    };
+    const wrap = (fn: (state: unknown) => Promise<void>) => (state: unknown) => fn(state);
+    const cases: Array<[string, (state: unknown) => void | Promise<void>]> = [
+      ['an async helper', () => writeBack()],
+      ['a wrapper around an async function', wrap(async () => writeBack())],
+      [
+        'an async function compiled to a generator',
+        compiledAsync(function* () {
+          yield afterATurn();
+          yield store.commit(() => undefined);
+        }),
+      ],
+      ['trackAgent', () => metrics.trackAgent({ agentName: 'a' }, afterATurn)],
+    ];
+    for (const [name, mutator] of cases) {
+      const error = await store.update(mutator).catch((caught: unknown) => caught);
+      expect(error, name).toMatchObject(REFUSED);
+    }
+    expect((await store.load()).events).toHaveLength(0);
+    await store.close();
+  });
+
   it('is refused for save() too', async () => {
     const { store } = storeIn(tempDir());
     let error: unknown;
@@ -312,3 +342,17 @@ describe('calls made while a mutator runs, not from it', () => {
     await store.close();
   });
 });
+
+/** `body` run as TypeScript runs an `async` function compiled for an older target: a generator stepped by promises. */
+function compiledAsync(body: () => Generator<unknown, void, unknown>): () => Promise<void> {
+  return () =>
+    new Promise<void>((resolve, reject) => {
+      const steps = body();
+      const step = (value?: unknown) => {
+        const next = steps.next(value);
+        if (next.done) resolve();
+        else Promise.resolve(next.value).then(step, reject);
+      };
+      step();
+    });
+}
