@@ -9,19 +9,22 @@ import { MetricsError } from '../errors.js';
  * from a mutator that the first one started (store A's mutator calls B.update(fn), and `fn` calls
  * A): each run of a mutator knows the run that queued its update (`origin`).
  *
- * What tells where a call comes from: an AsyncLocalStorage that every mutator runs in, so that what
- * it calls, and every promise it makes, carries its run: after an `await` in an `async function`,
- * in an async helper that a plain function returns the promise of, in an `async` function
- * compiled to a generator, through a wrapper. It is on only while a mutator runs: while it is on,
- * every promise of the process costs more (~0.15 µs per `await` on this machine), and
- * `recordEvent`, the hot path, runs no mutator.
+ * What tells where a call comes from: an AsyncLocalStorage that every mutator runs in, so that the
+ * code it runs, and the promises it makes, carry its run: after an `await` in an `async function`,
+ * in an async helper that a plain function returns the promise of, in an `async` function compiled
+ * to a generator, through a wrapper. It is on only while a mutator runs: while it is on, every
+ * promise of the process costs more (~0.15 µs per `await` on this machine), and
+ * `MetricsStore.recordEvent`, the hot path, runs no mutator.
+ * Carried too far, and so refused though it would only wait: a call from someone else's code that
+ * the mutator's awaited work runs (the next task of a queue shared with other callers, a listener
+ * of an event it emits); and a call coming back from something the mutator only started (a write
+ * it fired, a timer) while it still runs (nothing tells whether it waits for it).
  * Not seen, and so still waiting forever: two callers whose mutators each await the other's store
  * (A's awaits B, B's awaits A: neither was queued from the other); a chain through a mutator that
  * has ended (A's mutator awaits an update that B's mutator fired before it ended, and that
- * update's mutator calls A).
- * Refused though it would not wait forever: a call coming back from a mutator that the first one
- * started without awaiting it, or from a timer or callback it set, while it still runs (nothing
- * tells). Not refused: calls made from a mutator that has ended (a task it left running).
+ * update's mutator calls A); a callback the mutator registers on something made outside it (an
+ * emitter), which runs in that thing's context; two stores on one folder (a guard each).
+ * Not refused: calls made from a mutator that has ended (a task it left running).
  */
 export class MutatorGuard {
   /**
@@ -89,6 +92,11 @@ export function outsideRuns<T>(fn: () => T): T {
 const currentRun = new AsyncLocalStorage<MutatorRun>();
 /** Mutators running now, in this process. */
 let runs = 0;
+
+/** How many mutators run now, in this process (the AsyncLocalStorage is on while any does). */
+export function mutatorsRunning(): number {
+  return runs;
+}
 
 function end(run: MutatorRun): void {
   if (!run.running) return;

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type { MetricsBackend } from '../../src/store/backend.js';
+import { MemoryBackend } from '../../src/store/memory-backend.js';
 import { MetricsStore } from '../../src/store/metrics-store.js';
+import { mutatorsRunning } from '../../src/store/mutator-guard.js';
 import { makeEvent } from '../helpers/builders.js';
 import { storeIn } from '../helpers/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -94,35 +97,41 @@ describe('a call on the store from inside one of its own mutators', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
-  it('is refused from the promise a plain mutator returns: an async helper, a wrapper, compiled async, trackAgent', async () => {
-    const { AgentMetrics } = await import('../../src/index.js');
-    const { store } = storeIn(tempDir());
-    const metrics = new AgentMetrics({ store, strict: true });
-    const afterATurn = () => new Promise<void>((resolve) => setImmediate(resolve));
-    const writeBack = async () => {
-      await afterATurn();
-      await store.commit(() => undefined);
-    };
-    const wrap = (fn: (state: unknown) => Promise<void>) => (state: unknown) => fn(state);
-    const cases: Array<[string, (state: unknown) => void | Promise<void>]> = [
-      ['an async helper', () => writeBack()],
-      ['a wrapper around an async function', wrap(async () => writeBack())],
-      [
-        'an async function compiled to a generator',
-        compiledAsync(function* () {
-          yield afterATurn();
-          yield store.commit(() => undefined);
-        }),
-      ],
-      ['trackAgent', () => metrics.trackAgent({ agentName: 'a' }, afterATurn)],
-    ];
-    for (const [name, mutator] of cases) {
-      const error = await store.update(mutator).catch((caught: unknown) => caught);
-      expect(error, name).toMatchObject(REFUSED);
-    }
-    expect((await store.load()).events).toHaveLength(0);
-    await store.close();
-  });
+  it.each([
+    ['MetricsStore', (): MetricsBackend & { close?: () => Promise<void> } => storeIn(tempDir()).store],
+    ['MemoryBackend', (): MetricsBackend & { close?: () => Promise<void> } => new MemoryBackend('p')],
+  ] as const)(
+    'is refused from the promise a plain mutator returns (%s): an async helper, a wrapper, compiled async, trackAgent',
+    async (_, open) => {
+      const { AgentMetrics } = await import('../../src/index.js');
+      const store = open();
+      const metrics = new AgentMetrics({ store, strict: true });
+      const afterATurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+      const writeBack = async () => {
+        await afterATurn();
+        await store.commit?.(() => undefined);
+      };
+      const wrap = (fn: (state: unknown) => Promise<void>) => (state: unknown) => fn(state);
+      const cases: Array<[string, (state: unknown) => void | Promise<void>]> = [
+        ['an async helper', () => writeBack()],
+        ['a wrapper around an async function', wrap(async () => writeBack())],
+        [
+          'an async function compiled to a generator',
+          compiledAsync(function* () {
+            yield afterATurn();
+            yield store.commit?.(() => undefined);
+          }),
+        ],
+        ['trackAgent', () => metrics.trackAgent({ agentName: 'a' }, afterATurn)],
+      ];
+      for (const [name, mutator] of cases) {
+        const error = await store.update(mutator).catch((caught: unknown) => caught);
+        expect(error, name).toMatchObject(REFUSED);
+      }
+      expect((await store.load()).events).toHaveLength(0);
+      await store.close?.();
+    },
+  );
 
   it('is refused for save() too', async () => {
     const { store } = storeIn(tempDir());
@@ -339,6 +348,44 @@ describe('calls made while a mutator runs, not from it', () => {
     await running;
     await leftWrite;
     expect((await store.load()).total_tokens).toBe(101);
+    await store.close();
+  });
+});
+
+describe('the AsyncLocalStorage that mutators run in', () => {
+  it('is on while a mutator runs and off once none does, however each ended', async () => {
+    const { store } = storeIn(tempDir());
+    const held = gate();
+    const entered = gate();
+    const running = store.update(async () => {
+      entered.open();
+      await held.opened;
+    });
+    await entered.opened;
+    expect(mutatorsRunning()).toBe(1);
+    held.open();
+    await running;
+    const endings: Array<(state: unknown) => unknown> = [
+      () => undefined,
+      async () => undefined,
+      () => {
+        throw new Error('thrown');
+      },
+      async () => {
+        throw new Error('rejected');
+      },
+      () => Promise.reject(new Error('rejected')),
+      () => ({
+        // biome-ignore lint/suspicious/noThenProperty: a thenable whose `then` throws is one of the endings
+        get then() {
+          throw new Error('a then getter that throws');
+        },
+      }),
+    ];
+    for (const mutate of endings) {
+      await store.update(mutate as (state: unknown) => void).catch(() => undefined);
+      expect(mutatorsRunning()).toBe(0);
+    }
     await store.close();
   });
 });
