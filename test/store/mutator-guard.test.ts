@@ -22,6 +22,20 @@ function gate(): { opened: Promise<void>; open: () => void } {
   return { opened, open };
 }
 
+/** An update whose async mutator has started and holds until `release()`: a batch kept busy. */
+async function heldUpdate(
+  store: Pick<MetricsStore, 'update'>,
+): Promise<{ running: Promise<unknown>; release: () => void }> {
+  const held = gate();
+  const entered = gate();
+  const running = store.update(async () => {
+    entered.open();
+    await held.opened;
+  });
+  await entered.opened;
+  return { running, release: held.open };
+}
+
 describe('a call on the store from inside one of its own mutators', () => {
   it('is refused at once for recordEvent, commit, checkpoint and close after an await; the mutator may go on', async () => {
     const { store } = storeIn(tempDir());
@@ -61,19 +75,13 @@ describe('a call on the store from inside one of its own mutators', () => {
       });
     });
     await expect(asyncCycle).rejects.toMatchObject(REFUSED);
-    const bHeld = gate();
-    const bEntered = gate();
-    const busy = b.update(async () => {
-      bEntered.open();
-      await bHeld.opened;
-    });
-    await bEntered.opened;
+    const { running: busy, release: releaseB } = await heldUpdate(b);
     let fired: Promise<unknown> | undefined;
     const plainCycle = a.update(async () => {
       const queued = b.update(() => {
         fired = a.commit(() => undefined).catch((error: unknown) => error);
       });
-      bHeld.open();
+      releaseB();
       await queued;
     });
     await Promise.all([busy, plainCycle]);
@@ -355,15 +363,9 @@ describe('calls made while a mutator runs, not from it', () => {
 describe('the AsyncLocalStorage that mutators run in', () => {
   it('is on while a mutator runs and off once none does, however each ended', async () => {
     const { store } = storeIn(tempDir());
-    const held = gate();
-    const entered = gate();
-    const running = store.update(async () => {
-      entered.open();
-      await held.opened;
-    });
-    await entered.opened;
+    const { running, release } = await heldUpdate(store);
     expect(mutatorsRunning()).toBe(1);
-    held.open();
+    release();
     await running;
     const endings: Array<(state: unknown) => unknown> = [
       () => undefined,
